@@ -1,0 +1,222 @@
+"""Central storage: SQLite by default, PostgreSQL by URL (SQLAlchemy Core, one code path).
+
+Records are stored idempotently on (gateway, seq); a block is committed together with the
+gateway's chain head, under a lock on the gateway's row, so several receivers may share the
+load (MQTT shared subscription) without ever storing past a gap.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from uplink.wire import ZERO_HASH, Block, canonical
+
+metadata = sa.MetaData()
+
+gateways = sa.Table(
+    "gateways", metadata,
+    sa.Column("gw_id", sa.String(64), primary_key=True),
+    sa.Column("public_key", sa.String(128), nullable=False),
+    sa.Column("project", sa.String(64)),
+    sa.Column("label", sa.String(200)),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("head_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("head_hash", sa.String(64), nullable=False, default=ZERO_HASH),
+    sa.Column("last_seen", sa.BigInteger),
+)
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("gw_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("block_first", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+blocks = sa.Table(
+    "blocks", metadata,
+    sa.Column("gw_id", sa.String(64), primary_key=True),
+    sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("sealed", sa.BigInteger, nullable=False),
+    sa.Column("signed", sa.LargeBinary, nullable=False),
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+)
+
+rejections = sa.Table(
+    "rejections", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("gw_id", sa.String(64)),
+    sa.Column("topic", sa.String(200)),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(300), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str        # ok | duplicate | gap | rejected
+    seq: int           # the gateway's committed head after this block
+    head: str
+    reason: str = ""
+    kind: str = ""     # rejection kind: replay, conflict, broken_chain, ...
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def default_url(home: Path) -> str:
+    return f"sqlite:///{home / 'central' / 'central.db'}"
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ registry of keys
+    def add_gateway(self, gw: str, public_key: str, project: str | None = None,
+                    label: str | None = None, replace: bool = False) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(gateways.c.gw_id).where(gateways.c.gw_id == gw)).first()
+            if row and not replace:
+                raise ValueError(f"gateway {gw!r} is already registered (use --replace to "
+                                 "rotate its key)")
+            if row:
+                conn.execute(gateways.update().where(gateways.c.gw_id == gw).values(
+                    public_key=public_key, project=project, label=label, enabled=True))
+            else:
+                conn.execute(gateways.insert().values(
+                    gw_id=gw, public_key=public_key, project=project, label=label, enabled=True,
+                    created_at=now_ms(), head_seq=0, head_hash=ZERO_HASH))
+
+    def gateway(self, gw: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(gateways).where(gateways.c.gw_id == gw)).mappings().first()
+            return dict(row) if row else None
+
+    def list_gateways(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                sa.select(gateways).order_by(gateways.c.gw_id)).mappings()]
+
+    # ------------------------------------------------------------ ingest
+    def commit_block(self, block: Block) -> Outcome:
+        """Store the block's new records atomically with the gateway's head (verified input)."""
+        with self.engine.begin() as conn:
+            query = sa.select(gateways.c.head_seq, gateways.c.head_hash).where(
+                gateways.c.gw_id == block.gw)
+            if not self.is_sqlite:
+                query = query.with_for_update()
+            head_seq, head_hash = conn.execute(query).one()
+            if block.last <= head_seq:
+                stored = conn.execute(sa.select(records.c.hash).where(
+                    records.c.gw_id == block.gw, records.c.seq == block.last)).scalar()
+                if stored is not None and stored != block.head:
+                    return Outcome("rejected", head_seq, head_hash,
+                                   f"conflict: seq {block.last} is stored with other content",
+                                   "conflict")
+                return Outcome("duplicate", head_seq, head_hash,
+                               f"replay: seq {block.first}..{block.last} already stored", "replay")
+            if block.first > head_seq + 1:
+                return Outcome("gap", head_seq, head_hash,
+                               f"gap: expected seq {head_seq + 1}, block starts at {block.first}",
+                               "gap")
+            skip = head_seq + 1 - block.first          # records already stored
+            link = block.prev if skip == 0 else block.hashes[skip - 1]
+            if link != head_hash:
+                return Outcome("rejected", head_seq, head_hash,
+                               f"broken chain: block does not link to stored seq {head_seq}",
+                               "broken_chain")
+            t = now_ms()
+            conn.execute(records.insert(), [
+                {"gw_id": block.gw, "seq": r["seq"], "hash": h, "ts": r["ts"], "type": r["type"],
+                 "block_first": block.first, "data": canonical(r).decode("utf-8")}
+                for r, h in zip(block.records[skip:], block.hashes[skip:])])
+            conn.execute(blocks.insert().values(
+                gw_id=block.gw, first=block.first, last=block.last, head=block.head,
+                sealed=block.sealed, signed=block.signed, signature=block.signature,
+                received_at=t))
+            conn.execute(gateways.update().where(gateways.c.gw_id == block.gw).values(
+                head_seq=block.last, head_hash=block.head, last_seen=t))
+            return Outcome("ok", block.last, block.head)
+
+    def record_rejection(self, gw: str | None, topic: str, kind: str, reason: str,
+                         size: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(rejections.insert().values(at=now_ms(), gw_id=gw, topic=topic[:200],
+                                                    kind=kind, reason=reason[:300], size=size))
+
+    # ------------------------------------------------------------ queries
+    def seqs(self, gw: str) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(records.c.seq).where(records.c.gw_id == gw)
+                                     .order_by(records.c.seq)).scalars())
+
+    def rejection_counts(self, gw: str | None = None) -> dict[str, int]:
+        """Rejections by kind (replay = a re-sent block that was already stored)."""
+        with self.engine.connect() as conn:
+            query = sa.select(rejections.c.kind, sa.func.count()).group_by(rejections.c.kind)
+            if gw is not None:
+                query = query.where(rejections.c.gw_id == gw)
+            return {kind: n for kind, n in conn.execute(query)}
+
+    def iter_blocks(self, gw: str | None = None) -> Iterator[dict]:
+        query = sa.select(blocks, gateways.c.public_key).join(
+            gateways, gateways.c.gw_id == blocks.c.gw_id).order_by(blocks.c.gw_id, blocks.c.first)
+        if gw is not None:
+            query = query.where(blocks.c.gw_id == gw)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                yield dict(row)
+
+    def counts(self, gw: str) -> dict:
+        with self.engine.connect() as conn:
+            n_records = conn.execute(sa.select(sa.func.count()).select_from(records).where(
+                records.c.gw_id == gw)).scalar()
+            n_blocks = conn.execute(sa.select(sa.func.count()).select_from(blocks).where(
+                blocks.c.gw_id == gw)).scalar()
+        return {"records": n_records, "blocks": n_blocks,
+                "rejections": self.rejection_counts(gw)}
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None          # let the "begin" hook issue BEGIN IMMEDIATE
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_on_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

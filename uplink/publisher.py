@@ -1,0 +1,272 @@
+"""The gateway's MQTT uplink: outbox blocks out, central's acks in.
+
+One thread owns the paho client (``client.loop()`` is called here, so every callback runs on
+this thread and needs no lock).  Rules:
+
+* a bounded window of blocks is in flight, refilled from SQLite -- paho's queue is never the
+  buffer;
+* rows are released only on *central's* ack (after its commit), never on the broker's PUBACK;
+* no ack for ``ack_timeout`` seconds, a ``gap`` ack, or a reconnect: re-send from the first
+  unacknowledged record (central de-duplicates on (gateway, seq));
+* reconnects back off exponentially with full jitter, so a province of gateways does not
+  reconnect in lockstep after a central outage;
+* a retained state message carries health and alarms; the last will marks the gateway offline.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+
+from .broker import BrokerConfig, connect, new_client
+from .outbox import AckMismatch, Outbox, alarms, now_ms
+from .wire import WireError, decode_ack, topic
+
+log = logging.getLogger("sitegate.uplink")
+
+
+class Uplink:
+    def __init__(self, outbox: Outbox, broker: BrokerConfig, *, window: int = 8,
+                 ack_timeout: float = 10.0, linger: float = 0.2, state_interval: float = 10.0,
+                 backoff_min: float = 0.5, backoff_max: float = 60.0,
+                 extra_state: Callable[[], dict] | None = None) -> None:
+        self.outbox = outbox
+        self.broker = broker
+        self.gw = outbox.gw
+        self.window = window
+        self.ack_timeout = ack_timeout
+        self.linger = linger
+        self.state_interval = state_interval
+        self.backoff_min, self.backoff_max = backoff_min, backoff_max
+        self.extra_state = extra_state
+        self.connected = False
+        self.counters = {"published": 0, "acks": 0, "resends": 0, "rejected_by_central": 0,
+                         "connects": 0, "connect_failures": 0}
+        self.uplink_alarms: dict[str, dict] = {}
+        self._client: mqtt.Client | None = None
+        self._rng = random.Random()
+        self._attempt = 0
+        self._next_attempt = 0.0
+        self._inflight: dict[int, tuple[int, int]] = {}   # first -> (last, epoch)
+        self._sent_upto = outbox.acked_seq
+        self._epoch = 0
+        self._last_progress = time.monotonic()
+        self._pending_since: float | None = None
+        self._last_state = 0.0
+        self._last_alarm_codes: tuple = ()
+        self._last_purge = 0.0
+        self._last_check = 0.0
+
+    # ------------------------------------------------------------ main loop
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def step(self) -> None:
+        now = time.monotonic()
+        self._maybe_seal(now)
+        if now - self._last_purge > 60:
+            self._last_purge = now
+            self.outbox.purge()
+        if self._client is None:
+            if now >= self._next_attempt:
+                self._try_connect()
+            else:
+                time.sleep(min(0.05, self._next_attempt - now))
+            return
+        rc = self._client.loop(timeout=0.02)
+        if rc not in (mqtt.MQTT_ERR_SUCCESS,) and self._client is not None:
+            self._lost(f"network loop: {mqtt.error_string(rc)}")
+            return
+        if self.connected:
+            self._fill_window()
+            if self._inflight and now - self._last_progress > self.ack_timeout:
+                log.warning("no ack from central for %.0f s; re-sending from seq %d",
+                            now - self._last_progress, self.outbox.acked_seq + 1)
+                self._rewind()
+            self._maybe_publish_state(now)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                if self.connected:
+                    self._publish_state(client, "offline")
+                    client.loop(timeout=0.1)
+                client.disconnect()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self.connected = False
+
+    # ------------------------------------------------------------ connection
+    def _try_connect(self) -> None:
+        client = new_client(self.broker, self.gw)
+        client.will_set(topic(self.gw, "state"), self._state_bytes("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        try:
+            connect(client, self.broker)
+        except (OSError, ValueError) as exc:
+            self.counters["connect_failures"] += 1
+            self._set_alarm("broker_unreachable", "warning",
+                            f"broker {self.broker.display()} unreachable: {exc}")
+            self._schedule_reconnect()
+            return
+        self._client = client
+
+    def _schedule_reconnect(self) -> None:
+        cap = min(self.backoff_max, self.backoff_min * 2 ** min(self._attempt, 16))
+        delay = self._rng.uniform(self.backoff_min, max(cap, self.backoff_min))
+        self._attempt += 1
+        self._next_attempt = time.monotonic() + delay
+
+    def _lost(self, why: str) -> None:
+        if self.connected:
+            log.warning("lost broker connection (%s); reconnecting with backoff", why)
+        client, self._client = self._client, None
+        self.connected = False
+        if client is not None:
+            try:
+                client.disconnect()
+            except Exception:  # noqa: BLE001
+                pass
+        self._schedule_reconnect()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self.counters["connect_failures"] += 1
+            self._set_alarm("broker_refused", "critical",
+                            f"broker refused the connection: {reason_code}")
+            log.error("broker refused the connection: %s", reason_code)
+            self._lost(str(reason_code))
+            return
+        self.connected = True
+        self._attempt = 0
+        self.counters["connects"] += 1
+        for code in ("broker_unreachable", "broker_refused"):
+            self.uplink_alarms.pop(code, None)
+        client.subscribe(topic(self.gw, "ack"), qos=1)
+        log.info("connected to %s", self.broker.display())
+        self._rewind()
+        self._last_state = self._last_check = 0.0
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if client is self._client:
+            self._lost(f"disconnected: {reason_code}")
+
+    # ------------------------------------------------------------ sending
+    def _maybe_seal(self, now: float) -> None:
+        pending = self.outbox.pending()
+        if not pending:
+            self._pending_since = None
+            return
+        if self._pending_since is None:
+            self._pending_since = now
+        if pending >= self.outbox.limits.max_block_records or now - self._pending_since >= self.linger:
+            self.outbox.seal()
+            self._pending_since = None
+
+    def _fill_window(self) -> None:
+        room = self.window - len(self._inflight)
+        if room <= 0:
+            return
+        for first, last, payload in self.outbox.blocks_after(self._sent_upto, room):
+            info = self._client.publish(topic(self.gw, "blocks"), payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            if not self._inflight:
+                self._last_progress = time.monotonic()
+            self._inflight[first] = (last, self._epoch)
+            self._sent_upto = last
+            self.counters["published"] += 1
+
+    def _rewind(self) -> None:
+        if self._inflight or self._sent_upto > self.outbox.acked_seq:
+            self.counters["resends"] += 1
+        self._inflight.clear()
+        self._sent_upto = self.outbox.acked_seq
+        self._epoch += 1
+        self._last_progress = time.monotonic()
+
+    # ------------------------------------------------------------ acks
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            ack = decode_ack(message.payload)
+        except WireError as exc:
+            log.error("ignoring malformed ack on %s: %s", message.topic, exc)
+            return
+        if ack["gw"] != self.gw:
+            log.error("ignoring ack for another gateway (%s)", ack["gw"])
+            return
+        self.counters["acks"] += 1
+        try:
+            if self.outbox.ack(ack["seq"], ack["head"]):
+                self._last_progress = time.monotonic()
+                self.uplink_alarms.pop("ack_mismatch", None)
+        except AckMismatch as exc:
+            self._set_alarm("ack_mismatch", "critical", f"central's ack does not match: {exc}")
+            log.error("central's ack does not match our chain: %s", exc)
+            return
+        acked = self.outbox.acked_seq
+        for first in [f for f, (last, _) in self._inflight.items() if last <= acked]:
+            del self._inflight[first]
+        if self._sent_upto < acked:
+            self._sent_upto = acked
+        status, ref = ack["status"], ack["ref"]
+        if status == "gap" and ref in self._inflight and self._inflight[ref][1] == self._epoch:
+            log.info("central is missing records after seq %d; re-sending", ack["seq"])
+            self._rewind()
+        elif status == "rejected":
+            self.counters["rejected_by_central"] += 1
+            self._set_alarm("central_rejected", "critical",
+                            f"central rejected block {ref}: {ack['reason']}")
+            log.error("central rejected block %s: %s", ref, ack["reason"])
+
+    # ------------------------------------------------------------ health
+    def _set_alarm(self, code: str, level: str, message: str) -> None:
+        self.uplink_alarms[code] = {"code": code, "level": level, "message": message}
+
+    def all_alarms(self) -> list[dict]:
+        return alarms(self.outbox.stats(), self.outbox.limits) + list(self.uplink_alarms.values())
+
+    def state(self, status: str | None = None) -> dict:
+        current = self.all_alarms()
+        if status is None:
+            status = "alarm" if any(a["level"] == "critical" for a in current) else \
+                "degraded" if current else "online"
+        out = {"v": 1, "gw": self.gw, "state": status, "ts": now_ms(),
+               "outbox": self.outbox.stats(), "alarms": current,
+               "uplink": dict(self.counters, connected=self.connected,
+                              inflight=len(self._inflight))}
+        if self.extra_state:
+            out.update(self.extra_state())
+        return out
+
+    def _state_bytes(self, status: str | None = None) -> bytes:
+        if status == "offline":
+            return json.dumps({"v": 1, "gw": self.gw, "state": "offline"}).encode()
+        return json.dumps(self.state(status), sort_keys=True).encode()
+
+    def _publish_state(self, client: mqtt.Client, status: str | None = None) -> None:
+        client.publish(topic(self.gw, "state"), self._state_bytes(status), qos=1, retain=True)
+
+    def _maybe_publish_state(self, now: float) -> None:
+        if now - self._last_check < 1.0:
+            return
+        self._last_check = now
+        codes = tuple(sorted(a["code"] for a in self.all_alarms()))
+        if now - self._last_state >= self.state_interval or codes != self._last_alarm_codes:
+            if codes != self._last_alarm_codes and codes:
+                log.error("alarms: %s", ", ".join(codes))
+            self._last_alarm_codes = codes
+            self._last_state = now
+            self._publish_state(self._client)

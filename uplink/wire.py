@@ -1,0 +1,279 @@
+"""The gateway <-> central wire format, version 1 (normative text: docs/wire.md).
+
+Pure functions only: bytes in, typed values out.  No sockets, no clocks, no database.
+
+* Canonical bytes: JSON of a restricted value set (objects with string keys, arrays, strings,
+  integers within +-(2**53-1), true, false, null -- no floats), keys sorted, no whitespace,
+  UTF-8 without escaping non-ASCII.  Anything else is refused, so every value has exactly one
+  encoding and central can insist that what it received *is* the canonical form.
+* Record: ``{"body", "gw", "prev", "seq", "ts", "type", "v"}``; its hash is SM3 over its canonical
+  bytes; ``prev`` is the hash of record ``seq - 1`` (64 zeros before seq 1).
+* Block: ``{"first", "gw", "head", "last", "prev", "records", "sealed", "type": "block", "v"}``;
+  the MQTT payload is the block's canonical bytes followed by the 64-byte raw SM2 signature
+  ``r || s`` over exactly those bytes (SM3 with Z, ID 1234567812345678).
+* Ack: ``{"gw", "head", "ref", "reason", "seq", "status", "v"}`` from central after its commit.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from .sm2 import sm3
+
+VERSION = 1
+SIG_LEN = 64
+ZERO_HASH = "0" * 64
+MAX_INT = 2**53 - 1
+TOPIC_ROOT = "sitegate/v1"
+GATEWAY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+ACK_STATUSES = ("ok", "duplicate", "gap", "rejected")
+
+
+class WireError(ValueError):
+    """Input that does not follow the wire format; the message is the reason."""
+
+
+# ---------------------------------------------------------------- canonical bytes
+
+def _check(value: Any, path: str = "$") -> None:
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise WireError(f"{path}: string is not valid UTF-8") from exc
+        return
+    if isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise WireError(f"{path}: integer {value} outside +-(2**53-1)")
+        return
+    if isinstance(value, float):
+        raise WireError(f"{path}: floats are not allowed (use integers, e.g. milli-units)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise WireError(f"{path}: object key {key!r} is not a string")
+            _check(item, f"{path}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    raise WireError(f"{path}: {type(value).__name__} is not a wire value")
+
+
+def canonical(value: Any) -> bytes:
+    """The one encoding of ``value``; raises WireError for values outside the wire set."""
+    _check(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def parse_canonical(data: bytes, what: str) -> Any:
+    """Parse bytes that must be canonical; non-canonical input is refused (no malleability)."""
+    try:
+        value = json.loads(data.decode("utf-8"), parse_float=_no_float,
+                           parse_constant=_no_float, object_pairs_hook=_no_dup_keys)
+    except WireError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WireError(f"{what}: not JSON ({exc.__class__.__name__})") from exc
+    if canonical(value) != data:
+        raise WireError(f"{what}: not in canonical form")
+    return value
+
+
+def _no_float(text: str) -> Any:
+    raise WireError(f"floats are not allowed ({text})")
+
+
+def _no_dup_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise WireError("duplicate object key")
+    return out
+
+
+# ---------------------------------------------------------------- records and the chain
+
+def record_hash(record_bytes: bytes) -> str:
+    return sm3(record_bytes).hex()
+
+
+def make_record(gw: str, seq: int, prev: str, ts_ms: int, type_: str, body: dict) -> dict:
+    record = {"body": body, "gw": gw, "prev": prev, "seq": seq, "ts": ts_ms, "type": type_,
+              "v": VERSION}
+    check_record(record)
+    return record
+
+
+_RECORD_KEYS = {"body", "gw", "prev", "seq", "ts", "type", "v"}
+
+
+def check_record(record: Any, gw: str | None = None) -> None:
+    if not isinstance(record, dict) or set(record) != _RECORD_KEYS:
+        raise WireError("record: wrong fields")
+    if record["v"] != VERSION:
+        raise WireError(f"record: unsupported version {record['v']!r}")
+    check_gateway_id(record["gw"])
+    if gw is not None and record["gw"] != gw:
+        raise WireError("record: belongs to another gateway")
+    if not _is_int(record["seq"]) or record["seq"] < 1:
+        raise WireError("record: seq must be an integer >= 1")
+    if not isinstance(record["prev"], str) or not HASH_RE.match(record["prev"]):
+        raise WireError("record: prev must be 64 lowercase hex")
+    if not _is_int(record["ts"]) or record["ts"] < 0:
+        raise WireError("record: ts must be milliseconds since the epoch")
+    if not isinstance(record["type"], str) or not record["type"]:
+        raise WireError("record: type must be a non-empty string")
+    if not isinstance(record["body"], dict):
+        raise WireError("record: body must be an object")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_gateway_id(gw: Any) -> str:
+    if not isinstance(gw, str) or not GATEWAY_ID_RE.match(gw):
+        raise WireError(f"gateway id {gw!r} is not 1-64 of [A-Za-z0-9_.-]")
+    return gw
+
+
+# ---------------------------------------------------------------- blocks
+
+@dataclass(frozen=True)
+class Block:
+    gw: str
+    first: int
+    last: int
+    prev: str
+    head: str
+    sealed: int
+    records: tuple[dict, ...]
+    hashes: tuple[str, ...]       # hash of each record, in order
+    signed: bytes                 # the exact bytes the signature covers
+    signature: bytes              # 64 bytes r || s
+
+    @property
+    def payload(self) -> bytes:
+        return self.signed + self.signature
+
+
+def block_body(gw: str, records: Sequence[dict], sealed_ms: int) -> bytes:
+    """Canonical bytes of a block over already-chained records (to be signed)."""
+    if not records:
+        raise WireError("block: no records")
+    hashes = [record_hash(canonical(r)) for r in records]
+    return canonical({"first": records[0]["seq"], "gw": gw, "head": hashes[-1],
+                      "last": records[-1]["seq"], "prev": records[0]["prev"],
+                      "records": list(records), "sealed": sealed_ms, "type": "block",
+                      "v": VERSION})
+
+
+_BLOCK_KEYS = {"first", "gw", "head", "last", "prev", "records", "sealed", "type", "v"}
+
+
+def decode_block(payload: bytes, max_bytes: int | None = None) -> Block:
+    """Split and check a block payload (everything except the signature's validity)."""
+    if not isinstance(payload, (bytes, bytearray)):
+        raise WireError("payload: not bytes")
+    if max_bytes is not None and len(payload) > max_bytes:
+        raise WireError(f"oversized: {len(payload)} bytes > limit {max_bytes}")
+    if len(payload) <= SIG_LEN + 2:
+        raise WireError("malformed: payload too short")
+    signed, signature = bytes(payload[:-SIG_LEN]), bytes(payload[-SIG_LEN:])
+    try:
+        block = parse_canonical(signed, "malformed block")
+    except WireError as exc:
+        raise WireError(str(exc) if str(exc).startswith("malformed") else f"malformed: {exc}")
+    if not isinstance(block, dict) or set(block) != _BLOCK_KEYS or block["type"] != "block":
+        raise WireError("malformed: block has the wrong fields")
+    if block["v"] != VERSION:
+        raise WireError(f"malformed: unsupported version {block['v']!r}")
+    try:
+        gw = check_gateway_id(block["gw"])
+        records = block["records"]
+        if not isinstance(records, list) or not records:
+            raise WireError("block has no records")
+        for r in records:
+            check_record(r, gw)
+        if not (_is_int(block["sealed"]) and block["sealed"] >= 0):
+            raise WireError("sealed must be milliseconds")
+    except WireError as exc:
+        raise WireError(f"malformed: {exc}") from exc
+    hashes = tuple(chain_hashes(records, block["prev"]))
+    if (block["first"], block["last"]) != (records[0]["seq"], records[-1]["seq"]):
+        raise WireError("broken chain: first/last do not match the records")
+    if block["head"] != hashes[-1]:
+        raise WireError("broken chain: head is not the hash of the last record")
+    return Block(gw=gw, first=block["first"], last=block["last"], prev=block["prev"],
+                 head=block["head"], sealed=block["sealed"], records=tuple(records),
+                 hashes=hashes, signed=signed, signature=signature)
+
+
+def chain_hashes(records: Iterable[dict], prev: str) -> list[str]:
+    """Hashes of consecutive, correctly linked records starting after ``prev``."""
+    out: list[str] = []
+    expected_seq = None
+    for r in records:
+        if expected_seq is not None and r["seq"] != expected_seq:
+            raise WireError(f"broken chain: seq {r['seq']} follows {expected_seq - 1}")
+        if r["prev"] != prev:
+            raise WireError(f"broken chain: record {r['seq']} does not link to its predecessor")
+        prev = record_hash(canonical(r))
+        out.append(prev)
+        expected_seq = r["seq"] + 1
+    return out
+
+
+# ---------------------------------------------------------------- acks and topics
+
+def make_ack(gw: str, seq: int, head: str, status: str, ref: int | None = None,
+             reason: str = "") -> bytes:
+    if status not in ACK_STATUSES:
+        raise WireError(f"ack: unknown status {status!r}")
+    return canonical({"gw": gw, "head": head, "ref": ref, "reason": reason, "seq": seq,
+                      "status": status, "v": VERSION})
+
+
+_ACK_KEYS = {"gw", "head", "ref", "reason", "seq", "status", "v"}
+
+
+def decode_ack(payload: bytes) -> dict:
+    ack = parse_canonical(bytes(payload), "ack")
+    if not isinstance(ack, dict) or set(ack) != _ACK_KEYS or ack["v"] != VERSION:
+        raise WireError("ack: wrong fields")
+    if ack["status"] not in ACK_STATUSES:
+        raise WireError(f"ack: unknown status {ack['status']!r}")
+    if not _is_int(ack["seq"]) or ack["seq"] < 0:
+        raise WireError("ack: seq must be an integer >= 0")
+    if not isinstance(ack["head"], str) or not HASH_RE.match(ack["head"]):
+        raise WireError("ack: head must be 64 lowercase hex")
+    if ack["ref"] is not None and not _is_int(ack["ref"]):
+        raise WireError("ack: ref must be an integer or null")
+    check_gateway_id(ack["gw"])
+    return ack
+
+
+def topic(gw: str, kind: str) -> str:
+    """``sitegate/v1/{gw}/{kind}`` with kind in blocks | ack | state."""
+    if kind not in ("blocks", "ack", "state"):
+        raise WireError(f"unknown topic kind {kind!r}")
+    return f"{TOPIC_ROOT}/{check_gateway_id(gw)}/{kind}"
+
+
+def parse_topic(name: str) -> tuple[str, str]:
+    parts = name.split("/")
+    if len(parts) != 4 or "/".join(parts[:2]) != TOPIC_ROOT:
+        raise WireError(f"topic {name!r} is not {TOPIC_ROOT}/<gateway>/<kind>")
+    return check_gateway_id(parts[2]), parts[3]
+
+
+def seal_block(signer: Any, gw: str, records: Sequence[dict], sealed_ms: int) -> bytes:
+    """Sign a block; returns the MQTT payload (canonical block bytes || r || s)."""
+    body = block_body(gw, records, sealed_ms)
+    return body + signer.sign(body)
