@@ -1,13 +1,207 @@
-"""`sitegate-central` command line."""
+"""`sitegate-central`: receiver, key registry, verification and audit export.
+
+Every command is a thin shell over a library call.  Data lives under ``$SITEGATE_HOME``
+(default ``~/.sitegate``): the default database is ``central/central.db`` there, so commands
+run after ``sitegate demo`` find the demo's data.
+"""
 from __future__ import annotations
 
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from uplink.broker import BrokerConfig
+from uplink.sm2 import SM2Error, public_key_from_pem, public_key_pem, validate_public_key
+from uplink.wire import WireError, check_gateway_id
+
+from . import audit
+from .store import Store, default_url
+
+console = Console(stderr=True)
+
+
+def home() -> Path:
+    env = os.environ.get("SITEGATE_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".sitegate"
+
+
+def open_store(db: str | None) -> Store:
+    return Store(db or os.environ.get("SITEGATE_CENTRAL_DB") or default_url(home()))
+
+
+db_option = click.option("--db", metavar="URL", help="sqlite:///path or postgresql://... "
+                         "(default: $SITEGATE_HOME/central/central.db)")
 
 
 @click.group()
 @click.version_option(package_name="sitegate")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def main(verbose: int) -> None:
     """sitegate-central: receiver, registry and exports."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------- run
+@main.command()
+@db_option
+@click.option("--broker", "broker_url", default="mqtt://127.0.0.1:1883", show_default=True)
+@click.option("--username")
+@click.option("--password", envvar="SITEGATE_BROKER_PASSWORD")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cert-file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--client-id", default=None, help="Default: sitegate-central-<pid>.")
+@click.option("--share", metavar="GROUP", help="Join shared subscription $share/GROUP/...")
+@click.option("--max-payload", default=512 * 1024, show_default=True)
+@click.option("--delay-ms", default=0, hidden=True, help="Test knob: slow every message down.")
+@click.option("--ready-file", type=click.Path(dir_okay=False), hidden=True)
+def run(db, broker_url, username, password, ca_file, cert_file, key_file, client_id, share,
+        max_payload, delay_ms, ready_file):
+    """Receive, verify, store and acknowledge gateway blocks until stopped."""
+    from .ingest import Ingest
+    from .receiver import Receiver
+
+    logging.getLogger("sitegate").setLevel(logging.INFO)
+    store = open_store(db)
+    broker = BrokerConfig(broker_url, username=username, password=password, ca_file=ca_file,
+                          cert_file=cert_file, key_file=key_file)
+    ingest = Ingest(store, max_payload=max_payload)
+    receiver = Receiver(ingest, broker, client_id=client_id or f"sitegate-central-{os.getpid()}",
+                        share=share, delay_s=delay_ms / 1000)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if ready_file:
+        def mark_ready():
+            if receiver.connected.wait(30):
+                Path(ready_file).write_text("ready\n")
+        threading.Thread(target=mark_ready, daemon=True).start()
+    receiver.run(stop)
+    click.echo(json.dumps({"counters": dict(ingest.counters)}, sort_keys=True))
+
+
+# ---------------------------------------------------------------- gateways
+@main.group()
+def gateways() -> None:
+    """Register gateways and their SM2 public keys."""
+
+
+def _read_public_key(value: str) -> str:
+    path = Path(value)
+    text = path.read_text() if path.exists() else value
+    try:
+        if "BEGIN PUBLIC KEY" in text:
+            return public_key_from_pem(text)
+        return validate_public_key(text.strip())
+    except SM2Error as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-key") from exc
+
+
+@gateways.command("add")
+@click.argument("gateway_id")
+@click.option("--public-key", required=True, metavar="FILE|HEX",
+              help="PEM file, or 128 hex digits X||Y.")
+@click.option("--project", help="Project code the gateway serves.")
+@click.option("--label")
+@click.option("--replace", is_flag=True, help="Rotate the key of an existing gateway.")
+@db_option
+def gateways_add(gateway_id, public_key, project, label, replace, db):
+    """Register GATEWAY_ID with its public key."""
+    try:
+        check_gateway_id(gateway_id)
+    except WireError as exc:
+        raise click.BadParameter(str(exc), param_hint="GATEWAY_ID") from exc
+    key = _read_public_key(public_key)
+    try:
+        open_store(db).add_gateway(gateway_id, key, project, label, replace=replace)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"registered {gateway_id}")
+
+
+@gateways.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def gateways_list(as_json, db):
+    """List registered gateways with their chain heads."""
+    rows = open_store(db).list_gateways()
+    if as_json:
+        click.echo(json.dumps([{k: r[k] for k in ("gw_id", "project", "label", "enabled",
+                                                  "head_seq", "last_seen")} for r in rows]))
+        return
+    table = Table("gateway", "project", "head seq", "last seen (ms)")
+    for r in rows:
+        table.add_row(r["gw_id"], r["project"] or "", str(r["head_seq"]), str(r["last_seen"] or ""))
+    Console().print(table)
+
+
+@gateways.command("show")
+@click.argument("gateway_id")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def gateways_show(gateway_id, as_json, db):
+    """Show one gateway: key (PEM), head, counts, rejections by kind."""
+    store = open_store(db)
+    reg = store.gateway(gateway_id)
+    if reg is None:
+        raise click.ClickException(f"unknown gateway {gateway_id!r}; "
+                                   "register it with `sitegate-central gateways add`")
+    info = {k: reg[k] for k in ("gw_id", "project", "label", "enabled", "head_seq", "head_hash",
+                                "created_at", "last_seen", "public_key")}
+    info.update(store.counts(gateway_id))
+    if as_json:
+        click.echo(json.dumps(info, sort_keys=True))
+        return
+    for k, v in info.items():
+        click.echo(f"{k:12} {v}")
+    click.echo(public_key_pem(reg["public_key"]), nl=False)
+
+
+# ---------------------------------------------------------------- verify / export
+@main.command()
+@click.option("--gateway", "gateway_id", help="Only this gateway (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def verify(gateway_id, as_json, db):
+    """Re-verify every stored block: signature, chain, and the records table."""
+    store = open_store(db)
+    ids = [gateway_id] if gateway_id else [g["gw_id"] for g in store.list_gateways()]
+    results = [audit.verify_gateway(store, gw) for gw in ids]
+    out = [{"gateway": r.gw, "verified_records": r.verified_records,
+            "verified_blocks": r.verified_blocks, "last_seq": r.last_seq, "ok": r.ok,
+            "problems": r.problems[:50], "rejections": store.rejection_counts(r.gw)}
+           for r in results]
+    if as_json:
+        click.echo(json.dumps(out, sort_keys=True))
+    else:
+        table = Table("gateway", "records", "blocks", "last seq", "ok", "problems")
+        for r in out:
+            table.add_row(r["gateway"], str(r["verified_records"]), str(r["verified_blocks"]),
+                          str(r["last_seq"]), "yes" if r["ok"] else "NO",
+                          "; ".join(r["problems"][:3]))
+        Console().print(table)
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--gateway", "gateway_id", help="Only this gateway.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@db_option
+def export(fmt, gateway_id, output, db):
+    """Audit export: each block with its records, signed bytes, signature and public key."""
+    n = audit.export_jsonl(open_store(db), output, gateway_id)
+    console.print(f"exported {n} blocks")
 
 
 if __name__ == "__main__":  # pragma: no cover

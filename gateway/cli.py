@@ -1,13 +1,121 @@
 """`sitegate` command line: each command is a thin shell over a library call."""
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from . import keys
+from .config import ConfigError, load, sitegate_home
+
+console = Console(stderr=True)
+
+
+def _load(config: str):
+    try:
+        return load(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+config_option = click.option("-c", "--config", default="site.toml", show_default=True,
+                             type=click.Path(dir_okay=False), help="Site configuration file.")
 
 
 @click.group()
 @click.version_option(package_name="sitegate")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def main(verbose: int) -> None:
     """sitegate: site-side gateway for attendance hardware."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@config_option
+def keygen(config):
+    """Make the gateway's SM2 key pair (private key 0600, public key next to it)."""
+    cfg = _load(config)
+    try:
+        signer = keys.generate(cfg.key_file)
+    except keys.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"private key: {cfg.key_file}\npublic key:  {keys.public_file(cfg.key_file)}\n"
+               f"register it: sitegate-central gateways add {cfg.gateway_id} "
+               f"--public-key {keys.public_file(cfg.key_file)}")
+    del signer
+
+
+@main.command()
+@config_option
+def run(config):
+    """Run the site daemon until stopped (SIGTERM/SIGINT)."""
+    from .daemon import run as run_daemon
+    cfg = _load(config)
+    logging.getLogger("sitegate").setLevel(logging.INFO)
+    try:
+        sys.exit(run_daemon(cfg))
+    except keys.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def status(config, as_json):
+    """Outbox backlog, oldest unsent record, alarms. Exit 1 on a critical alarm."""
+    from uplink.outbox import alarms
+    from .daemon import open_outbox
+    cfg = _load(config)
+    if not cfg.outbox_path.exists():
+        raise click.ClickException(f"no outbox at {cfg.outbox_path}: has `sitegate run` started?")
+    outbox = open_outbox(cfg, readonly=True)
+    stats = outbox.stats()
+    current = alarms(stats, cfg.limits)
+    critical = any(a["level"] == "critical" for a in current)
+    if as_json:
+        click.echo(json.dumps({"gateway": cfg.gateway_id, "outbox": stats, "alarms": current,
+                               "state": "alarm" if critical else "ok"}, sort_keys=True))
+    else:
+        table = Table(title=f"gateway {cfg.gateway_id}")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for k in ("head_seq", "sealed_seq", "acked_seq", "backlog", "oldest_unacked_age_s",
+                  "rows", "db_bytes", "disk_free_bytes"):
+            table.add_row(k.replace("_", " "), str(stats[k]))
+        Console().print(table)
+        for a in current:
+            style = "bold red" if a["level"] == "critical" else "yellow"
+            Console().print(f"[{style}]ALARM {a['code']}[/]: {a['message']}")
+        if not current:
+            Console().print("[green]no alarms[/]")
+    sys.exit(1 if critical else 0)
+
+
+@main.command()
+@click.option("--records", default=2000, show_default=True, help="Clock-ins to simulate.")
+@click.option("--broker", "broker_url", metavar="URL",
+              help="Use this broker (mqtt://host:port) instead of the embedded one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo(records, broker_url, as_json):
+    """Broker + central + a gateway with simulated workers; prints a verified summary."""
+    from .demo import print_summary, run_demo
+    if records < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--records")
+    home = sitegate_home()
+    summary = run_demo(home, records, broker_url, console, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), sort_keys=True))
+    else:
+        print_summary(summary, Console())
+        console.print(f"data kept in {home} (central: {Path(home) / 'central' / 'central.db'})")
+    sys.exit(0 if summary.ok else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

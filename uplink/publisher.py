@@ -66,7 +66,12 @@ class Uplink:
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                except Exception:  # noqa: BLE001 - supervise: log, pause, carry on
+                    log.exception("uplink step failed; retrying in 1 s")
+                    self._lost("internal error")
+                    stop.wait(1.0)
         finally:
             self.close()
 

@@ -1,0 +1,53 @@
+"""`sitegate run`: the site daemon -- outbox, uplink, and (for now) simulated clock-ins."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from uplink.outbox import Outbox
+from uplink.publisher import Uplink
+
+from . import keys
+from .config import SiteConfig
+from .simulate import run_source
+
+log = logging.getLogger("sitegate")
+
+
+def open_outbox(cfg: SiteConfig, readonly: bool = False) -> Outbox:
+    signer = None if readonly else keys.load(cfg.key_file)
+    return Outbox(cfg.outbox_path, cfg.gateway_id, signer, cfg.limits, readonly=readonly)
+
+
+def make_uplink(cfg: SiteConfig, outbox: Outbox) -> Uplink:
+    return Uplink(outbox, cfg.broker, window=cfg.window, ack_timeout=cfg.ack_timeout,
+                  linger=cfg.linger, state_interval=cfg.state_interval)
+
+
+def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    outbox = open_outbox(cfg)
+    uplink = make_uplink(cfg, outbox)
+    threads = [threading.Thread(target=uplink.run, args=(stop,), name="uplink", daemon=True)]
+    if cfg.simulate_rate > 0:
+        threads.append(threading.Thread(
+            target=run_source, name="simulate", daemon=True,
+            args=(outbox, stop, cfg.simulate_rate, cfg.simulate_records, cfg.simulate_workers)))
+    log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s", cfg.gateway_id,
+             cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display())
+    for t in threads:
+        t.start()
+    while not stop.is_set():
+        stop.wait(0.5)
+        if not threads[0].is_alive():
+            log.critical("uplink thread died; exiting so the supervisor restarts us")
+            stop.set()
+            return 1
+    for t in threads:
+        t.join(10)
+    outbox.close()
+    return 0
