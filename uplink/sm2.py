@@ -19,7 +19,9 @@ gmssl does the elliptic-curve work; this module exists because gmssl 3.2.2 must 
   derives the public key from d and checks a supplied one against it.
 * Verify: gmssl checks neither the signature length (appended bytes are ignored) nor the range of r and
   s, and it crashes (TypeError) when s*G + t*Q is the point at infinity.  Verifier.verify demands exactly
-  64 bytes with r, s in [1, n-1] and turns any gmssl failure into False.  gmssl also accepts off-curve
+  64 bytes with r, s in [1, n-1] (without it (r, s + n) also verifies) and turns any gmssl failure
+  into False.  (gmssl's s*G == t*Q branch uses an unconverted Jacobian x; reaching it needs d, so it
+  is left alone.)  gmssl also accepts off-curve
   public keys, so keys are validated (on the curve; the cofactor is 1, so that is the whole check).
 * Speed: gmssl recomputes Z_A and runs SM3 twice in pure Python per signature (~1/3 of its time).  We
   cache Z_A per key and hash with OpenSSL's SM3 via hashlib when available.  (gmssl's own sm3_hash appends
