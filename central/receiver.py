@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 
-import paho.mqtt.client as mqtt
 
 from uplink.broker import BrokerConfig, connect, new_client
 from uplink.wire import TOPIC_ROOT

@@ -73,8 +73,8 @@ def _section(data: dict, name: str) -> dict[str, Any]:
             raise ConfigError(f"[{name}] {key}: unknown setting (allowed: {allowed})")
         typ = SCHEMA[name][key][0]
         if not isinstance(value, typ) or isinstance(value, bool):
-            want = typ.__name__ if isinstance(typ, type) else "number"
-            raise ConfigError(f"[{name}] {key} = {value!r}: must be a {want}")
+            want = {str: "a string", int: "an integer"}.get(typ, "a number")
+            raise ConfigError(f"[{name}] {key} = {value!r}: must be {want}")
         out[key] = value
     return {k: out.get(k, default) for k, (_, default) in SCHEMA[name].items()}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from uplink.outbox import Outbox, OutboxFull
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from .wire import ZERO_HASH, WireError, canonical, make_record, record_hash, seal_block
+from .wire import ZERO_HASH, canonical, make_record, record_hash, seal_block
 
 
 class OutboxFull(RuntimeError):

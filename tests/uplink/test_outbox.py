@@ -12,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from spine import make_gateway, start_central, wait_for
 from uplink.outbox import AckMismatch, Limits, Outbox, OutboxFull, alarms
-from uplink.wire import ZERO_HASH, canonical, chain_hashes, decode_block
+from uplink.wire import ZERO_HASH, chain_hashes, decode_block
 from conftest import central_cmd, sitegate_cmd
 
 
