@@ -14,7 +14,7 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from uplink.wire import ZERO_HASH, Block, canonical
+from uplink.wire import ZERO_HASH, Block
 
 metadata = sa.MetaData()
 
@@ -160,8 +160,9 @@ class Store:
             t = now_ms()
             conn.execute(records.insert(), [
                 {"gw_id": block.gw, "seq": r["seq"], "hash": h, "ts": r["ts"], "type": r["type"],
-                 "block_first": block.first, "data": canonical(r).decode("utf-8")}
-                for r, h in zip(block.records[skip:], block.hashes[skip:])])
+                 "block_first": block.first, "data": data.decode("utf-8")}
+                for r, h, data in zip(block.records[skip:], block.hashes[skip:],
+                                      block.encoded[skip:])])
             conn.execute(blocks.insert().values(
                 gw_id=block.gw, first=block.first, last=block.last, head=block.head,
                 sealed=block.sealed, signed=block.signed, signature=block.signature,

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from .wire import ZERO_HASH, canonical, make_record, record_hash, seal_block
+from .wire import ZERO_HASH, block_body_from_stored, canonical, make_record, record_hash
 
 
 class OutboxFull(RuntimeError):
@@ -165,17 +165,20 @@ class Outbox:
         with self._lock:
             while self.sealed_seq < self.head_seq:
                 rows = self._conn.execute(
-                    "SELECT data FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+                    "SELECT seq, hash, data FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
                     (self.sealed_seq, self.limits.max_block_records)).fetchall()
-                records, size = [], 512
-                for (data,) in rows:
-                    if records and size + len(data) + 1 > self.limits.max_block_bytes:
+                take, size = [], 512
+                for row in rows:
+                    if take and size + len(row[2]) + 1 > self.limits.max_block_bytes:
                         break
-                    records.append(json.loads(data))
-                    size += len(data) + 1
-                payload = seal_block(self.signer, self.gw, records,
-                                     now_ms() if sealed_ms is None else sealed_ms)
-                first, last = records[0]["seq"], records[-1]["seq"]
+                    take.append(row)
+                    size += len(row[2]) + 1
+                first, last = take[0][0], take[-1][0]
+                prev = json.loads(take[0][2])["prev"]
+                body = block_body_from_stored(self.gw, first, last, prev, take[-1][1],
+                                              [r[2] for r in take],
+                                              now_ms() if sealed_ms is None else sealed_ms)
+                payload = body + self.signer.sign(body)
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._conn.execute("INSERT INTO blocks VALUES (?, ?, ?, ?)",

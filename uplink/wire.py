@@ -68,26 +68,41 @@ def _check(value: Any, path: str = "$") -> None:
 def canonical(value: Any) -> bytes:
     """The one encoding of ``value``; raises WireError for values outside the wire set."""
     _check(value)
+    return _encode(value)
+
+
+def _encode(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
 
 
 def parse_canonical(data: bytes, what: str) -> Any:
-    """Parse bytes that must be canonical; non-canonical input is refused (no malleability)."""
+    """Parse bytes that must be canonical; non-canonical input is refused (no malleability).
+
+    The parse hooks already confine values to the wire set (no floats, no NaN, integers in
+    range, no duplicate keys), so re-encoding needs no second walk over the value."""
     try:
-        value = json.loads(data.decode("utf-8"), parse_float=_no_float,
+        value = json.loads(data.decode("utf-8"), parse_float=_no_float, parse_int=_int,
                            parse_constant=_no_float, object_pairs_hook=_no_dup_keys)
+        again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if again.encode("utf-8") != data:
+            raise WireError(f"{what}: not in canonical form")
     except WireError:
         raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (UnicodeError, ValueError, RecursionError) as exc:
         raise WireError(f"{what}: not JSON ({exc.__class__.__name__})") from exc
-    if canonical(value) != data:
-        raise WireError(f"{what}: not in canonical form")
     return value
 
 
 def _no_float(text: str) -> Any:
     raise WireError(f"floats are not allowed ({text})")
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not -MAX_INT <= value <= MAX_INT:
+        raise WireError(f"integer {text} outside +-(2**53-1)")
+    return value
 
 
 def _no_dup_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -155,6 +170,7 @@ class Block:
     sealed: int
     records: tuple[dict, ...]
     hashes: tuple[str, ...]       # hash of each record, in order
+    encoded: tuple[bytes, ...]    # canonical bytes of each record, in order
     signed: bytes                 # the exact bytes the signature covers
     signature: bytes              # 64 bytes r || s
 
@@ -172,6 +188,18 @@ def block_body(gw: str, records: Sequence[dict], sealed_ms: int) -> bytes:
                       "last": records[-1]["seq"], "prev": records[0]["prev"],
                       "records": list(records), "sealed": sealed_ms, "type": "block",
                       "v": VERSION})
+
+
+def block_body_from_stored(gw: str, first: int, last: int, prev: str, head: str,
+                           record_bytes: Sequence[bytes], sealed_ms: int) -> bytes:
+    """``block_body`` assembled from records already stored in canonical form: the same bytes
+    (canonical JSON is a pure function of the value, so a canonical array of canonical members
+    is their concatenation), without re-encoding or re-hashing every record."""
+    return b"".join((
+        b'{"first":', str(first).encode(), b',"gw":', _encode(check_gateway_id(gw)),
+        b',"head":"', head.encode(), b'","last":', str(last).encode(), b',"prev":"',
+        prev.encode(), b'","records":[', b",".join(record_bytes), b'],"sealed":',
+        str(sealed_ms).encode(), b',"type":"block","v":', str(VERSION).encode(), b"}"))
 
 
 _BLOCK_KEYS = {"first", "gw", "head", "last", "prev", "records", "sealed", "type", "v"}
@@ -205,29 +233,38 @@ def decode_block(payload: bytes, max_bytes: int | None = None) -> Block:
             raise WireError("sealed must be milliseconds")
     except WireError as exc:
         raise WireError(f"malformed: {exc}") from exc
-    hashes = tuple(chain_hashes(records, block["prev"]))
+    # parse_canonical already confined the values to the wire set: plain encoding suffices
+    hashes, encoded = _chain(records, block["prev"], _encode)
     if (block["first"], block["last"]) != (records[0]["seq"], records[-1]["seq"]):
         raise WireError("broken chain: first/last do not match the records")
     if block["head"] != hashes[-1]:
         raise WireError("broken chain: head is not the hash of the last record")
     return Block(gw=gw, first=block["first"], last=block["last"], prev=block["prev"],
                  head=block["head"], sealed=block["sealed"], records=tuple(records),
-                 hashes=hashes, signed=signed, signature=signature)
+                 hashes=tuple(hashes), encoded=tuple(encoded), signed=signed,
+                 signature=signature)
 
 
 def chain_hashes(records: Iterable[dict], prev: str) -> list[str]:
     """Hashes of consecutive, correctly linked records starting after ``prev``."""
-    out: list[str] = []
+    return _chain(records, prev, canonical)[0]
+
+
+def _chain(records: Iterable[dict], prev: str, encode) -> tuple[list[str], list[bytes]]:
+    hashes: list[str] = []
+    encoded: list[bytes] = []
     expected_seq = None
     for r in records:
         if expected_seq is not None and r["seq"] != expected_seq:
             raise WireError(f"broken chain: seq {r['seq']} follows {expected_seq - 1}")
         if r["prev"] != prev:
             raise WireError(f"broken chain: record {r['seq']} does not link to its predecessor")
-        prev = record_hash(canonical(r))
-        out.append(prev)
+        data = encode(r)
+        prev = record_hash(data)
+        hashes.append(prev)
+        encoded.append(data)
         expected_seq = r["seq"] + 1
-    return out
+    return hashes, encoded
 
 
 # ---------------------------------------------------------------- acks and topics
