@@ -28,6 +28,7 @@ class PtyDevice:
         self.baud = baud                  # pace output at this wire speed (None = as fast as pty)
         self.tty: str | None = None       # current /dev/pts/N
         self._master: int | None = None
+        self._gen = 0                     # bumped on every plug/unplug (guards fd reuse)
         self._slave: int | None = None
         self._lock = threading.RLock()
         self._running = False
@@ -77,6 +78,7 @@ class PtyDevice:
             tty.setraw(slave)             # no echo, no CR/LF translation: bytes pass unchanged
             os.set_blocking(master, False)
             self._master, self._slave, self.tty = master, slave, os.ttyname(slave)
+            self._gen += 1
             tmp = f"{self.path}.tmp{os.getpid()}"
             os.symlink(self.tty, tmp)
             os.replace(tmp, self.path)
@@ -88,6 +90,7 @@ class PtyDevice:
                 if fd is not None:
                     os.close(fd)
             self._master = self._slave = None
+            self._gen += 1
             try:
                 if os.path.islink(self.path):
                     os.unlink(self.path)
@@ -152,17 +155,21 @@ class PtyDevice:
     def _loop(self) -> None:
         next_tick = time.monotonic()
         while self._running:
-            fd = self._master
+            fd, gen = self._master, self._gen
             if fd is None:
                 time.sleep(0.01)
             else:
+                data = b""
                 try:
                     ready, _, _ = select.select([fd], [], [], 0.01)
-                    data = os.read(fd, 4096) if ready else b""
+                    with self._lock:   # the fd is ours only if no (un)plug happened meanwhile
+                        if ready and gen == self._gen:
+                            data = os.read(fd, 4096)
+                except BlockingIOError:
+                    pass
                 except (OSError, ValueError) as exc:
                     if getattr(exc, "errno", None) not in (errno.EIO, errno.EBADF, None):
                         raise
-                    data = b""
                     time.sleep(0.01)
                 if data:
                     self.on_data(data)
