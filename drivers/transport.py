@@ -18,7 +18,8 @@ class Transport(Protocol):
 class SerialTransport:
     def __init__(self, port: str, baudrate: int = 115200) -> None:
         import serial
-        self._serial_mod = serial
+        import termios
+        self._errors = (serial.SerialException, OSError, termios.error, TypeError)
         try:
             self._ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.1,
                                               write_timeout=2.0) \
@@ -31,7 +32,7 @@ class SerialTransport:
     def write(self, data: bytes) -> None:
         try:
             self._ser.write(data)
-        except (self._serial_mod.SerialException, OSError) as exc:
+        except self._errors as exc:
             raise DeviceLost(f"{self.port}: {exc}") from exc
 
     def read(self, timeout: float) -> bytes:
@@ -42,13 +43,13 @@ class SerialTransport:
                 return b""
             waiting = self._ser.in_waiting
             return first + (self._ser.read(waiting) if waiting else b"")
-        except (self._serial_mod.SerialException, OSError, TypeError) as exc:
+        except self._errors as exc:
             raise DeviceLost(f"{self.port}: {exc}") from exc
 
     def reset_input(self) -> None:
         try:
             self._ser.reset_input_buffer()
-        except (self._serial_mod.SerialException, OSError) as exc:
+        except self._errors as exc:
             raise DeviceLost(f"{self.port}: {exc}") from exc
 
     def close(self) -> None:
