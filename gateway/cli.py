@@ -10,5 +10,11 @@ def main() -> None:
     """sitegate: site-side gateway for attendance hardware."""
 
 
+from gateway.devices_cli import probe, sim  # noqa: E402
+
+main.add_command(sim)
+main.add_command(probe)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
