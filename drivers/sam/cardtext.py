@@ -120,12 +120,13 @@ def _field(text: bytes, off: int, size: int, name: str) -> str:
 
 
 def _date(value: str, name: str) -> date:
+    # the value is not echoed: a birth date is personal data and messages end up in logs
     if len(value) != 8 or not value.isdigit():
-        raise CardDecodeError("bad_date", f"{name} {value!r} is not YYYYMMDD")
+        raise CardDecodeError("bad_date", f"{name} is not YYYYMMDD ({len(value)} characters)")
     try:
         return date(int(value[:4]), int(value[4:6]), int(value[6:]))
     except ValueError:
-        raise CardDecodeError("bad_date", f"{name} {value!r} is not a calendar date") from None
+        raise CardDecodeError("bad_date", f"{name} is not a calendar date") from None
 
 
 def decode_text(text: bytes, *, photo: bytes = b"", fingerprint: bytes = b"",

@@ -21,6 +21,18 @@ _KEEP = len(PREAMBLE) - 1  # bytes kept when no preamble is found (may be a part
 
 
 def xor(data: bytes) -> int:
+    """XOR of all bytes. Folds one big integer in halves (C speed) instead of a Python loop."""
+    width = len(data)
+    x = int.from_bytes(data, "little")
+    while width > 1:
+        half = width // 2
+        x = (x & ((1 << (8 * half)) - 1)) ^ (x >> (8 * half))
+        width -= half
+    return x
+
+
+def xor_slow(data: bytes) -> int:
+    """Reference implementation (byte by byte), used by the tests."""
     return reduce(lambda a, b: a ^ b, data, 0)
 
 

@@ -45,7 +45,7 @@ def _parse_date(text: str, what: str) -> date:
     try:
         return date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
-        raise IdNumberError(f"{what} {text!r} is not a calendar date") from None
+        raise IdNumberError(f"{what} is not a calendar date") from None
 
 
 def region_name(number: str) -> str | None:

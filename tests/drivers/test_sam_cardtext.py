@@ -164,3 +164,9 @@ def test_identity_repr_and_default_dict_never_show_the_number_or_name():
         assert "450103198503070030" not in text
     assert "张三" not in repr(ident)
     assert ident.to_dict()["id_number"] == "4501**********0030"
+
+
+def test_error_messages_do_not_echo_personal_values():
+    with pytest.raises(CardDecodeError) as err:
+        decode_text(encode_text(RESIDENT | {"birth": "1985-02-30"}), today=TODAY)
+    assert "19850230" not in str(err.value) and "1985" not in str(err.value)

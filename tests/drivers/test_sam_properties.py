@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from drivers.sam import protocol as p
 from drivers.sam.cardtext import CardDecodeError, decode_text, encode_text
 from drivers.sam.device import SamDevice
-from drivers.sam.frame import PREAMBLE, Frame, ReceiveBuffer, build_frame, xor
+from drivers.sam.frame import PREAMBLE, Frame, ReceiveBuffer, build_frame, xor, xor_slow
 from drivers.sam.host import SamConnection
 from drivers.sam.idnumber import check_char
 
@@ -116,3 +116,9 @@ def test_identity_encode_decode_round_trips(spec):
     d = ident.to_dict(reveal=True)
     for key, value in spec.items():
         assert d[key] == value, key
+
+
+@SETTINGS
+@given(st.binary(max_size=3000))
+def test_fast_xor_equals_byte_by_byte_xor(data):
+    assert xor(data) == xor_slow(data)
