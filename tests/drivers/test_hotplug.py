@@ -72,3 +72,22 @@ def test_reader_started_before_device_exists(tmp_path):
         sup.stop()
         if sim:
             sim.stop()
+
+
+def test_gps_supervised_through_unplug():
+    from drivers.gps import GpsFix, GpsReader
+    from drivers.sim.gps import GpsSimulator
+    events = []
+    with GpsSimulator(rate=20) as sim:
+        sup = DeviceSupervisor("gps", lambda: GpsReader.open(sim.path), lambda r: r.poll(0.05),
+                               events.append, retry=0.05).start(interval=0.01)
+        try:
+            assert wait_for(lambda: any(isinstance(e, GpsFix) for e in events))
+            sim.unplug()
+            assert wait_for(lambda: sup.state == "lost")
+            n = sum(isinstance(e, GpsFix) for e in events)
+            sim.replug()
+            assert wait_for(lambda: sum(isinstance(e, GpsFix) for e in events) > n)
+        finally:
+            sup.stop()
+    assert [e.state for e in events if isinstance(e, DeviceStatus)] == ["connected", "lost", "connected"]
