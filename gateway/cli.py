@@ -118,5 +118,11 @@ def demo(records, broker_url, as_json):
     sys.exit(0 if summary.ok else 1)
 
 
+from gateway.devices_cli import probe, sim  # noqa: E402
+
+main.add_command(sim)
+main.add_command(probe)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
