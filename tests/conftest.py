@@ -1,7 +1,6 @@
 """Shared fixtures: real Mosquitto brokers on free ports, fresh homes, fresh databases."""
 from __future__ import annotations
 
-import sys
 import uuid
 
 import pytest
@@ -65,11 +64,3 @@ def postgres_url():
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def sitegate_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", *args]
-
-
-def central_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "central.cli", *args]

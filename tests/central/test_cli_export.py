@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import central_cmd, sitegate_cmd
+from procs import central_cmd, sitegate_cmd
 
 
 @pytest.fixture(scope="module")

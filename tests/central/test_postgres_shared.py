@@ -8,7 +8,7 @@ import time
 from central.audit import verify_gateway
 from central.ingest import Ingest
 from central.store import Store
-from conftest import central_cmd
+from procs import central_cmd
 from spine import make_gateway, start_central, start_uplink, wait_for
 from uplink.outbox import Limits
 from uplink.wire import ZERO_HASH, canonical, make_record, record_hash, seal_block

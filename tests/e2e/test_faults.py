@@ -12,7 +12,7 @@ import time
 
 from central.audit import verify_gateway
 from central.store import Store
-from conftest import central_cmd, sitegate_cmd
+from procs import central_cmd, sitegate_cmd
 
 N = 10_000
 GW = "gw-fault-1"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import sitegate_cmd
+from procs import sitegate_cmd
 from gateway.config import ConfigError, load, parse
 
 

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from spine import make_gateway, start_central, wait_for
 from uplink.outbox import AckMismatch, Limits, Outbox, OutboxFull, alarms
 from uplink.wire import ZERO_HASH, chain_hashes, decode_block
-from conftest import central_cmd, sitegate_cmd
+from procs import central_cmd, sitegate_cmd
 
 
 def test_append_chains_and_persists(tmp_path):
