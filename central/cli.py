@@ -34,10 +34,11 @@ def home() -> Path:
 
 
 def open_store(db: str | None) -> Store:
-    return Store(db or os.environ.get("SITEGATE_CENTRAL_DB") or default_url(home()))
+    return Store(db or default_url(home()))
 
 
-db_option = click.option("--db", metavar="URL", help="sqlite:///path or postgresql://... "
+db_option = click.option("--db", metavar="URL", envvar="SITEGATE_CENTRAL_DB",
+                         help="sqlite:///path or postgresql://... [env SITEGATE_CENTRAL_DB] "
                          "(default: $SITEGATE_HOME/central/central.db)")
 
 
@@ -54,7 +55,9 @@ def main(verbose: int) -> None:
 # ---------------------------------------------------------------- run
 @main.command()
 @db_option
-@click.option("--broker", "broker_url", default="mqtt://127.0.0.1:1883", show_default=True)
+@click.option("--broker", "broker_url", default="mqtt://127.0.0.1:1883", show_default=True,
+              envvar="SITEGATE_BROKER_URL", help="mqtt://host:port or mqtts://host:port "
+              "[env SITEGATE_BROKER_URL]")
 @click.option("--username")
 @click.option("--password", envvar="SITEGATE_BROKER_PASSWORD")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False))

@@ -68,3 +68,13 @@ def test_run_without_key_says_what_to_do(home):
     out = subprocess.run(sitegate_cmd("run", "-c", str(site)), capture_output=True, text=True,
                          timeout=30)
     assert out.returncode != 0 and "sitegate keygen" in out.stderr
+
+
+def test_shipped_example_config_is_valid(tmp_path):
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[2] / "config" / "site.toml"
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "broker.password").write_text("secret\n")
+    cfg = load(example, home=tmp_path)
+    assert cfg.broker.tls and cfg.broker.password == "secret"
+    assert cfg.limits.max_unacked == 1_000_000 and cfg.window == 8
