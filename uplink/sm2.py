@@ -40,6 +40,8 @@ import re
 import secrets
 
 from gmssl import sm3 as _gm_sm3
+
+from . import sm2_openssl as _sm2_openssl
 from gmssl.sm2 import CryptSM2, default_ecc_table as _CURVE
 
 DEFAULT_ID: bytes = b"1234567812345678"
@@ -186,29 +188,51 @@ class Signer:
 class Verifier:
     """Verifies raw r || s signatures for one public key."""
 
-    def __init__(self, public_hex: str):
+    def __init__(self, public_hex: str, backend: str | None = None):
+        """``backend``: "openssl" (libcrypto via ctypes, ~30x faster), "gmssl", or None = the
+        fastest available.  Both apply the same strict checks before the EC work."""
         self.public_hex = validate_public_key(public_hex)
         self._z = z_value(self.public_hex)
         self._gm = _gmssl(None, self.public_hex)
+        self._ossl = None
+        if backend not in (None, "openssl", "gmssl"):
+            raise SM2Error(f"unknown SM2 backend {backend!r}")
+        if backend != "gmssl" and _sm2_openssl.available():
+            self._ossl = _sm2_openssl.OpenSSLVerifier(_SPKI_PREFIX + bytes.fromhex(self.public_hex),
+                                                      DEFAULT_ID)
+        elif backend == "openssl":
+            raise SM2Error("the OpenSSL SM2 backend is not available (libcrypto >= 3.0 needed)")
+        self.backend = "openssl" if self._ossl else "gmssl"
 
     def __repr__(self) -> str:
-        return f"Verifier(public_hex={self.public_hex[:16]}...)"
+        return f"Verifier(public_hex={self.public_hex[:16]}..., backend={self.backend})"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True iff `signature` is exactly 64 bytes r || s, r and s in [1, n-1], and valid."""
-        return self._verify_digest(_sm3_raw(self._z + _as_bytes(message, "message")), signature)
+        message = _as_bytes(message, "message")
+        if self._ossl is not None:
+            sig = _strict_signature(signature)
+            return sig is not None and self._ossl.verify_der(message, sig_to_der(sig))
+        return self._verify_digest(_sm3_raw(self._z + message), signature)
 
     def _verify_digest(self, e: bytes, signature) -> bool:
-        if not isinstance(signature, (bytes, bytearray, memoryview)) or len(signature) != 64:
-            return False
-        sig = bytes(signature)
-        r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-        if not (1 <= r < _N and 1 <= s < _N):
+        """gmssl's EC check on a precomputed digest e (the pure-Python path)."""
+        sig = _strict_signature(signature)
+        if sig is None:
             return False
         try:
             return self._gm.verify(sig.hex(), e) is True  # gmssl returns 0 when r + s = n
         except (TypeError, ValueError):  # gmssl crashes on s*G + t*Q = infinity
             return False
+
+
+def _strict_signature(signature) -> bytes | None:
+    """The signature as 64 bytes if it is exactly r || s with r, s in [1, n-1], else None."""
+    if not isinstance(signature, (bytes, bytearray, memoryview)) or len(signature) != 64:
+        return None
+    sig = bytes(signature)
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    return sig if 1 <= r < _N and 1 <= s < _N else None
 
 
 # ---------------------------------------------------------------- DER signatures
