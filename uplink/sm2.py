@@ -3,7 +3,7 @@
 Wire format: SM2 over the recommended curve, e = SM3(Z_A || M) with Z_A computed for the user ID
 ``1234567812345678`` (GM/T 0009 default), signature = raw r || s, 64 bytes.  OpenSSL 3.0 users must pass
 the ID explicitly (``-pkeyopt distid:1234567812345678`` / ``-sigopt distid:...``): the CLI otherwise
-uses an EMPTY ID and every signature fails (see /work/shared/reference/sm2.md section 2.4).
+uses an EMPTY ID and every signature fails (see docs/audit.md).
 
 gmssl does the elliptic-curve work; this module exists because gmssl 3.2.2 must not be used directly:
 

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from paths import FACES
 from click.testing import CliRunner
 
 from gateway.cli import main
@@ -105,9 +107,7 @@ def test_sim_gps_and_turnstile_print_their_path():
 
 
 def test_sim_camera_writes_video(tmp_path):
-    faces = Path("/work/shared/data/faces/asian_faces")
-    if not faces.is_dir():
-        pytest.skip(f"face photos missing on this machine: {faces}")
+    faces = FACES / "asian_faces"
     out = tmp_path / "v.avi"
     res = CliRunner().invoke(main, ["sim", "camera", str(faces), "--write", str(out)])
     assert res.exit_code == 0, res.output
