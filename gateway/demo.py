@@ -99,7 +99,6 @@ def run_demo(home: Path, records: int, broker_url: str | None, console: Console,
                 outbox.append_many([clock_in(first + i, 500) for i in range(n)])
                 progress.update(made, completed=outbox.head_seq)
                 progress.update(acked, completed=outbox.acked_seq)
-                time.sleep(0.005)
             while outbox.acked_seq < records and time.monotonic() - start < limit:
                 progress.update(acked, completed=outbox.acked_seq)
                 time.sleep(0.05)
