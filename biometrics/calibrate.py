@@ -19,7 +19,8 @@ class Calibration:
     genuine_pairs: int
     impostor_pairs: int
     target_far: float
-    threshold: float | None       # None when there is not enough data
+    threshold: float | None       # measured threshold for the target FAR
+    recommended: float | None     # None when there is too little data to move off the defaults
     far: float | None
     frr: float | None
     eer: float | None
@@ -82,9 +83,11 @@ def calibrate(templates: Mapping[str, list[np.ndarray]], target_far: float = 1e-
                         f"{int(3 / target_far)} to be measurable; keep the defaults until more workers are enrolled")
     t, far, frr = recommend(genuine, impostor, target_far)
     eer, eer_t = equal_error(genuine, impostor)
+    enough = len(impostor) >= 3 / target_far and len(genuine) >= 30
     med = lambda a: float(np.median(a)) if len(a) else None  # noqa: E731
     return Calibration(workers=len(templates), genuine_pairs=len(genuine), impostor_pairs=len(impostor),
-                       target_far=target_far, threshold=t, far=far, frr=frr, eer=eer,
+                       target_far=target_far, threshold=t,
+                       recommended=t if enough else None, far=far, frr=frr, eer=eer,
                        eer_threshold=eer_t, genuine_median=med(genuine), impostor_median=med(impostor),
                        impostor_p001=float(np.quantile(impostor, 0.001)) if len(impostor) else None,
                        warnings=tuple(warnings))

@@ -123,6 +123,11 @@ from gateway.devices_cli import probe, sim  # noqa: E402
 main.add_command(sim)
 main.add_command(probe)
 
+from gateway.faces_cli import faces, roster  # noqa: E402
+
+main.add_command(faces)
+main.add_command(roster)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
