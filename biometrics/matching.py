@@ -8,8 +8,11 @@ Defaults come from measurement on the East Asian photos of the shared set (BENCH
 not from the library README's 0.6 (which accepted ~40 % of East Asian impostor pairs):
 
 * 1:1 (card + face): accept when the distance to the claimed worker's template is ≤ 0.42
-  **and** no other enrolled worker is nearer (the site's own roster acts as the cohort; this
-  removes most "buddy with a colleague's card" accepts).
+  **and** no other enrolled worker is nearer **and** (with at least 10 other workers
+  enrolled) the distance stands out from the distances to everyone else: z-score
+  ``(d − mean(others)) / std(others) ≤ −2.5``. The site's own roster is the cohort: the
+  nearest check removes "buddy with a colleague's card" accepts, the z-score check halves
+  to quarters the accepts of people who are not enrolled at all.
 * 1:N (face only): take the nearest worker only when its distance is ≤ 0.40 **and** the
   second-nearest is at least 0.06 further away; otherwise nobody.
 """
@@ -27,12 +30,14 @@ DIM = 128
 class Thresholds:
     verify: float = 0.42          # 1:1 max distance
     verify_nearest: bool = True   # 1:1 also needs the claimed worker to be the nearest
+    verify_z: float | None = -2.5 # 1:1 max z-score against the other enrolled workers
+    min_cohort: int = 10          # the z rule applies from this many other workers on
     identify: float = 0.40        # 1:N max distance of the best match
     margin: float = 0.06          # 1:N min (second best − best)
 
     def as_dict(self) -> dict:
-        return {"verify": self.verify, "verify_nearest": self.verify_nearest,
-                "identify": self.identify, "margin": self.margin}
+        return {"verify": self.verify, "verify_nearest": self.verify_nearest, "verify_z": self.verify_z,
+                "min_cohort": self.min_cohort, "identify": self.identify, "margin": self.margin}
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class Match:
     distance: float | None        # to the chosen / claimed worker
     margin: float | None          # second best − best (None when < 2 workers)
     decision: str                 # "match" | "no_match"
-    reason: str                   # ok | not_enrolled | too_far | ambiguous | nearer_other | empty_gallery
+    reason: str                   # ok | not_enrolled | too_far | ambiguous | nearer_other | not_distinct | empty_gallery
 
     def as_dict(self) -> dict:
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
@@ -109,6 +114,10 @@ class Gallery:
             return Match(worker_id, dk, margin, "no_match", "too_far")
         if t.verify_nearest and margin is not None and margin < 0:
             return Match(worker_id, dk, margin, "no_match", "nearer_other")
+        if t.verify_z is not None and len(others) >= t.min_cohort:
+            sd = float(others.std())
+            if sd > 0 and (dk - float(others.mean())) / sd > t.verify_z:
+                return Match(worker_id, dk, margin, "no_match", "not_distinct")
         return Match(worker_id, dk, margin, "match", "ok")
 
     def identify(self, probe: np.ndarray, t: Thresholds = Thresholds()) -> Match:

@@ -51,6 +51,8 @@ class FacesConfig:
     store: Path
     verify: float = 0.42
     verify_nearest: bool = True
+    verify_z: float = -2.5
+    min_cohort: int = 10
     identify: float = 0.40
     margin: float = 0.06
     liveness: str = "head_turn"      # head_turn | off
@@ -100,7 +102,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
                "linger_s": ((int, float), 0.2), "state_interval_s": ((int, float), 10.0)},
     "simulate": {"records": (int, 0), "rate": ((int, float), 0.0), "workers": (int, 200)},
     "faces": {"store": (str, "faces/templates.db"), "verify": ((int, float), 0.42),
-              "verify_nearest": (bool, True), "identify": ((int, float), 0.40),
+              "verify_nearest": (bool, True), "verify_z": ((int, float), -2.5), "min_cohort": (int, 10),
+              "identify": ((int, float), 0.40),
               "margin": ((int, float), 0.06), "liveness": (str, "head_turn"),
               "challenge": (str, "either"), "min_turn": ((int, float), 0.12),
               "capture_frames": (int, 6), "capture_timeout_s": ((int, float), 2.5),

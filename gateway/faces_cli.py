@@ -33,7 +33,8 @@ def site(config: str) -> SiteConfig:
 def thresholds(cfg: SiteConfig):
     from biometrics.matching import Thresholds
     f = cfg.faces
-    return Thresholds(verify=f.verify, verify_nearest=f.verify_nearest, identify=f.identify, margin=f.margin)
+    return Thresholds(verify=f.verify, verify_nearest=f.verify_nearest, verify_z=f.verify_z,
+                      min_cohort=f.min_cohort, identify=f.identify, margin=f.margin)
 
 
 def open_store(cfg: SiteConfig):
