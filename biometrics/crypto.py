@@ -19,8 +19,9 @@ class SealError(ValueError):
     """Ciphertext tampered with, truncated, bound to another row, or the wrong key."""
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
-    nonce = secrets.token_bytes(12)
+def seal(key: bytes, plaintext: bytes, aad: bytes = b"", nonce: bytes | None = None) -> bytes:
+    """``nonce`` is for test vectors only; by default a fresh random 96-bit nonce."""
+    nonce = secrets.token_bytes(12) if nonce is None else nonce
     enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
     enc.authenticate_additional_data(aad)
     body = enc.update(plaintext) + enc.finalize()
