@@ -93,13 +93,18 @@ class Gallery:
         return np.sqrt(np.maximum(d2, 0.0))
 
     def nearest(self, probe: np.ndarray) -> tuple[int, float, float | None]:
-        """(index of best, best distance, second − best or None) with an O(N) partition."""
-        d = self.distances(probe)
-        if len(d) == 1:
-            return 0, float(d[0]), None
-        two = np.argpartition(d, 1)[:2]
-        i, j = (two[0], two[1]) if d[two[0]] <= d[two[1]] else (two[1], two[0])
-        return int(i), float(d[i]), float(d[j] - d[i])
+        """(index of best, best distance, second − best or None). Ranks by ``|g|² − 2 g·q``
+        (the query's own norm does not change the order) with an O(N) partition; square roots
+        only for the two winners."""
+        q = np.asarray(probe, np.float32).reshape(DIM)
+        score = self.sqnorms - 2.0 * (self.matrix @ q)
+        qq = float(q @ q)
+        if len(score) == 1:
+            return 0, float(np.sqrt(max(score[0] + qq, 0.0))), None
+        two = np.argpartition(score, 1)[:2]
+        i, j = (two[0], two[1]) if score[two[0]] <= score[two[1]] else (two[1], two[0])
+        di, dj = (float(np.sqrt(max(float(score[k]) + qq, 0.0))) for k in (i, j))
+        return int(i), di, dj - di
 
     # ------------------------------------------------------------------ decisions
     def verify(self, worker_id: str, probe: np.ndarray, t: Thresholds = Thresholds()) -> Match:

@@ -24,8 +24,11 @@ class SequenceResult:
 
 def analyse_sequence(frames: list[np.ndarray], *, liveness: LivenessPolicy | None = LivenessPolicy(),
                      quality: Quality = Quality.probe(), detect_width: int = 320,
-                     upsample: int = 1) -> SequenceResult:
-    """``frames`` are RGB uint8 arrays (convert OpenCV BGR with ``biometrics.faces.bgr_to_rgb``)."""
+                     upsample: int = 0) -> SequenceResult:
+    """``frames`` are RGB uint8 arrays (convert OpenCV BGR with ``biometrics.faces.bgr_to_rgb``).
+    Detection runs on a copy ``detect_width`` wide without upsampling (faces of ~80 px and up
+    at that width, i.e. ~160 px in a 640×480 frame: a worker at the turnstile), and retries
+    with one upsample only when that finds nothing."""
     import cv2
     if not frames:
         return SequenceResult("no_frames", "the camera gave no frames", None, None, 0)
@@ -38,6 +41,8 @@ def analyse_sequence(frames: list[np.ndarray], *, liveness: LivenessPolicy | Non
         except FaceError as exc:
             return SequenceResult(exc.reason, str(exc), None, None, len(frames))
         boxes = detect(rgb, detect_width, upsample)
+        if not boxes and upsample == 0:
+            boxes = detect(rgb, detect_width, 1)    # small face: look harder before giving up
         yaw = None
         if len(boxes) == 1:
             eyes, nose = _landmarks(rgb, boxes[0])
