@@ -21,7 +21,9 @@ class TemplateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if key is None:
-            key = load_or_create_key(key_file or self.path.parent / "keys" / "templates.sm4")
+            if key_file is None:
+                raise ValueError("TemplateStore needs key= or key_file= (keep the key outside the data folder)")
+            key = load_or_create_key(key_file)
         self._key = key
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

@@ -230,7 +230,12 @@ class LaneRunner:
     def _do(self, act: L.Action) -> L.Event | None:
         s = self.machine.settings
         if isinstance(act, L.Capture):
-            return self._capture(act.claimed)
+            try:
+                return self._capture(act.claimed)
+            except Exception as exc:   # e.g. a tampered template store: deny and say so
+                self.errors += 1
+                log.error("lane %s: capture failed: %s: %s", s.name, type(exc).__name__, exc)
+                return L.Captured(face_error="internal_error")
         if isinstance(act, L.Commit):
             from uplink.outbox import OutboxFull
             try:

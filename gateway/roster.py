@@ -58,10 +58,14 @@ def birth_from_id(number: str) -> tuple[date | None, str | None]:
 
 
 class Roster:
-    def __init__(self, path: str | Path, key: bytes | None = None) -> None:
+    def __init__(self, path: str | Path, key: bytes | None = None, key_file: str | Path | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._key = key or load_or_create_key(self.path.parent / "keys" / "roster.sm4")
+        if key is None:
+            if key_file is None:
+                raise ValueError("Roster needs key= or key_file=")
+            key = load_or_create_key(key_file)
+        self._key = key
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")

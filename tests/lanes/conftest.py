@@ -64,11 +64,11 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path, home):
     outbox, _ = make_gateway(home / "outbox.db")
-    roster = Roster(home / "roster.db")
+    roster = Roster(home / "roster.db", key_file=home / "keys" / "roster.sm4")
     roster.add("W000103", id_number=RESIDENT["id_number"], name=RESIDENT["name"])
     roster.add("W000666", id_number=HMT["id_number"], name=HMT["name"])
     roster.blacklist("W000666", "safety violation")
-    store = TemplateStore(home / "faces" / "templates.db")
+    store = TemplateStore(home / "faces" / "templates.db", key_file=home / "keys" / "templates.sm4")
     res = enrol_images([(n, photo("103", n)) for n in ("103_7", "103_10")])
     assert len(res.accepted) == 2, res.rejected
     store.add("W000103", res.accepted)

@@ -27,10 +27,10 @@ pytestmark = pytest.mark.timeout(90)
 
 def test_stalled_lane_does_not_block_the_other(home, tmp_path):
     outbox, _ = make_gateway(home / "outbox.db")
-    roster = Roster(home / "roster.db")
+    roster = Roster(home / "roster.db", key_file=home / "keys" / "roster.sm4")
     roster.add("W000103", id_number=RESIDENT["id_number"])
     roster.add("W000200", id_number=HMT["id_number"])
-    store = TemplateStore(home / "faces" / "templates.db")
+    store = TemplateStore(home / "faces" / "templates.db", key_file=home / "keys" / "templates.sm4")
     store.add("W000103", enrol_images([(n, photo("103", n)) for n in ("103_7", "103_10")]).accepted)
     frames = [p for i, n in enumerate(("103_6", "103_18"))
               for p in camera_frames(photo("103", n), tmp_path / "f", 2, seed=i)]
