@@ -156,6 +156,7 @@ class LaneOptions:
     passage_timeout: float = 8.0
     poll_interval: float = 0.1
     face_poll_interval: float = 0.3
+    face_cooldown: float = 3.0      # face-only lanes: pause after a decision (the person walks on)
     detect_width: int = 320
     liveness: LivenessPolicy | None = field(default_factory=LivenessPolicy)
 
@@ -173,6 +174,7 @@ class LaneRunner:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, daemon=True, name=f"lane-{settings.name}")
         self.busy = threading.Event()
+        self._next_face = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LaneRunner":
@@ -190,6 +192,8 @@ class LaneRunner:
                     self.busy.set()
                     self.feed(ev)
                     self.busy.clear()
+                    if isinstance(ev, L.FaceSeen):
+                        self._next_face = time.monotonic() + self.opt.face_cooldown
             except Exception as exc:   # a lane must keep running; the supervisor sees errors
                 self.errors += 1
                 self.busy.clear()
@@ -211,11 +215,12 @@ class LaneRunner:
                     out.append(L.CardPresented(worker, last))
                 elif isinstance(ev, CardError):
                     out.append(L.CardFailed(ev.reason))
-        elif s.mode == "face" and self.dev.grabber is not None:
+        elif s.mode == "face" and self.dev.grabber is not None and time.monotonic() >= self._next_face:
             frame = self.dev.grabber.latest()
             if frame is not None and detect(bgr_to_rgb(frame), self.opt.detect_width, 0):
                 out.append(L.FaceSeen())
-                self._stop.wait(0)  # capture starts from fresh frames
+            else:
+                self._next_face = time.monotonic() + self.opt.face_poll_interval
         return out
 
     # ------------------------------------------------------------------ the loop body

@@ -81,3 +81,27 @@ def test_bad_input_gives_reasons_not_crashes(rig, tmp_path):
     assert rig.runner.errors == 0 and rig.runner.alarms == []
     assert rig.tsim.pulses == []
     assert [b["decision"] for b in records(rig)] == ["deny"] * 3
+
+
+def test_face_only_lane_identifies_and_opens(rig):
+    """1:N lane (no card): the same rig's devices, a second runner in face mode."""
+    from gateway.lane import LaneSettings
+    from gateway.lanes import LaneDevices, LaneOptions, LaneRunner
+    rig.runner.stop()
+    rig.show(live(rig, "103", ("103_6", "103_18")))
+    dev = rig.runner.dev
+    face_lane = LaneRunner(LaneSettings(name="entry", mode="face", device="gw-test-1/entry"),
+                           LaneDevices(None, dev.grabber, dev.gate, dev.relay, dev.sensor),
+                           rig.roster, rig.runner.faces, rig.outbox,
+                           LaneOptions(capture_frames=6, capture_timeout=3.0, passage_timeout=2.0,
+                                       face_cooldown=30.0)).start()
+    try:
+        import time
+        deadline = time.monotonic() + 20
+        while not (face_lane.committed and face_lane.machine.state.value == "ready") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        face_lane.stop()
+    (seq, body), = face_lane.committed
+    assert body["method"] == "face" and body["decision"] == "allow" and body["worker"] == "W000103", body
+    assert body["margin_milli"] >= 60 and rig.tsim.passages == [0]
