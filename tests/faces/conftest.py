@@ -15,5 +15,7 @@ def photos():
 
 
 @pytest.fixture(scope="session")
-def face_encodings(request, photos):
-    return encodings(request.config.cache.mkdir("faces"), photos)
+def face_encodings(request, photos, tmp_path_factory):
+    cache = getattr(request.config, "cache", None)      # None under -p no:cacheprovider
+    where = cache.mkdir("faces") if cache is not None else tmp_path_factory.mktemp("faces")
+    return encodings(where, photos)
