@@ -23,7 +23,9 @@ def records(rig):
     return [r["body"] for r in rig.outbox.iter_records()]
 
 
-def test_enrolled_worker_opens_lane_with_one_record(rig):
+def test_enrolled_worker_opens_lane_with_one_record(rig, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
     rig.show(live(rig, "103", ("103_6", "103_18")))
     body = rig.card(RESIDENT)
     assert body["decision"] == "allow", body
@@ -34,7 +36,8 @@ def test_enrolled_worker_opens_lane_with_one_record(rig):
     assert records(rig) == [body]                   # exactly one record, committed
     assert rig.roster.last_direction("W000103") == "in"
     # nothing personal in the record
-    text = repr(records(rig))
+    text = repr(records(rig)) + caplog.text
+    assert "seq 1 allow ok" in caplog.text
     assert RESIDENT["id_number"] not in text and RESIDENT["name"] not in text
 
 
