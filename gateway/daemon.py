@@ -37,16 +37,27 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         threads.append(threading.Thread(
             target=run_source, name="simulate", daemon=True,
             args=(outbox, stop, cfg.simulate_rate, cfg.simulate_records, cfg.simulate_workers)))
-    log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s", cfg.gateway_id,
-             cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display())
+    lanes, closers = [], []
+    if cfg.lanes:
+        from .site_lanes import build_lanes
+        lanes, closers = build_lanes(cfg, outbox)
+    log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s, %d lane(s)", cfg.gateway_id,
+             cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display(), len(lanes))
     for t in threads:
         t.start()
+    for lane in lanes:
+        lane.start()
     while not stop.is_set():
         stop.wait(0.5)
         if not threads[0].is_alive():
             log.critical("uplink thread died; exiting so the supervisor restarts us")
             stop.set()
             return 1
+    for lane in lanes:
+        lane.stop()
+    if closers:
+        from .site_lanes import close_all
+        close_all(closers)
     for t in threads:
         t.join(10)
     outbox.close()
