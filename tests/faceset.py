@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(os.environ.get("SITEGATE_FACES_DATA", "/work/shared/data/faces"))
+from paths import FACES
+
+DATA = Path(os.environ.get("SITEGATE_FACES_DATA") or FACES)
 SETTINGS = {"detect_width": 320, "upsample": 1, "jitters": 1, "v": 1}
 
 
