@@ -71,11 +71,11 @@ def check_lonlat(lon, lat, what: str = "point") -> tuple[float, float]:
         raise CoordinateError(f"{what}: latitude {lat} is outside [-90, 90]{hint}")
     if not -180.0 <= lon <= 180.0:
         raise CoordinateError(f"{what}: longitude {lon} is outside [-180, 180]{hint}")
-    if not _in(MAINLAND_BOX, lon, lat):
-        raise CoordinateError(f"{what}: lon={lon} lat={lat} is outside China{hint or '; check the order (lon first) and the units (degrees)'}")
     sea = sea_name(lon, lat)
     if sea:
         raise CoordinateError(f"{what}: lon={lon} lat={lat} lies in the open sea ({sea}){hint or '; check the lon/lat order and the datum'}")
+    if not _in(MAINLAND_BOX, lon, lat):
+        raise CoordinateError(f"{what}: lon={lon} lat={lat} is outside China{hint or '; check the order (lon first) and the units (degrees)'}")
     return lon, lat
 
 
