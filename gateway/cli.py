@@ -123,6 +123,10 @@ from gateway.devices_cli import probe, sim  # noqa: E402
 main.add_command(sim)
 main.add_command(probe)
 
+from gateway.fences_cli import fences  # noqa: E402
+
+main.add_command(fences)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
