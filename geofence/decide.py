@@ -57,7 +57,7 @@ class Fix:
         return replace(self, lon=lon, lat=lat, datum="wgs84")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     decision: str                      # inside | outside | uncertain
     distance_m: float                  # signed, positive inside
@@ -230,3 +230,41 @@ def plausibility(fix: Fix, previous: Fix | None = None, now_ms: int | None = Non
 
 def geodesic_m(lon1, lat1, lon2, lat2) -> float:
     return _GEOD.inv(lon1, lat1, lon2, lat2)[2]
+
+
+# ---------------------------------------------------------------- batches
+DECISION_CODES = ("outside", "uncertain", "inside")
+
+
+def decide_many(fence: Fence, lon, lat, accuracy, policy: Policy = Policy()):
+    """Vectorised ``decide`` for arrays of WGS-84 fixes (already validated and converted).
+
+    Returns ``(codes, distances)``: codes index ``DECISION_CODES`` (0 outside, 1 uncertain,
+    2 inside); distances signed in metres.  Same rule as ``classify`` (no time windows).
+    """
+    import numpy as np
+    d = fence.signed_distances(lon, lat)
+    acc = np.broadcast_to(np.asarray(accuracy, float), d.shape)
+    codes = np.ones(d.shape, np.int8)                       # uncertain by default
+    ok = acc > 0
+    sigma = np.where(ok, acc, 1.0) / 1.51
+    # P(inside) >= p  <=>  d / sigma >= z_p  (normal quantiles; no scipy needed)
+    z_in, z_out = _z(policy.p_inside), _z(policy.p_outside)
+    inside = ok & (d >= 0) & (acc <= policy.max_accuracy_m) & \
+        ((acc <= policy.accept_accuracy_m) | (d >= z_in * sigma))
+    outside = ok & (d < 0) & ((d + acc < 0) | (d <= z_out * sigma))
+    codes[inside] = 2
+    codes[outside] = 0
+    return codes, d
+
+
+def _z(p: float) -> float:
+    """Standard normal quantile by bisection on erf (called twice per batch)."""
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2

@@ -114,7 +114,7 @@ class Fence:
             self._segments = shapely.linestrings(segs.reshape(-1, 2, 2))
             self._tree = shapely.STRtree(self._segments)
             reach = max(self.half_width_m, 100.0) + 400.0
-            self._grid = SegmentGrid(segs, reach)
+            self._grid = SegmentGrid(segs, reach, cell=max(reach / 8, 25.0))
 
     # ------------------------------------------------------------ projection
     def _to_metric_arr(self, xy: np.ndarray) -> np.ndarray:
@@ -212,34 +212,41 @@ class Fence:
 class SegmentGrid:
     """Exact point-to-polyline distance for points near the line, without GEOS objects.
 
-    Each segment is registered in every square cell (side ``reach``) that its bounding box,
-    grown by ``reach``, touches.  Any segment within ``reach`` of a point is therefore listed
-    in the point's cell, so the minimum over the cell's segments is exact whenever it is at
-    most ``reach``; otherwise ``distance`` returns None and the caller asks GEOS.  Creating
-    a shapely Point costs more than the whole scalar path here.
+    Square cells of side ``cell``; each segment is listed in every cell that its bounding box,
+    grown by ``reach``, touches, so any segment within ``reach`` of a point is listed in the
+    point's cell.  Each cell's list is sorted by a lower bound on the distance from anywhere in
+    the cell (distance to the cell centre minus the half-diagonal), so the scan stops early.
+    The minimum is exact whenever it is at most ``reach``; otherwise ``distance`` returns None
+    and the caller asks GEOS.  (Creating a shapely Point costs more than this whole path.)
     """
 
-    def __init__(self, segs: np.ndarray, reach: float) -> None:
+    def __init__(self, segs: np.ndarray, reach: float, cell: float = 50.0) -> None:
         self.reach = float(reach)
-        self.cell = float(reach)
+        self.cell = c = float(cell)
+        half_diag = c * math.sqrt(0.5)
         cells: dict[tuple[int, int], list] = {}
-        c = self.cell
         for x0, y0, x1, y1 in segs.tolist():
             i0, i1 = math.floor((min(x0, x1) - reach) / c), math.floor((max(x0, x1) + reach) / c)
             j0, j1 = math.floor((min(y0, y1) - reach) / c), math.floor((max(y0, y1) + reach) / c)
             dx, dy = x1 - x0, y1 - y0
-            seg = (x0, y0, dx, dy, dx * dx + dy * dy)
+            ll = dx * dx + dy * dy
+            seg = (x0, y0, dx, dy, ll)
             for i in range(i0, i1 + 1):
                 for j in range(j0, j1 + 1):
-                    cells.setdefault((i, j), []).append(seg)
-        self.cells = {k: tuple(v) for k, v in cells.items()}
+                    d = math.sqrt(_d2(((i + 0.5) * c), ((j + 0.5) * c), seg))
+                    if d - half_diag <= reach:
+                        cells.setdefault((i, j), []).append((max(d - half_diag, 0.0), seg))
+        self.cells = {k: tuple((lb * lb, s) for lb, s in sorted(v, key=lambda e: e[0]))
+                      for k, v in cells.items()}
 
     def distance(self, x: float, y: float) -> float | None:
-        segs = self.cells.get((math.floor(x / self.cell), math.floor(y / self.cell)))
-        if not segs:
+        entries = self.cells.get((math.floor(x / self.cell), math.floor(y / self.cell)))
+        if not entries:
             return None
         best = math.inf
-        for x0, y0, dx, dy, ll in segs:
+        for lb2, (x0, y0, dx, dy, ll) in entries:
+            if lb2 >= best:
+                break
             px, py = x - x0, y - y0
             t = (px * dx + py * dy) / ll if ll > 0 else 0.0
             if t < 0.0:
@@ -252,6 +259,14 @@ class SegmentGrid:
                 best = d2
         best = math.sqrt(best)
         return best if best <= self.reach else None
+
+
+def _d2(x: float, y: float, seg) -> float:
+    x0, y0, dx, dy, ll = seg
+    px, py = x - x0, y - y0
+    t = min(max((px * dx + py * dy) / ll, 0.0), 1.0) if ll > 0 else 0.0
+    ex, ey = px - t * dx, py - t * dy
+    return ex * ex + ey * ey
 
 
 # ---------------------------------------------------------------- construction and checks

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import geofence
 from geofence import CoordinateError, Fix, Policy, Tracker, classify, decide, decide_any, plausibility
+from geofence.decide import DECISION_CODES
 from sites import GEOD
 
 ROAD = [[108.30, 22.80], [108.35, 22.82], [108.40, 22.81]]
@@ -118,3 +119,17 @@ def test_plausibility_signals():
     assert "implied_speed" in plausibility(far, a, now)          # 5 km in 10 s
     walk = Fix(*GEOD.fwd(108.35, 22.82, 90, 15)[:2], accuracy_m=10, time_ms=now)
     assert "implied_speed" not in plausibility(walk, a, now)
+
+
+def test_decide_many_agrees_with_decide(road):
+    import numpy as np
+    rng = np.random.default_rng(5)
+    n = 3000
+    pts = [at(float(o), float(a)) for o, a in zip(rng.uniform(-250, 250, n), rng.uniform(-20, 20, n))]
+    lon, lat = np.array(pts).T
+    acc = rng.choice([3.0, 10.0, 30.0, 60.0, 80.0, 200.0], n)
+    codes, dist = geofence.decide_many(road, lon, lat, acc)
+    for i in range(n):
+        d = decide(road, Fix(lon[i], lat[i], accuracy_m=acc[i]))
+        assert DECISION_CODES[codes[i]] == d.decision, (i, d)
+        assert abs(dist[i] - d.distance_m) < 1e-6
