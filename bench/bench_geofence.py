@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "geofence"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import geofence  # noqa: E402
-from sites import GEOD, centreline  # noqa: E402
+from geosites import GEOD, centreline  # noqa: E402
 
 TARGET_US = 20.0
 

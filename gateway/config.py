@@ -41,6 +41,18 @@ class SiteConfig:
     simulate_records: int = 0       # total records the simulated clock-in source makes; 0 = none
     simulate_rate: float = 0.0      # records per second
     simulate_workers: int = 200
+    fences_dir: Path | None = None      # stored fences (sitegate fences add)
+    accept_accuracy_m: float = 50.0
+    max_accuracy_m: float = 150.0
+    phone_listen: str = ""              # "" = phone clock-in page off
+    phone_port: int = 8443
+    phone_cert: Path | None = None
+    phone_key: Path | None = None
+    phone_db: Path | None = None
+    face_tolerance: float = 0.45
+    session_minutes: int = 10
+    push: str = "realtime"              # push schedule: realtime | semimonthly
+    tz_offset_min: int = 480
 
 
 # key -> (type, default); sections mirror the TOML file
@@ -59,6 +71,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
     "uplink": {"window": (int, 8), "ack_timeout_s": ((int, float), 10.0),
                "linger_s": ((int, float), 0.2), "state_interval_s": ((int, float), 10.0)},
     "simulate": {"records": (int, 0), "rate": ((int, float), 0.0), "workers": (int, 200)},
+    "fences": {"dir": (str, "fences"), "accept_accuracy_m": ((int, float), 50.0),
+               "max_accuracy_m": ((int, float), 150.0)},
+    "phone": {"listen": (str, ""), "port": (int, 8443), "cert": (str, "phone/cert.pem"),
+              "key": (str, "phone/key.pem"), "db": (str, "phone/phone.db"),
+              "face_tolerance": ((int, float), 0.45), "session_minutes": (int, 10)},
+    "schedule": {"push": (str, "realtime"), "tz_offset_min": (int, 480)},
 }
 
 
@@ -85,7 +103,21 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))} "
                           f"(allowed: {', '.join(SCHEMA)})")
     home = home or sitegate_home()
-    g, b, o, u, s = (_section(data, n) for n in SCHEMA)
+    sec = {n: _section(data, n) for n in SCHEMA}
+    g, b, o, u, s = (sec[n] for n in ("gateway", "broker", "outbox", "uplink", "simulate"))
+    f, ph, sc = sec["fences"], sec["phone"], sec["schedule"]
+    if sc["push"] not in ("realtime", "semimonthly"):
+        raise ConfigError(f"[schedule] push = {sc['push']!r}: must be realtime or semimonthly "
+                          f"(semimonthly: batches released on the 15th and at month end)")
+    if abs(sc["tz_offset_min"]) > 14 * 60:
+        raise ConfigError("[schedule] tz_offset_min must be within +-840")
+    if not 0 < f["accept_accuracy_m"] <= f["max_accuracy_m"]:
+        raise ConfigError("[fences] need 0 < accept_accuracy_m <= max_accuracy_m")
+    if not 0.2 <= ph["face_tolerance"] <= 0.6:
+        raise ConfigError("[phone] face_tolerance must be within 0.2..0.6 (0.45 recommended: "
+                          "0.6 accepts 39 % of East Asian impostor pairs)")
+    if not 1 <= ph["port"] <= 65535 or ph["session_minutes"] < 1:
+        raise ConfigError("[phone] port must be 1..65535 and session_minutes >= 1")
     if g["id"] is None:
         raise ConfigError("[gateway] id is required")
     try:
@@ -119,7 +151,14 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       window=u["window"], ack_timeout=float(u["ack_timeout_s"]),
                       linger=float(u["linger_s"]), state_interval=float(u["state_interval_s"]),
                       simulate_records=s["records"], simulate_rate=float(s["rate"]),
-                      simulate_workers=s["workers"])
+                      simulate_workers=s["workers"], fences_dir=_path(home, f["dir"]),
+                      accept_accuracy_m=float(f["accept_accuracy_m"]),
+                      max_accuracy_m=float(f["max_accuracy_m"]), phone_listen=ph["listen"],
+                      phone_port=ph["port"], phone_cert=_path(home, ph["cert"]),
+                      phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
+                      face_tolerance=float(ph["face_tolerance"]),
+                      session_minutes=ph["session_minutes"], push=sc["push"],
+                      tz_offset_min=sc["tz_offset_min"])
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import geofence
 from geofence import CoordinateError, Fix, Policy, Tracker, classify, decide, decide_any, plausibility
 from geofence.decide import DECISION_CODES
-from sites import GEOD
+from geosites import GEOD
 
 ROAD = [[108.30, 22.80], [108.35, 22.82], [108.40, 22.81]]
 

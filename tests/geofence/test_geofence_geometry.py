@@ -12,7 +12,7 @@ from shapely.geometry import LineString
 
 import geofence
 from geofence import FenceError, Fix, decide
-from sites import GEOD, SITES, centreline, offset_points
+from geosites import GEOD, SITES, centreline, offset_points
 
 
 def geodesic_distance_to_line(line: np.ndarray, lon: float, lat: float, near: int) -> float:
