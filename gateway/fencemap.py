@@ -24,8 +24,10 @@ def _patch_polys(geom):
     return list(geom.geoms) if hasattr(geom, "geoms") else [geom]
 
 
-def render(fence, decisions: list | None = None, fmt: str = "png", title: str | None = None) -> bytes:
-    """``decisions``: ``geofence.Decision`` objects (WGS-84 lon/lat inside)."""
+def render(fence, decisions: list | None = None, fmt: str = "png", title: str | None = None,
+           zoom: bool = False) -> bytes:
+    """``decisions``: ``geofence.Decision`` objects (WGS-84 lon/lat inside).  ``zoom`` frames
+    the fixes (with a few fence widths around them) instead of the whole fence."""
     decisions = decisions or []
     fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
     try:
@@ -56,12 +58,16 @@ def render(fence, decisions: list | None = None, fmt: str = "png", title: str | 
         for k, n in counts.items():
             ax.plot([], [], "o", color=COLOURS.get(k, "black"), label=f"{k}: {n}")
         minx, miny, maxx, maxy = area.bounds
+        if zoom and decisions:
+            minx = miny = float("inf")
+            maxx = maxy = float("-inf")
         for dec in decisions:
             mx, my = fence.to_metric(dec.lon, dec.lat)
             r = dec.accuracy_m or 0
             minx, miny = min(minx, mx - r), min(miny, my - r)
             maxx, maxy = max(maxx, mx + r), max(maxy, my + r)
-        pad = 0.05 * max(maxx - minx, maxy - miny, 50)
+        size = fence.half_width_m or fence.radius_m or 100.0
+        pad = max(3 * size, 150.0) if zoom and decisions else 0.05 * max(maxx - minx, maxy - miny, 50)
         ax.set_xlim(minx - pad, maxx + pad)
         ax.set_ylim(miny - pad, maxy + pad)
         ax.set_aspect("equal")

@@ -114,7 +114,8 @@ def list_(as_json):
               help="map.png or map.svg")
 @click.option("--accuracy", type=float, default=10.0, show_default=True,
               help="Accuracy assumed for fixes that give none.")
-def show(fence_name, fixes, output, accuracy):
+@click.option("--zoom", is_flag=True, help="Frame the fixes rather than the whole fence.")
+def show(fence_name, fixes, output, accuracy, zoom):
     """Draw FENCE with FILE's fixes coloured by decision (inside/outside/uncertain)."""
     from .fencemap import render
     fmt = Path(output).suffix.lower().lstrip(".")
@@ -135,7 +136,7 @@ def show(fence_name, fixes, output, accuracy):
             except CoordinateError as exc:
                 bad += 1
                 click.echo(f"skipped fix: {exc}", err=True)
-    Path(output).write_bytes(render(fs[0], decisions, fmt))
+    Path(output).write_bytes(render(fs[0], decisions, fmt, zoom=zoom))
     summary = {}
     for d in decisions:
         summary[d.decision] = summary.get(d.decision, 0) + 1

@@ -182,7 +182,7 @@ class PhoneApp:
             fix = Fix(float(query["lon"]), float(query["lat"]), "wgs84", acc)
             decisions.append(geofence.decide(fence, fix, self.policy))
         with _render_lock:
-            return render(fence, decisions, "png")
+            return render(fence, decisions, "png", zoom=True)
 
 
 def _zh_credential(msg: str) -> str:
