@@ -123,3 +123,22 @@ def test_new_config_sections(tmp_path, data, match):
                  "phone": {"listen": "0.0.0.0", "port": 9443}}, home=tmp_path)
     assert cfg.push == "semimonthly" and cfg.phone_port == 9443
     assert cfg.phone_cert == tmp_path / "phone" / "cert.pem"
+
+
+def test_daemon_wires_the_push_schedule(tmp_path):
+    from gateway.daemon import make_uplink
+    from uplink.outbox import Outbox
+
+    class NoSigner:
+        pass
+    outbox = Outbox(tmp_path / "o.db", "gw-1", NoSigner())
+    try:
+        real = make_uplink(parse({"gateway": {"id": "gw-1"}}, home=tmp_path), outbox)
+        assert real.release_cutoff is None
+        semi = make_uplink(parse({"gateway": {"id": "gw-1"}, "schedule": {"push": "semimonthly"}},
+                                 home=tmp_path), outbox)
+        from uplink.schedule import Schedule
+        assert semi.release_cutoff(1_800_000_000_000) == \
+            Schedule("semimonthly").cutoff_ms(1_800_000_000_000)
+    finally:
+        outbox.close()

@@ -27,7 +27,9 @@ def north_of_centre(metres: float) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from playwright import sync_api      # no skip: the phone page must be tested in a browser
+    assert shutil.which(CHROMIUM) or __import__("os").path.exists(CHROMIUM), \
+        "Debian chromium is required: apt-get install -y chromium (make system-deps)"
     root = tmp_path_factory.mktemp("phone-site")
     app, outbox, store = make_site(root)
     server = start_server(app, root)
