@@ -41,6 +41,9 @@ class SiteConfig:
     simulate_records: int = 0       # total records the simulated clock-in source makes; 0 = none
     simulate_rate: float = 0.0      # records per second
     simulate_workers: int = 200
+    faces: "FacesConfig" = None      # type: ignore[assignment]
+    roster: "RosterConfig" = None    # type: ignore[assignment]
+    lanes: list["LaneConfig"] = field(default_factory=list)
     fences_dir: Path | None = None      # stored fences (sitegate fences add)
     accept_accuracy_m: float = 50.0
     max_accuracy_m: float = 150.0
@@ -53,6 +56,45 @@ class SiteConfig:
     session_minutes: int = 10
     push: str = "realtime"              # push schedule: realtime | semimonthly
     tz_offset_min: int = 480
+
+
+@dataclass(frozen=True)
+class FacesConfig:
+    store: Path
+    verify: float = 0.42
+    verify_nearest: bool = True
+    verify_z: float = -2.5
+    min_cohort: int = 10
+    identify: float = 0.40
+    margin: float = 0.06
+    liveness: str = "head_turn"      # head_turn | off
+    challenge: str = "either"        # left | right | either
+    min_turn: float = 0.12
+    capture_frames: int = 6
+    capture_timeout_s: float = 2.5
+    detect_width: int = 320
+
+
+@dataclass(frozen=True)
+class RosterConfig:
+    path: Path
+    min_age: int = 18
+    max_age_male: int = 60
+    max_age_female: int = 55
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    name: str
+    dir: str = "in"                  # in | out
+    mode: str = "card+face"          # card+face | face | card
+    idcard: str | None = None        # serial port of the ID-card reader
+    camera: str | None = None        # device index, file or URL
+    gate: str | None = None          # serial port of the relay board
+    relay: int = 0
+    sensor: int | None = None
+    passage_timeout_s: float = 8.0
+    anti_passback: bool = False
 
 
 # key -> (type, default); sections mirror the TOML file
@@ -77,24 +119,77 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
               "key": (str, "phone/key.pem"), "db": (str, "phone/phone.db"),
               "face_tolerance": ((int, float), 0.45), "session_minutes": (int, 10)},
     "schedule": {"push": (str, "realtime"), "tz_offset_min": (int, 480)},
+    "faces": {"store": (str, "faces/templates.db"), "verify": ((int, float), 0.42),
+              "verify_nearest": (bool, True), "verify_z": ((int, float), -2.5), "min_cohort": (int, 10),
+              "identify": ((int, float), 0.40),
+              "margin": ((int, float), 0.06), "liveness": (str, "head_turn"),
+              "challenge": (str, "either"), "min_turn": ((int, float), 0.12),
+              "capture_frames": (int, 6), "capture_timeout_s": ((int, float), 2.5),
+              "detect_width": (int, 320)},
+    "roster": {"path": (str, "roster.db"), "min_age": (int, 18), "max_age_male": (int, 60),
+               "max_age_female": (int, 55)},
+    "lanes": {},     # [lanes.NAME] tables, checked against LANE_SCHEMA
 }
+LANE_SCHEMA: dict[str, tuple[type | tuple, Any]] = {
+    "dir": (str, "in"), "mode": (str, "card+face"), "idcard": (str, None), "camera": (str, None),
+    "gate": (str, None), "relay": (int, 0), "sensor": (int, None),
+    "passage_timeout_s": ((int, float), 8.0), "anti_passback": (bool, False)}
+CHOICES = {("faces", "liveness"): ("head_turn", "off"), ("faces", "challenge"): ("left", "right", "either"),
+           ("lanes", "dir"): ("in", "out"), ("lanes", "mode"): ("card+face", "face", "card")}
 
 
-def _section(data: dict, name: str) -> dict[str, Any]:
+def _section(data: dict, name: str, schema: dict | None = None, label: str | None = None,
+             choices_of: str | None = None) -> dict[str, Any]:
+    schema = SCHEMA[name] if schema is None else schema
+    label = label or name
     raw = data.get(name, {})
     if not isinstance(raw, dict):
-        raise ConfigError(f"[{name}] must be a table")
+        raise ConfigError(f"[{label}] must be a table")
     out = {}
     for key, value in raw.items():
-        if key not in SCHEMA[name]:
-            allowed = ", ".join(SCHEMA[name])
-            raise ConfigError(f"[{name}] {key}: unknown setting (allowed: {allowed})")
-        typ = SCHEMA[name][key][0]
-        if not isinstance(value, typ) or isinstance(value, bool):
+        if key not in schema:
+            allowed = ", ".join(schema)
+            raise ConfigError(f"[{label}] {key}: unknown setting (allowed: {allowed})")
+        typ = schema[key][0]
+        if typ is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"[{label}] {key} = {value!r}: must be true or false")
+        elif not isinstance(value, typ) or isinstance(value, bool):
             want = {str: "a string", int: "an integer"}.get(typ, "a number")
-            raise ConfigError(f"[{name}] {key} = {value!r}: must be {want}")
+            raise ConfigError(f"[{label}] {key} = {value!r}: must be {want}")
+        allowed_values = CHOICES.get((choices_of or name, key))
+        if allowed_values and value not in allowed_values:
+            raise ConfigError(f"[{label}] {key} = {value!r}: one of {', '.join(allowed_values)}")
         out[key] = value
-    return {k: out.get(k, default) for k, (_, default) in SCHEMA[name].items()}
+    return {k: out.get(k, default) for k, (_, default) in schema.items()}
+
+
+def _faces_roster_lanes(data: dict, home: Path) -> tuple[FacesConfig, RosterConfig, list[LaneConfig]]:
+    f = _section(data, "faces")
+    for key in ("verify", "identify"):
+        if not 0 < f[key] < 2:
+            raise ConfigError(f"[faces] {key} must be a distance between 0 and 2")
+    if f["capture_frames"] < 1:
+        raise ConfigError("[faces] capture_frames must be >= 1")
+    faces = FacesConfig(store=_path(home, f.pop("store")), **{k: v for k, v in f.items()})
+    r = _section(data, "roster")
+    roster = RosterConfig(path=_path(home, r.pop("path")), **r)
+    raw = data.get("lanes", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("[lanes] must hold [lanes.NAME] tables")
+    lanes = []
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[lanes] {name}: must be a [lanes.{name}] table")
+        v = _section(raw, name, LANE_SCHEMA, f"lanes.{name}", "lanes")
+        if v["mode"] != "face" and not v["idcard"]:
+            raise ConfigError(f"[lanes.{name}] idcard: needed for mode {v['mode']!r}")
+        if v["mode"] != "card" and not v["camera"]:
+            raise ConfigError(f"[lanes.{name}] camera: needed for mode {v['mode']!r}")
+        if not v["gate"]:
+            raise ConfigError(f"[lanes.{name}] gate: the relay board's serial port is required")
+        lanes.append(LaneConfig(name=name, **v))
+    return faces, roster, lanes
 
 
 def parse(data: dict, home: Path | None = None) -> SiteConfig:
@@ -103,9 +198,9 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))} "
                           f"(allowed: {', '.join(SCHEMA)})")
     home = home or sitegate_home()
-    sec = {n: _section(data, n) for n in SCHEMA}
-    g, b, o, u, s = (sec[n] for n in ("gateway", "broker", "outbox", "uplink", "simulate"))
-    f, ph, sc = sec["fences"], sec["phone"], sec["schedule"]
+    g, b, o, u, s = (_section(data, n) for n in ("gateway", "broker", "outbox", "uplink", "simulate"))
+    faces, roster, lanes = _faces_roster_lanes(data, home)
+    f, ph, sc = (_section(data, n) for n in ("fences", "phone", "schedule"))
     if sc["push"] not in ("realtime", "semimonthly"):
         raise ConfigError(f"[schedule] push = {sc['push']!r}: must be realtime or semimonthly "
                           f"(semimonthly: batches released on the 15th and at month end)")
@@ -158,7 +253,7 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
                       face_tolerance=float(ph["face_tolerance"]),
                       session_minutes=ph["session_minutes"], push=sc["push"],
-                      tz_offset_min=sc["tz_offset_min"])
+                      tz_offset_min=sc["tz_offset_min"], faces=faces, roster=roster, lanes=lanes)
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:

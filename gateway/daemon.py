@@ -48,16 +48,27 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         phone = PhoneServer(build_app(cfg, outbox), cfg.phone_listen, cfg.phone_port,
                             cfg.phone_cert, cfg.phone_key).start()
         log.info("phone clock-in page on %s/", phone.url)
-    log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s", cfg.gateway_id,
-             cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display())
+    lanes, closers = [], []
+    if cfg.lanes:
+        from .site_lanes import build_lanes
+        lanes, closers = build_lanes(cfg, outbox)
+    log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s, %d lane(s)", cfg.gateway_id,
+             cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display(), len(lanes))
     for t in threads:
         t.start()
+    for lane in lanes:
+        lane.start()
     while not stop.is_set():
         stop.wait(0.5)
         if not threads[0].is_alive():
             log.critical("uplink thread died; exiting so the supervisor restarts us")
             stop.set()
             return 1
+    for lane in lanes:
+        lane.stop()
+    if closers:
+        from .site_lanes import close_all
+        close_all(closers)
     for t in threads:
         t.join(10)
     if phone is not None:

@@ -63,6 +63,7 @@ class CameraSimulator:
 
     def __init__(self, images: Iterable[str | Path], *, fps: float = 10.0, host: str = "127.0.0.1",
                  port: int = 0, size: tuple[int, int] = (640, 480)) -> None:
+        self.size = size
         self.frames = load_frames(images, size)
         self.fps, self.host, self.port = fps, host, port
         self.served = 0
@@ -90,9 +91,11 @@ class CameraSimulator:
                                  + sim.BOUNDARY.decode())
                 self.end_headers()
                 try:
-                    for jpg in itertools.cycle(sim.frames):
+                    for i in itertools.count():
                         if not sim._alive.is_set():
                             break
+                        frames = sim.frames          # re-read: show() may change the scene
+                        jpg = frames[i % len(frames)]
                         self.wfile.write(b"--" + sim.BOUNDARY + b"\r\nContent-Type: image/jpeg\r\n"
                                          + f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
                         sim.served += 1
@@ -108,6 +111,10 @@ class CameraSimulator:
                                         name="sim-camera")
         self._thread.start()
         return self
+
+    def show(self, images: Iterable[str | Path], size: tuple[int, int] | None = None) -> None:
+        """Change what the camera sees (a new person steps up) without dropping the stream."""
+        self.frames = load_frames(images, size or self.size)
 
     def stop(self) -> None:
         self._alive.clear()

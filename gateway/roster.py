@@ -1,0 +1,200 @@
+"""The local roster (SQLite, in SITEGATE_HOME): who may pass, shared by the CLI and the lanes.
+
+Only the registry worker id and the rule fields are in clear. Name, ID number, birth date and
+gender are one SM4-GCM blob bound to the worker id; lookups by ID number use a keyed SM3-HMAC
+of the number, so the database alone does not reveal who is on site.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from cryptography.hazmat.primitives import hashes, hmac
+
+from biometrics.crypto import load_or_create_key, open_sealed, seal
+
+from .rules import Worker
+
+WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+STATUSES = ("active", "exited", "suspended")
+
+
+class RosterError(ValueError):
+    pass
+
+
+def check_worker_id(wid: str) -> str:
+    if not isinstance(wid, str) or not WORKER_ID_RE.match(wid):
+        raise RosterError(f"bad worker id {wid!r}: letters, digits, _.- (e.g. W000123)")
+    return wid
+
+
+def _date(value: Any, what: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise RosterError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def birth_from_id(number: str) -> tuple[date | None, str | None]:
+    """Birth date and gender from an 18-digit resident ID number (digits 7-14, digit 17)."""
+    if len(number) == 18 and number[:17].isdigit():
+        try:
+            return date(int(number[6:10]), int(number[10:12]), int(number[12:14])), \
+                ("male" if int(number[16]) % 2 else "female")
+        except ValueError:
+            return None, None
+    return None, None
+
+
+class Roster:
+    def __init__(self, path: str | Path, key: bytes | None = None, key_file: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if key is None:
+            if key_file is None:
+                raise ValueError("Roster needs key= or key_file=")
+            key = load_or_create_key(key_file)
+        self._key = key
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA secure_delete=ON")
+        self._conn.executescript("""
+            CREATE TABLE IF NOT EXISTS workers (
+                worker TEXT PRIMARY KEY, id_mac TEXT UNIQUE, sealed BLOB NOT NULL,
+                status TEXT NOT NULL, blacklisted INTEGER NOT NULL DEFAULT 0, blacklist_reason TEXT,
+                contract_end TEXT, trade TEXT, cert_valid_to TEXT, updated_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS presence (
+                worker TEXT PRIMARY KEY, dir TEXT NOT NULL, ts INTEGER NOT NULL);
+        """)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def id_mac(self, id_number: str) -> str:
+        h = hmac.HMAC(self._key, hashes.SM3())
+        h.update(b"sitegate-id:" + id_number.strip().upper().encode())
+        return h.finalize().hex()
+
+    # ------------------------------------------------------------------ writes
+    def add(self, worker_id: str, *, id_number: str | None = None, name: str | None = None,
+            status: str = "active", contract_end: Any = None, trade: str | None = None,
+            cert_valid_to: Any = None, birth: Any = None, gender: str | None = None) -> Worker:
+        check_worker_id(worker_id)
+        if status not in STATUSES:
+            raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
+        b, g = birth_from_id(id_number) if id_number else (None, None)
+        birth_d = _date(birth, "birth") or b
+        secret = {"name": name, "id_number": id_number, "birth": birth_d.isoformat() if birth_d else None,
+                  "gender": gender or g}
+        row = (worker_id, self.id_mac(id_number) if id_number else None,
+               seal(self._key, json.dumps(secret, ensure_ascii=False).encode(), worker_id.encode()),
+               status, _iso(_date(contract_end, "contract_end")), trade or None,
+               _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000)
+        with self._lock:
+            try:
+                self._conn.execute("""INSERT INTO workers (worker, id_mac, sealed, status, contract_end, trade,
+                    cert_valid_to, updated_ms) VALUES (?,?,?,?,?,?,?,?)
+                    ON CONFLICT(worker) DO UPDATE SET id_mac=excluded.id_mac, sealed=excluded.sealed,
+                    status=excluded.status, contract_end=excluded.contract_end, trade=excluded.trade,
+                    cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms""", row)
+            except sqlite3.IntegrityError:
+                raise RosterError("that ID number is already on the roster under another worker id") from None
+        return self.get(worker_id)
+
+    def import_records(self, records: Iterable[Mapping[str, Any]]) -> int:
+        n = 0
+        for i, rec in enumerate(records, 1):
+            rec = dict(rec)
+            try:
+                wid = rec.pop("worker_id")
+            except KeyError:
+                raise RosterError(f"record {i}: worker_id missing") from None
+            allowed = {"id_number", "name", "status", "contract_end", "trade", "cert_valid_to", "birth",
+                       "gender", "blacklisted", "blacklist_reason"}
+            unknown = set(rec) - allowed
+            if unknown:
+                raise RosterError(f"record {i}: unknown field(s) {', '.join(sorted(unknown))}")
+            black, why = rec.pop("blacklisted", False), rec.pop("blacklist_reason", None)
+            self.add(wid, **rec)
+            if black:
+                self.blacklist(wid, why or "listed")
+            n += 1
+        return n
+
+    def set_status(self, worker_id: str, status: str) -> None:
+        if status not in STATUSES:
+            raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
+        self._update(worker_id, "status = ?", (status,))
+
+    def blacklist(self, worker_id: str, reason: str, on: bool = True) -> None:
+        self._update(worker_id, "blacklisted = ?, blacklist_reason = ?", (int(on), reason if on else None))
+
+    def _update(self, worker_id: str, sql: str, args: tuple) -> None:
+        with self._lock:
+            n = self._conn.execute(f"UPDATE workers SET {sql}, updated_ms = ? WHERE worker = ?",
+                                   (*args, time.time_ns() // 1_000_000, worker_id)).rowcount
+        if not n:
+            raise RosterError(f"worker {worker_id} is not on the roster")
+
+    def remove(self, worker_id: str) -> bool:
+        with self._lock:
+            n = self._conn.execute("DELETE FROM workers WHERE worker = ?", (worker_id,)).rowcount
+            self._conn.execute("DELETE FROM presence WHERE worker = ?", (worker_id,))
+        return bool(n)
+
+    # ------------------------------------------------------------------ reads
+    _COLS = "worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to"
+
+    def _worker(self, row) -> Worker:
+        wid, sealed, status, black, why, contract, trade, cert = row
+        secret = json.loads(open_sealed(self._key, sealed, wid.encode()))
+        return Worker(worker_id=wid, status=status, blacklisted=bool(black), blacklist_reason=why,
+                      contract_end=_date(contract, "contract_end"), trade=trade,
+                      cert_valid_to=_date(cert, "cert_valid_to"), birth=_date(secret.get("birth"), "birth"),
+                      gender=secret.get("gender"))
+
+    def get(self, worker_id: str) -> Worker | None:
+        row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE worker = ?", (worker_id,)).fetchone()
+        return self._worker(row) if row else None
+
+    def by_id_number(self, id_number: str) -> Worker | None:
+        row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE id_mac = ?",
+                                 (self.id_mac(id_number),)).fetchone()
+        return self._worker(row) if row else None
+
+    def private(self, worker_id: str) -> dict[str, Any]:
+        """Decrypted name / ID number (for screens: mask before showing)."""
+        row = self._conn.execute("SELECT sealed FROM workers WHERE worker = ?", (worker_id,)).fetchone()
+        if not row:
+            raise RosterError(f"worker {worker_id} is not on the roster")
+        return json.loads(open_sealed(self._key, row[0], worker_id.encode()))
+
+    def workers(self) -> list[Worker]:
+        return [self._worker(r) for r in self._conn.execute(f"SELECT {self._COLS} FROM workers ORDER BY worker")]
+
+    # ------------------------------------------------------------------ anti-passback state
+    def last_direction(self, worker_id: str) -> str | None:
+        row = self._conn.execute("SELECT dir FROM presence WHERE worker = ?", (worker_id,)).fetchone()
+        return row[0] if row else None
+
+    def record_passage(self, worker_id: str, direction: str, ts_ms: int) -> None:
+        with self._lock:
+            self._conn.execute("INSERT INTO presence (worker, dir, ts) VALUES (?,?,?) ON CONFLICT(worker) "
+                               "DO UPDATE SET dir = excluded.dir, ts = excluded.ts", (worker_id, direction, ts_ms))
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None

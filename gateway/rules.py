@@ -1,0 +1,65 @@
+"""May this worker pass? Pure functions over roster data, a date and the site's rules."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Worker:
+    worker_id: str
+    status: str = "active"                # active | exited | suspended
+    blacklisted: bool = False
+    blacklist_reason: str | None = None
+    contract_end: date | None = None      # None = open-ended
+    trade: str | None = None              # special trade (特种作业), e.g. "electrician"
+    cert_valid_to: date | None = None     # its certificate's expiry
+    birth: date | None = None             # decrypted from the roster only when needed
+    gender: str | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    min_age: int = 18
+    max_age_male: int = 60
+    max_age_female: int = 55
+    special_trades_need_cert: bool = True
+
+
+def age_on(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def eligibility(worker: Worker | None, today: date, rules: Rules = Rules()) -> tuple[bool, str]:
+    """(allowed, reason). Reasons: ok, unknown_worker, exited, suspended, blacklisted,
+    contract_expired, certificate_missing, certificate_expired, under_age, over_age."""
+    if worker is None:
+        return False, "unknown_worker"
+    if worker.blacklisted:
+        return False, "blacklisted"
+    if worker.status != "active":
+        return False, worker.status if worker.status in ("exited", "suspended") else "inactive"
+    if worker.contract_end is not None and worker.contract_end < today:
+        return False, "contract_expired"
+    if worker.trade and rules.special_trades_need_cert:
+        if worker.cert_valid_to is None:
+            return False, "certificate_missing"
+        if worker.cert_valid_to < today:
+            return False, "certificate_expired"
+    if worker.birth is not None:
+        age = age_on(worker.birth, today)
+        if age < rules.min_age:
+            return False, "under_age"
+        limit = rules.max_age_female if worker.gender == "female" else rules.max_age_male
+        if age > limit:
+            return False, "over_age"
+    return True, "ok"
+
+
+def passback(last_dir: str | None, direction: str, enabled: bool) -> tuple[bool, str]:
+    """Anti-passback: with it on, a worker already in cannot come in again (and out needs in)."""
+    if not enabled or last_dir is None:
+        return True, "ok"
+    if last_dir == direction:
+        return False, "anti_passback"
+    return True, "ok"
