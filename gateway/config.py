@@ -52,7 +52,6 @@ class SiteConfig:
     phone_cert: Path | None = None
     phone_key: Path | None = None
     phone_db: Path | None = None
-    face_tolerance: float = 0.45
     session_minutes: int = 10
     push: str = "realtime"              # push schedule: realtime | semimonthly
     tz_offset_min: int = 480
@@ -117,7 +116,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
                "max_accuracy_m": ((int, float), 150.0)},
     "phone": {"listen": (str, ""), "port": (int, 8443), "cert": (str, "phone/cert.pem"),
               "key": (str, "phone/key.pem"), "db": (str, "phone/phone.db"),
-              "face_tolerance": ((int, float), 0.45), "session_minutes": (int, 10)},
+              "session_minutes": (int, 10)},
     "schedule": {"push": (str, "realtime"), "tz_offset_min": (int, 480)},
     "faces": {"store": (str, "faces/templates.db"), "verify": ((int, float), 0.42),
               "verify_nearest": (bool, True), "verify_z": ((int, float), -2.5), "min_cohort": (int, 10),
@@ -208,9 +207,6 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
         raise ConfigError("[schedule] tz_offset_min must be within +-840")
     if not 0 < f["accept_accuracy_m"] <= f["max_accuracy_m"]:
         raise ConfigError("[fences] need 0 < accept_accuracy_m <= max_accuracy_m")
-    if not 0.2 <= ph["face_tolerance"] <= 0.6:
-        raise ConfigError("[phone] face_tolerance must be within 0.2..0.6 (0.45 recommended: "
-                          "0.6 accepts 39 % of East Asian impostor pairs)")
     if not 1 <= ph["port"] <= 65535 or ph["session_minutes"] < 1:
         raise ConfigError("[phone] port must be 1..65535 and session_minutes >= 1")
     if g["id"] is None:
@@ -251,7 +247,6 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       max_accuracy_m=float(f["max_accuracy_m"]), phone_listen=ph["listen"],
                       phone_port=ph["port"], phone_cert=_path(home, ph["cert"]),
                       phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
-                      face_tolerance=float(ph["face_tolerance"]),
                       session_minutes=ph["session_minutes"], push=sc["push"],
                       tz_offset_min=sc["tz_offset_min"], faces=faces, roster=roster, lanes=lanes)
 

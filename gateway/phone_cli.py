@@ -26,10 +26,10 @@ def build_app(cfg: SiteConfig, outbox):
     from .fences import all_fences
     from .phone import PhoneApp
     from .phone_store import PhoneStore
-    from .selfie import FaceRecognitionSelfie
+    from .selfie import open_selfie_check
     fences = all_fences(cfg.home) if cfg.fences_dir is None else _load_dir(cfg.fences_dir)
     store = PhoneStore(cfg.phone_db)
-    selfie = FaceRecognitionSelfie(store.template, cfg.face_tolerance)
+    selfie = open_selfie_check(cfg)
     policy = Policy(accept_accuracy_m=cfg.accept_accuracy_m, max_accuracy_m=cfg.max_accuracy_m)
     return PhoneApp(outbox, fences, store, selfie, policy, cfg.session_minutes)
 
@@ -61,23 +61,29 @@ def cert(config, hosts, force):
 @phone.command()
 @config_option
 @click.option("--worker", required=True, help="Registry worker id.")
-@click.option("--photo", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Enrolment photo (one face).")
+@click.option("--photo", "photos", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Face photo(s) to enrol in the site's template store (skip when the worker "
+                   "is already enrolled for the turnstiles).")
 @click.option("--id-number", prompt=True, hide_input=True, help="18-digit resident ID.")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
-def enrol(config, worker, photo, id_number, pin):
-    """Enrol a worker for phone clock-in (ID number hashed, PIN hashed, template encrypted)."""
+def enrol(config, worker, photos, id_number, pin):
+    """Enrol a worker for phone clock-in: ID number (HMAC'd) + PIN (scrypt), and the face."""
     from .phone_store import CredentialError, PhoneStore
-    from .selfie import encode_face
     cfg = _cfg(config)
-    template, why = encode_face(Path(photo).read_bytes())
-    if template is None:
-        raise click.ClickException(f"{photo}: cannot enrol ({why.replace('_', ' ')})")
+    if photos:
+        from biometrics.enrol import enrol_images
+        from .faces_cli import open_store
+        result = enrol_images([(p, Path(p).read_bytes()) for p in photos])
+        if not result.ok:
+            raise click.ClickException("cannot enrol the face: " + "; ".join(
+                f"{label}: {msg}" for label, _, msg in result.rejected))
+        open_store(cfg).add(worker, result.accepted)
     try:
-        masked = PhoneStore(cfg.phone_db).enrol(worker, id_number, pin, template)
+        masked = PhoneStore(cfg.phone_db).enrol(worker, id_number, pin)
     except CredentialError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"enrolled {worker} ({masked}) for phone clock-in")
+    click.echo(f"enrolled {worker} ({masked}) for phone clock-in"
+               + (f" with {len(photos)} photo(s)" if photos else ""))
 
 
 @phone.command()

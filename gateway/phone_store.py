@@ -1,13 +1,15 @@
-"""Phone clock-in credentials: roster, PINs, one-time sign-in tokens, face templates.
+"""Phone clock-in credentials: ID number + PIN, one-time sign-in tokens.
 
 One SQLite file (``[phone] db``).  Nothing personal is kept in clear:
 
 * ID numbers: only an HMAC-SHA256 under the site secret (for lookup) and the masked form
   (``4501**********123X``) for screens;
 * PINs: scrypt (n=2^14, r=8, p=1) with a per-worker salt; 5 wrong PINs lock the ID for 15 min;
-* face templates: SM4-CBC encrypted, then HMAC-SHA256 over IV and ciphertext (encrypt-then-MAC),
-  keys derived from the site secret (``phone/secret.key``, mode 0600);
+* the site secret (``phone/secret.key``, mode 0600) keys the ID-number HMAC;
 * one-time QR tokens: stored as SHA-256 hashes, single use, expire after 10 minutes.
+
+Face templates are not kept here: they live in the site's biometrics template store (SM4-GCM),
+shared with the turnstile lanes.
 """
 from __future__ import annotations
 
@@ -16,13 +18,10 @@ import hmac
 import os
 import secrets
 import sqlite3
-import struct
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from gmssl.sm4 import SM4_DECRYPT, SM4_ENCRYPT, CryptSM4
 from stdnum.cn import ric
 
 MAX_PIN_FAILURES = 5
@@ -62,15 +61,13 @@ class PhoneStore:
         if len(secret) != 32:
             raise CredentialError(f"{secret_file}: site secret must be 32 bytes")
         self._id_key = hmac.new(secret, b"sitegate id lookup", hashlib.sha256).digest()
-        self._enc_key = hmac.new(secret, b"sitegate template sm4", hashlib.sha256).digest()[:16]
-        self._mac_key = hmac.new(secret, b"sitegate template mac", hashlib.sha256).digest()
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript("""
             CREATE TABLE IF NOT EXISTS workers (worker TEXT PRIMARY KEY, id_hmac TEXT UNIQUE,
-                id_masked TEXT, pin TEXT, template BLOB, enrolled_ms INTEGER);
+                id_masked TEXT, pin TEXT, enrolled_ms INTEGER);
             CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, worker TEXT,
                 expires_ms INTEGER, used INTEGER DEFAULT 0);
             CREATE TABLE IF NOT EXISTS failures (id_hmac TEXT PRIMARY KEY, count INTEGER,
@@ -81,23 +78,16 @@ class PhoneStore:
     def id_hmac(self, id_number: str) -> str:
         return hmac.new(self._id_key, normalise_id(id_number).encode(), hashlib.sha256).hexdigest()
 
-    def enrol(self, worker: str, id_number: str, pin: str, template: np.ndarray) -> str:
+    def enrol(self, worker: str, id_number: str, pin: str) -> str:
         if not (str(pin).isdigit() and 4 <= len(str(pin)) <= 8):
             raise CredentialError("PIN must be 4 to 8 digits")
         n = normalise_id(id_number)
         salt = secrets.token_bytes(16)
         pin_hash = "scrypt$" + salt.hex() + "$" + _scrypt(pin, salt).hex()
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?, ?)",
-                             (worker, self.id_hmac(n), mask_id(n), pin_hash,
-                              self._seal(np.asarray(template, "<f8").tobytes()), now_ms()))
+            self._db.execute("INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?)",
+                             (worker, self.id_hmac(n), mask_id(n), pin_hash, now_ms()))
         return mask_id(n)
-
-    def template(self, worker: str) -> np.ndarray | None:
-        row = self._db.execute("SELECT template FROM workers WHERE worker=?", (worker,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return np.frombuffer(self._open(row[0]), "<f8")
 
     def masked(self, worker: str) -> str | None:
         row = self._db.execute("SELECT id_masked FROM workers WHERE worker=?", (worker,)).fetchone()
@@ -153,24 +143,6 @@ class PhoneStore:
                 raise CredentialError("this QR code is not valid any more: ask for a new one")
             self._db.execute("UPDATE tokens SET used=1 WHERE hash=?", (h,))
             return row[0]
-
-    # ------------------------------------------------------------ template sealing
-    def _seal(self, plain: bytes) -> bytes:
-        iv = secrets.token_bytes(16)
-        c = CryptSM4()
-        c.set_key(self._enc_key, SM4_ENCRYPT)
-        body = b"T1" + iv + c.crypt_cbc(iv, struct.pack(">I", len(plain)) + plain)
-        return body + hmac.new(self._mac_key, body, hashlib.sha256).digest()
-
-    def _open(self, blob: bytes) -> bytes:
-        body, tag = blob[:-32], blob[-32:]
-        if not hmac.compare_digest(tag, hmac.new(self._mac_key, body, hashlib.sha256).digest()):
-            raise CredentialError("face template failed its integrity check")
-        c = CryptSM4()
-        c.set_key(self._enc_key, SM4_DECRYPT)
-        plain = c.crypt_cbc(body[2:18], body[18:])
-        (n,) = struct.unpack(">I", plain[:4])
-        return plain[4:4 + n]
 
     def close(self) -> None:
         self._db.close()

@@ -10,13 +10,16 @@ import numpy as np
 import geofence
 from gateway import keys
 from gateway.phone import PhoneApp, PhoneServer, make_cert
+from biometrics.enrol import enrol_images
+from biometrics.store import TemplateStore
+from gateway.lanes import FaceService
 from gateway.phone_store import PhoneStore
-from gateway.selfie import FaceRecognitionSelfie, encode_face
+from gateway.selfie import BiometricsSelfie
 from uplink.outbox import Outbox
 
 FACES = Path("/work/shared/data/faces/asian_faces")
-ENROL_A = FACES / "DCleaning_tool__target_images__104__104_1.jpg"    # worker A, enrolment
-CAMERA_A = FACES / "DCleaning_tool__target_images__104__104_2.jpg"   # worker A, on the phone
+ENROL_A = FACES / "DCleaning_tool__target_images__104__104_2.jpg"    # worker A, enrolment
+CAMERA_A = FACES / "DCleaning_tool__target_images__104__104_3.jpg"   # worker A, on the phone
 ENROL_B = FACES / "DCleaning_tool__target_images__101__101_13.jpg"   # a different person
 ROAD_WGS = [[108.30, 22.80], [108.35, 22.82], [108.40, 22.81]]
 ID_A, PIN_A = "110101199003074477", "2468"
@@ -43,13 +46,20 @@ def make_site(root: Path):
     signer = keys.generate(root / "keys" / "gateway.key.pem")
     outbox = Outbox(root / "outbox.db", "gw-phone-1", signer)
     store = PhoneStore(root / "phone" / "phone.db")
+    templates = TemplateStore(root / "faces" / "templates.db",
+                              key_file=root / "keys" / "templates.sm4")
     for worker, photo, idn, pin in (("W000001", ENROL_A, ID_A, PIN_A),
                                     ("W000002", ENROL_B, ID_B, PIN_B)):
-        template, why = encode_face(photo.read_bytes())
-        assert template is not None, why
-        store.enrol(worker, idn, pin, template)
-    app = PhoneApp(outbox, [road_fence()], store, FaceRecognitionSelfie(store.template))
+        enrol_face(templates, worker, photo)
+        store.enrol(worker, idn, pin)
+    app = PhoneApp(outbox, [road_fence()], store, BiometricsSelfie(FaceService(templates)))
     return app, outbox, store
+
+
+def enrol_face(templates: TemplateStore, worker: str, photo: Path) -> None:
+    result = enrol_images([(photo.name, photo.read_bytes())])
+    assert result.ok, result.rejected
+    templates.add(worker, result.accepted)
 
 
 def start_server(app, root: Path) -> PhoneServer:

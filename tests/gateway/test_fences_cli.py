@@ -112,7 +112,7 @@ def test_add_bad_fence_stores_nothing(home, tmp_path, props, match):
 
 @pytest.mark.parametrize("data,match", [
     ({"schedule": {"push": "weekly"}}, "realtime or semimonthly"),
-    ({"phone": {"face_tolerance": 0.6001}}, "0.45 recommended"),
+    ({"phone": {"port": 0}}, "port must be 1..65535"),
     ({"phone": {"listen_on": "x"}}, "unknown setting"),
     ({"fences": {"accept_accuracy_m": 500}}, "accept_accuracy_m <= max_accuracy_m"),
 ])

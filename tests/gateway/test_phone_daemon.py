@@ -14,8 +14,8 @@ from gateway.config import parse
 from gateway.fences import add as add_fence
 from gateway.phone import make_cert
 from gateway.phone_store import PhoneStore
-from gateway.selfie import encode_face
-from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS
+from biometrics.store import TemplateStore
+from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS, enrol_face
 from spine import start_central, wait_for
 
 
@@ -37,8 +37,9 @@ def test_daemon_serves_phone_page_into_the_outbox(home, tmp_path, mosquitto):
         "id": "G75", "crs": "wgs84", "half_width_m": 100},
         "geometry": {"type": "LineString", "coordinates": ROAD_WGS}}))
     add_fence(road, home=home)
-    template, _ = encode_face(ENROL_A.read_bytes())
-    PhoneStore(cfg.phone_db).enrol("W000001", ID_A, PIN_A, template)
+    enrol_face(TemplateStore(cfg.faces.store, key_file=cfg.home / "keys" / "templates.sm4"),
+               "W000001", ENROL_A)
+    PhoneStore(cfg.phone_db).enrol("W000001", ID_A, PIN_A)
     store, ingest, _, central = start_central(f"sqlite:///{tmp_path/'c.db'}", mosquitto.url)
     store.add_gateway(cfg.gateway_id, signer.public_hex)
     stop = threading.Event()
