@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,7 +127,8 @@ class PhoneApp:
         except (BadRequest, CoordinateError, ValueError) as exc:
             return 400, dict(status="error", code="bad_location", message=str(exc),
                              **_msg("bad_location", detail=str(exc)))
-        dec = geofence.decide_any(self.fences, fix, self.policy)
+        # time windows go by the gateway's clock; the phone's own clock is only evidence
+        dec = geofence.decide_any(self.fences, replace(fix, time_ms=now_ms), self.policy)
         out = {"distance_m": round(dec.distance_m, 1), "fence": dec.fence,
                "accuracy_m": fix.accuracy_m, "code": dec.reason,
                "map": f"/map.png?lon={wfix.lon:.7f}&lat={wfix.lat:.7f}"

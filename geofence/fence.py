@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from pyproj import Transformer
-from shapely.geometry import LineString, Point, Polygon, mapping, shape
+from shapely.geometry import Point, mapping, shape
 
 from .coords import CoordinateError, check_lonlat
 from .datum import check_datum, convert
@@ -378,5 +378,4 @@ def polygon(fid: str, ring: list, crs: str = "wgs84", **props) -> Fence:
     return build({"type": "Polygon", "coordinates": [ring]}, dict(props, id=fid, crs=crs))
 
 
-__all__ = ["Fence", "FenceError", "TimeWindow", "build", "corridor", "circle", "polygon",
-           "LineString", "Polygon"]
+__all__ = ["Fence", "FenceError", "TimeWindow", "build", "corridor", "circle", "polygon"]

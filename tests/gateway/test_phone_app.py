@@ -154,3 +154,16 @@ def test_real_face_check_on_the_camera_photo(tmp_path):
         assert check.verify_selfie("W000001", b"not an image")[0] == "retry"
     finally:
         outbox.close()
+
+
+def test_time_windows_use_the_gateway_clock(app):
+    # fence open 07:00-19:00 China time; the phone claims noon, the gateway says 21:00
+    app.fences = [geofence.corridor("G75-day", [[108.30, 22.80], [108.35, 22.82], [108.40, 22.81]],
+                                    100, windows=["07:00-19:00"])]
+    nine_pm = (1_794_787_200 + 13 * 3600) * 1000        # 2026-11-16 21:00 +08:00
+    noon = nine_pm - 9 * 3600 * 1000
+    code, out = app.clock_in("W1", fix_at(0, time_ms=noon), now_ms=nine_pm)
+    assert out["status"] == "outside" and out["code"] == "outside_window"
+    assert "打卡时段" in out["message_zh"]
+    code, out = app.clock_in("W1", fix_at(0, time_ms=noon), now_ms=noon)
+    assert out["status"] == "ok" and out["flags"] == []
