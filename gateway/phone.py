@@ -37,7 +37,7 @@ MAX_BODY = 4 * 1024 * 1024
 _render_lock = threading.Lock()
 
 MESSAGES = {
-    "ok": ("打卡成功（记录 {seq}），距围栏边界 {dist:.0f} 米。",
+    "ok": ("打卡成功（记录 {seq}），在围栏内，距边界 {dist:.0f} 米。",
            "Clocked in (record {seq}), {dist:.0f} m inside the fence."),
     "ok_review": ("打卡成功（记录 {seq}），已标记待复核：{flags}。",
                   "Clocked in (record {seq}); flagged for review: {flags}."),
