@@ -2,6 +2,7 @@
 workers, a real outbox, a real TLS server."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -17,7 +18,9 @@ from gateway.phone_store import PhoneStore
 from gateway.selfie import BiometricsSelfie
 from uplink.outbox import Outbox
 
-FACES = Path("/work/shared/data/faces/asian_faces")
+# shared/ beside the checkout (as CI has it), or $SITEGATE_SHARED
+SHARED = Path(os.environ.get("SITEGATE_SHARED") or Path(__file__).resolve().parents[2].parent / "shared")
+FACES = SHARED / "data" / "faces" / "asian_faces"
 ENROL_A = FACES / "DCleaning_tool__target_images__104__104_2.jpg"    # worker A, enrolment
 CAMERA_A = FACES / "DCleaning_tool__target_images__104__104_3.jpg"   # worker A, on the phone
 ENROL_B = FACES / "DCleaning_tool__target_images__101__101_13.jpg"   # a different person
