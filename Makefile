@@ -25,11 +25,15 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
-# System packages the tests talk to for real: Mosquitto and the OpenSSL CLI.
+# System packages the tests talk to for real: Mosquitto, the OpenSSL CLI, Debian's Chromium
+# (phone page tests through Playwright; never `playwright install`) and a CJK font so the
+# page screenshots are readable.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi wqy || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -38,7 +42,8 @@ system-deps:
 	    echo "error: the tests need$$missing; install with: sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi; \
-	command -v mosquitto >/dev/null || { echo "error: mosquitto is still missing"; exit 1; }
+	command -v mosquitto >/dev/null || { echo "error: mosquitto is still missing"; exit 1; }; \
+	command -v chromium >/dev/null || { echo "error: chromium is still missing (phone page tests)"; exit 1; }
 
 demo: setup
 	$(VENV)/bin/sitegate demo

@@ -133,6 +133,14 @@ from gateway.faces_cli import faces, roster  # noqa: E402
 main.add_command(faces)
 main.add_command(roster)
 
+from gateway.fences_cli import fences  # noqa: E402
+
+main.add_command(fences)
+
+from gateway.phone_cli import phone  # noqa: E402
+
+main.add_command(phone)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

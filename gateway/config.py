@@ -44,6 +44,17 @@ class SiteConfig:
     faces: "FacesConfig" = None      # type: ignore[assignment]
     roster: "RosterConfig" = None    # type: ignore[assignment]
     lanes: list["LaneConfig"] = field(default_factory=list)
+    fences_dir: Path | None = None      # stored fences (sitegate fences add)
+    accept_accuracy_m: float = 50.0
+    max_accuracy_m: float = 150.0
+    phone_listen: str = ""              # "" = phone clock-in page off
+    phone_port: int = 8443
+    phone_cert: Path | None = None
+    phone_key: Path | None = None
+    phone_db: Path | None = None
+    session_minutes: int = 10
+    push: str = "realtime"              # push schedule: realtime | semimonthly
+    tz_offset_min: int = 480
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
     "uplink": {"window": (int, 8), "ack_timeout_s": ((int, float), 10.0),
                "linger_s": ((int, float), 0.2), "state_interval_s": ((int, float), 10.0)},
     "simulate": {"records": (int, 0), "rate": ((int, float), 0.0), "workers": (int, 200)},
+    "fences": {"dir": (str, "fences"), "accept_accuracy_m": ((int, float), 50.0),
+               "max_accuracy_m": ((int, float), 150.0)},
+    "phone": {"listen": (str, ""), "port": (int, 8443), "cert": (str, "phone/cert.pem"),
+              "key": (str, "phone/key.pem"), "db": (str, "phone/phone.db"),
+              "session_minutes": (int, 10)},
+    "schedule": {"push": (str, "realtime"), "tz_offset_min": (int, 480)},
     "faces": {"store": (str, "faces/templates.db"), "verify": ((int, float), 0.42),
               "verify_nearest": (bool, True), "verify_z": ((int, float), -2.5), "min_cohort": (int, 10),
               "identify": ((int, float), 0.40),
@@ -182,6 +199,16 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
     home = home or sitegate_home()
     g, b, o, u, s = (_section(data, n) for n in ("gateway", "broker", "outbox", "uplink", "simulate"))
     faces, roster, lanes = _faces_roster_lanes(data, home)
+    f, ph, sc = (_section(data, n) for n in ("fences", "phone", "schedule"))
+    if sc["push"] not in ("realtime", "semimonthly"):
+        raise ConfigError(f"[schedule] push = {sc['push']!r}: must be realtime or semimonthly "
+                          f"(semimonthly: batches released on the 15th and at month end)")
+    if abs(sc["tz_offset_min"]) > 14 * 60:
+        raise ConfigError("[schedule] tz_offset_min must be within +-840")
+    if not 0 < f["accept_accuracy_m"] <= f["max_accuracy_m"]:
+        raise ConfigError("[fences] need 0 < accept_accuracy_m <= max_accuracy_m")
+    if not 1 <= ph["port"] <= 65535 or ph["session_minutes"] < 1:
+        raise ConfigError("[phone] port must be 1..65535 and session_minutes >= 1")
     if g["id"] is None:
         raise ConfigError("[gateway] id is required")
     try:
@@ -215,7 +242,13 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       window=u["window"], ack_timeout=float(u["ack_timeout_s"]),
                       linger=float(u["linger_s"]), state_interval=float(u["state_interval_s"]),
                       simulate_records=s["records"], simulate_rate=float(s["rate"]),
-                      simulate_workers=s["workers"], faces=faces, roster=roster, lanes=lanes)
+                      simulate_workers=s["workers"], fences_dir=_path(home, f["dir"]),
+                      accept_accuracy_m=float(f["accept_accuracy_m"]),
+                      max_accuracy_m=float(f["max_accuracy_m"]), phone_listen=ph["listen"],
+                      phone_port=ph["port"], phone_cert=_path(home, ph["cert"]),
+                      phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
+                      session_minutes=ph["session_minutes"], push=sc["push"],
+                      tz_offset_min=sc["tz_offset_min"], faces=faces, roster=roster, lanes=lanes)
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:

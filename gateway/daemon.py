@@ -7,6 +7,7 @@ import threading
 
 from uplink.outbox import Outbox
 from uplink.publisher import Uplink
+from uplink.schedule import Schedule
 
 from . import keys
 from .config import SiteConfig
@@ -21,8 +22,11 @@ def open_outbox(cfg: SiteConfig, readonly: bool = False) -> Outbox:
 
 
 def make_uplink(cfg: SiteConfig, outbox: Outbox) -> Uplink:
+    gate = None
+    if cfg.push != "realtime":
+        gate = Schedule(cfg.push, cfg.tz_offset_min).cutoff_ms
     return Uplink(outbox, cfg.broker, window=cfg.window, ack_timeout=cfg.ack_timeout,
-                  linger=cfg.linger, state_interval=cfg.state_interval)
+                  linger=cfg.linger, state_interval=cfg.state_interval, release_cutoff=gate)
 
 
 def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
@@ -37,6 +41,13 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         threads.append(threading.Thread(
             target=run_source, name="simulate", daemon=True,
             args=(outbox, stop, cfg.simulate_rate, cfg.simulate_records, cfg.simulate_workers)))
+    phone = None
+    if cfg.phone_listen:
+        from .phone import PhoneServer
+        from .phone_cli import build_app
+        phone = PhoneServer(build_app(cfg, outbox), cfg.phone_listen, cfg.phone_port,
+                            cfg.phone_cert, cfg.phone_key).start()
+        log.info("phone clock-in page on %s/", phone.url)
     lanes, closers = [], []
     if cfg.lanes:
         from .site_lanes import build_lanes
@@ -60,5 +71,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         close_all(closers)
     for t in threads:
         t.join(10)
+    if phone is not None:
+        phone.close()
     outbox.close()
     return 0

@@ -210,6 +210,12 @@ class Outbox:
         row = self._conn.execute("SELECT hash FROM records WHERE seq=?", (seq,)).fetchone()
         return row[0] if row else None
 
+    def ts_of(self, seq: int) -> int | None:
+        """Capture time (ms) of record ``seq``, or None when there is no such row."""
+        with self._lock:
+            row = self._conn.execute("SELECT ts FROM records WHERE seq=?", (seq,)).fetchone()
+        return row[0] if row else None
+
     def ack(self, seq: int, head: str) -> bool:
         """Central committed records up to ``seq``; returns True when that released rows."""
         with self._lock:

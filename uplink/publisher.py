@@ -34,7 +34,8 @@ class Uplink:
     def __init__(self, outbox: Outbox, broker: BrokerConfig, *, window: int = 8,
                  ack_timeout: float = 10.0, linger: float = 0.2, state_interval: float = 10.0,
                  backoff_min: float = 0.5, backoff_max: float = 60.0,
-                 extra_state: Callable[[], dict] | None = None) -> None:
+                 extra_state: Callable[[], dict] | None = None,
+                 release_cutoff: Callable[[int], int] | None = None) -> None:
         self.outbox = outbox
         self.broker = broker
         self.gw = outbox.gw
@@ -44,6 +45,10 @@ class Uplink:
         self.state_interval = state_interval
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.extra_state = extra_state
+        # release gate: ``release_cutoff(now_ms)`` -> records captured before it may be sent
+        # (push schedule; sealing is never delayed, only publishing).  None = real time.
+        self.release_cutoff = release_cutoff
+        self.held_blocks = 0
         self.connected = False
         self.counters = {"published": 0, "acks": 0, "resends": 0, "rejected_by_central": 0,
                          "connects": 0, "connect_failures": 0}
@@ -184,7 +189,12 @@ class Uplink:
         room = self.window - len(self._inflight)
         if room <= 0:
             return
+        cutoff = self.release_cutoff(now_ms()) if self.release_cutoff else None
+        held = 0
         for first, last, payload in self.outbox.blocks_after(self._sent_upto, room):
+            if cutoff is not None and self.outbox.ts_of(last) >= cutoff:
+                held = 1           # blocks go out in order: this and everything after wait
+                break
             info = self._client.publish(topic(self.gw, "blocks"), payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
@@ -193,6 +203,7 @@ class Uplink:
             self._inflight[first] = (last, self._epoch)
             self._sent_upto = last
             self.counters["published"] += 1
+        self.held_blocks = held
 
     def _rewind(self) -> None:
         if self._inflight or self._sent_upto > self.outbox.acked_seq:
@@ -241,7 +252,13 @@ class Uplink:
         self.uplink_alarms[code] = {"code": code, "level": level, "message": message}
 
     def all_alarms(self) -> list[dict]:
-        return alarms(self.outbox.stats(), self.outbox.limits) + list(self.uplink_alarms.values())
+        current = alarms(self.outbox.stats(), self.outbox.limits)
+        if self.release_cutoff is not None:
+            # records held by the push schedule are old on purpose: not a stale-ack alarm
+            first = self.outbox.ts_of(self.outbox.acked_seq + 1)
+            if first is not None and first >= self.release_cutoff(now_ms()):
+                current = [a for a in current if a["code"] != "ack_stale"]
+        return current + list(self.uplink_alarms.values())
 
     def state(self, status: str | None = None) -> dict:
         current = self.all_alarms()
@@ -251,7 +268,7 @@ class Uplink:
         out = {"v": 1, "gw": self.gw, "state": status, "ts": now_ms(),
                "outbox": self.outbox.stats(), "alarms": current,
                "uplink": dict(self.counters, connected=self.connected,
-                              inflight=len(self._inflight))}
+                              inflight=len(self._inflight), held=self.held_blocks > 0)}
         if self.extra_state:
             out.update(self.extra_state())
         return out

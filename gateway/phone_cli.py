@@ -1,0 +1,139 @@
+"""`sitegate phone cert|enrol|qr|serve`: provisioning and running the phone clock-in page."""
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, SiteConfig, load
+
+config_option = click.option("-c", "--config", default="site.toml", show_default=True,
+                             type=click.Path(dir_okay=False), help="Site configuration file.")
+
+
+def _cfg(config) -> SiteConfig:
+    try:
+        return load(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def build_app(cfg: SiteConfig, outbox):
+    """The phone app for a site: stored fences, credentials, face check, policy."""
+    from geofence import Policy
+    from .fences import all_fences
+    from .phone import PhoneApp
+    from .phone_store import PhoneStore
+    from .selfie import open_selfie_check
+    fences = all_fences(cfg.home) if cfg.fences_dir is None else _load_dir(cfg.fences_dir)
+    store = PhoneStore(cfg.phone_db)
+    selfie = open_selfie_check(cfg)
+    policy = Policy(accept_accuracy_m=cfg.accept_accuracy_m, max_accuracy_m=cfg.max_accuracy_m)
+    return PhoneApp(outbox, fences, store, selfie, policy, cfg.session_minutes)
+
+
+def _load_dir(d: Path) -> list:
+    import geofence
+    return [f for p in sorted(Path(d).glob("*.geojson")) for f in geofence.load(p)]
+
+
+@click.group("phone")
+def phone():
+    """Phone clock-in page for linear sites (HTTPS, fence + selfie)."""
+
+
+@phone.command()
+@config_option
+@click.option("--host", "hosts", multiple=True, help="Extra host name or IP for the certificate.")
+@click.option("--force", is_flag=True, help="Replace an existing certificate.")
+def cert(config, hosts, force):
+    """Make the page's TLS certificate (self-signed, ECDSA P-256) at provisioning."""
+    from .phone import make_cert
+    cfg = _cfg(config)
+    if cfg.phone_cert.exists() and not force:
+        raise click.ClickException(f"{cfg.phone_cert} exists (use --force to replace)")
+    make_cert(cfg.phone_cert, cfg.phone_key, list(hosts))
+    click.echo(f"certificate: {cfg.phone_cert}\nkey:         {cfg.phone_key} (0600)")
+
+
+@phone.command()
+@config_option
+@click.option("--worker", required=True, help="Registry worker id.")
+@click.option("--photo", "photos", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Face photo(s) to enrol in the site's template store (skip when the worker "
+                   "is already enrolled for the turnstiles).")
+@click.option("--id-number", prompt=True, hide_input=True, help="18-digit resident ID.")
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
+def enrol(config, worker, photos, id_number, pin):
+    """Enrol a worker for phone clock-in: ID number (HMAC'd) + PIN (scrypt), and the face."""
+    from .phone_store import CredentialError, PhoneStore
+    cfg = _cfg(config)
+    if photos:
+        from biometrics.enrol import enrol_images
+        from .faces_cli import open_store
+        result = enrol_images([(p, Path(p).read_bytes()) for p in photos])
+        if not result.ok:
+            raise click.ClickException("cannot enrol the face: " + "; ".join(
+                f"{label}: {msg}" for label, _, msg in result.rejected))
+        open_store(cfg).add(worker, result.accepted)
+    try:
+        masked = PhoneStore(cfg.phone_db).enrol(worker, id_number, pin)
+    except CredentialError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"enrolled {worker} ({masked}) for phone clock-in"
+               + (f" with {len(photos)} photo(s)" if photos else ""))
+
+
+@phone.command()
+@config_option
+@click.option("--worker", required=True)
+@click.option("--url", "base", default=None, help="Base URL of the page (default from config).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the QR as .svg/.png")
+def qr(config, worker, base, output):
+    """One-time sign-in QR for a worker (valid 10 minutes, single use)."""
+    from .phone_store import CredentialError, PhoneStore
+    cfg = _cfg(config)
+    try:
+        token = PhoneStore(cfg.phone_db).issue_token(worker)
+    except CredentialError as exc:
+        raise click.ClickException(str(exc)) from None
+    base = base or f"https://{cfg.phone_listen or '127.0.0.1'}:{cfg.phone_port}"
+    url = f"{base}/?t={token}"
+    if output:
+        import segno
+        segno.make(url, error="m").save(output, scale=6)
+        click.echo(f"QR for {worker} written to {output} (valid 10 minutes, single use)")
+    else:
+        click.echo(url)
+
+
+@phone.command()
+@config_option
+@click.option("--listen", default=None, help="Address to listen on (default [phone] listen).")
+@click.option("--port", type=int, default=None)
+def serve(config, listen, port):
+    """Serve the phone page alone (the daemon serves it too when [phone] listen is set)."""
+    from .daemon import open_outbox
+    from .phone import PhoneServer
+    cfg = _cfg(config)
+    if not cfg.phone_cert.exists():
+        raise click.ClickException(f"no certificate at {cfg.phone_cert}: run `sitegate phone cert`")
+    outbox = open_outbox(cfg)
+    try:
+        app = build_app(cfg, outbox)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    srv = PhoneServer(app, listen or cfg.phone_listen or "127.0.0.1", port or cfg.phone_port,
+                      cfg.phone_cert, cfg.phone_key).start()
+    click.echo(f"phone clock-in page on {srv.url}/ ({len(app.fences)} fences)", err=True)
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.close()
+        outbox.close()
+    sys.exit(0)

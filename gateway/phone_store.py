@@ -1,0 +1,152 @@
+"""Phone clock-in credentials: ID number + PIN, one-time sign-in tokens.
+
+One SQLite file (``[phone] db``).  Nothing personal is kept in clear:
+
+* ID numbers: only an HMAC-SHA256 under the site secret (for lookup) and the masked form
+  (``4501**********123X``) for screens;
+* PINs: scrypt (n=2^14, r=8, p=1) with a per-worker salt; 5 wrong PINs lock the ID for 15 min;
+* the site secret (``phone/secret.key``, mode 0600) keys the ID-number HMAC;
+* one-time QR tokens: stored as SHA-256 hashes, single use, expire after 10 minutes.
+
+Face templates are not kept here: they live in the site's biometrics template store (SM4-GCM),
+shared with the turnstile lanes.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from stdnum.cn import ric
+
+MAX_PIN_FAILURES = 5
+LOCK_S = 15 * 60
+TOKEN_S = 10 * 60
+
+
+class CredentialError(ValueError):
+    """Bad sign-in or enrolment input (the message never contains the ID number or PIN)."""
+
+
+def normalise_id(id_number: str) -> str:
+    n = str(id_number).strip().upper().replace(" ", "")
+    if not ric.is_valid(n):
+        raise CredentialError("ID number is not a valid 18-digit resident ID (check digit)")
+    return n
+
+
+def mask_id(id_number: str) -> str:
+    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class PhoneStore:
+    def __init__(self, path: str | Path, secret_file: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        secret_file = Path(secret_file or self.path.parent / "secret.key")
+        if not secret_file.exists():
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+        secret = secret_file.read_bytes()
+        if len(secret) != 32:
+            raise CredentialError(f"{secret_file}: site secret must be 32 bytes")
+        self._id_key = hmac.new(secret, b"sitegate id lookup", hashlib.sha256).digest()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript("""
+            CREATE TABLE IF NOT EXISTS workers (worker TEXT PRIMARY KEY, id_hmac TEXT UNIQUE,
+                id_masked TEXT, pin TEXT, enrolled_ms INTEGER);
+            CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, worker TEXT,
+                expires_ms INTEGER, used INTEGER DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS failures (id_hmac TEXT PRIMARY KEY, count INTEGER,
+                last_ms INTEGER);
+        """)
+
+    # ------------------------------------------------------------ enrolment
+    def id_hmac(self, id_number: str) -> str:
+        return hmac.new(self._id_key, normalise_id(id_number).encode(), hashlib.sha256).hexdigest()
+
+    def enrol(self, worker: str, id_number: str, pin: str) -> str:
+        if not (str(pin).isdigit() and 4 <= len(str(pin)) <= 8):
+            raise CredentialError("PIN must be 4 to 8 digits")
+        n = normalise_id(id_number)
+        salt = secrets.token_bytes(16)
+        pin_hash = "scrypt$" + salt.hex() + "$" + _scrypt(pin, salt).hex()
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?)",
+                             (worker, self.id_hmac(n), mask_id(n), pin_hash, now_ms()))
+        return mask_id(n)
+
+    def masked(self, worker: str) -> str | None:
+        row = self._db.execute("SELECT id_masked FROM workers WHERE worker=?", (worker,)).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------ sign-in
+    def check_pin(self, id_number: str, pin: str) -> str:
+        """The worker id for a correct ID number + PIN; CredentialError otherwise."""
+        try:
+            key = self.id_hmac(id_number)
+        except CredentialError:
+            raise CredentialError("wrong ID number or PIN") from None
+        now = now_ms()
+        with self._lock:
+            fail = self._db.execute("SELECT count, last_ms FROM failures WHERE id_hmac=?",
+                                    (key,)).fetchone()
+            if fail and fail[0] >= MAX_PIN_FAILURES and now - fail[1] < LOCK_S * 1000:
+                raise CredentialError("too many wrong PINs: try again in 15 minutes or ask "
+                                      "the labour manager for a QR code")
+            row = self._db.execute("SELECT worker, pin FROM workers WHERE id_hmac=?",
+                                   (key,)).fetchone()
+            ok = False
+            if row is not None:
+                _, salt, digest = row[1].split("$")
+                ok = hmac.compare_digest(_scrypt(str(pin), bytes.fromhex(salt)),
+                                         bytes.fromhex(digest))
+            else:
+                _scrypt(str(pin), b"0" * 16)             # same time either way
+            if not ok:
+                count = (fail[0] if fail and now - fail[1] < LOCK_S * 1000 else 0) + 1
+                self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
+                                 (key, count, now))
+                raise CredentialError("wrong ID number or PIN")
+            self._db.execute("DELETE FROM failures WHERE id_hmac=?", (key,))
+            return row[0]
+
+    def issue_token(self, worker: str, ttl_s: int = TOKEN_S) -> str:
+        if self.masked(worker) is None:
+            raise CredentialError(f"worker {worker} is not enrolled for phone clock-in")
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._db.execute("INSERT INTO tokens VALUES (?, ?, ?, 0)",
+                             (hashlib.sha256(token.encode()).hexdigest(), worker,
+                              now_ms() + ttl_s * 1000))
+        return token
+
+    def redeem_token(self, token: str) -> str:
+        h = hashlib.sha256(str(token).encode()).hexdigest()
+        with self._lock:
+            row = self._db.execute("SELECT worker, expires_ms, used FROM tokens WHERE hash=?",
+                                   (h,)).fetchone()
+            if row is None or row[2] or row[1] < now_ms():
+                raise CredentialError("this QR code is not valid any more: ask for a new one")
+            self._db.execute("UPDATE tokens SET used=1 WHERE hash=?", (h,))
+            return row[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _scrypt(pin: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(str(pin).encode(), salt=salt, n=2 ** 14, r=8, p=1, dklen=32)
