@@ -133,11 +133,12 @@ class Store:
     def commit_block(self, block: Block) -> Outcome:
         """Store the block's new records atomically with the gateway's head (verified input)."""
         with self.engine.begin() as conn:
-            query = sa.select(gateways.c.head_seq, gateways.c.head_hash).where(
+            query = sa.select(gateways.c.head_seq, gateways.c.head_hash,
+                              gateways.c.project).where(
                 gateways.c.gw_id == block.gw)
             if not self.is_sqlite:
                 query = query.with_for_update()
-            head_seq, head_hash = conn.execute(query).one()
+            head_seq, head_hash, project = conn.execute(query).one()
             if block.last <= head_seq:
                 stored = conn.execute(sa.select(records.c.hash).where(
                     records.c.gw_id == block.gw, records.c.seq == block.last)).scalar()
@@ -163,6 +164,7 @@ class Store:
                  "block_first": block.first, "data": data.decode("utf-8")}
                 for r, h, data in zip(block.records[skip:], block.hashes[skip:],
                                       block.encoded[skip:])])
+            attendance.derive(conn, project, block.records[skip:])
             conn.execute(blocks.insert().values(
                 gw_id=block.gw, first=block.first, last=block.last, head=block.head,
                 sealed=block.sealed, signed=block.signed, signature=block.signature,
@@ -221,3 +223,4 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
 
 def _sqlite_on_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+from . import attendance, tables  # noqa: E402,F401  (registers registry/escrow/warning tables)
