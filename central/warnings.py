@@ -111,8 +111,8 @@ def checks_tz():
 
 def _month_expr(conn, col):
     if conn.dialect.name == "postgresql":
-        return sa.func.to_char(col, "YYYY-MM")
-    return sa.func.strftime("%Y-%m", col)
+        return sa.func.to_char(col, sa.literal_column("'YYYY-MM'"))
+    return sa.func.strftime(sa.literal_column("'%Y-%m'"), col)
 
 
 def overrides(conn) -> dict:
