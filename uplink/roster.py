@@ -135,6 +135,7 @@ class RosterClient:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.errors: list[str] = []
+        self.received: list[tuple[int, int, bool, int]] = []    # (from, to, full, entries)
         self.applied = threading.Event()
 
     def start(self) -> None:
@@ -160,6 +161,7 @@ class RosterClient:
         except WireError as exc:
             self.errors.append(str(exc))
             return
+        self.received.append((delta["from"], delta["to"], delta["full"], len(delta["entries"])))
         if not self.roster.apply(delta) or delta["more"]:
             self.ask()                     # out of step, or more to come: ask from what we have
         else:
