@@ -5,7 +5,10 @@ import subprocess
 import threading
 import time
 
+import sqlalchemy as sa
+
 from central.audit import verify_gateway
+from central.tables import attendance_days
 from central.ingest import Ingest
 from central.store import Store
 from procs import central_cmd
@@ -51,7 +54,7 @@ def test_postgres_store_is_idempotent_and_serialises_concurrent_blocks(postgres_
 def test_shared_subscription_survives_a_dying_receiver(postgres_url, tmp_path, mosquitto):
     outbox, signer = make_gateway(tmp_path / "o.db", "gw-pg-2", limits=Limits(max_block_records=20))
     a = start_central(postgres_url, mosquitto.url, client_id="central-a", share="central")
-    a[0].add_gateway("gw-pg-2", signer.public_hex)
+    a[0].add_gateway("gw-pg-2", signer.public_hex, project="P-SHARED")
     ready = tmp_path / "b.ready"
     b = subprocess.Popen(central_cmd("run", "--db", postgres_url, "--broker", mosquitto.url,
                                      "--share", "central", "--client-id", "central-b",
@@ -61,7 +64,9 @@ def test_shared_subscription_survives_a_dying_receiver(postgres_url, tmp_path, m
     uplink, up = start_uplink(outbox, mosquitto.url, ack_timeout=2.0)
     try:
         for i in range(30):
-            outbox.append_many([{"n": i * 100 + j} for j in range(100)])
+            outbox.append_many([{"decision": "allow", "dir": "in", "worker": f"W{j % 50:03d}",
+                                 "n": i * 100 + j} for j in range(100)],
+                               ts_ms=1767225600000 + i * 86_400_000)   # one day per batch
             time.sleep(0.05)
             if i == 10:
                 b.kill()               # kill -9 one receiver mid-stream, messages in flight
@@ -70,6 +75,10 @@ def test_shared_subscription_survives_a_dying_receiver(postgres_url, tmp_path, m
         assert a[0].seqs("gw-pg-2") == list(range(1, 3001))
         assert a[1].counters["records_ok"] < 3000, "the shared group never used receiver b"
         assert verify_gateway(a[0], "gw-pg-2").ok
+        with a[0].engine.connect() as conn:     # derived attendance days: complete, once each
+            days = conn.execute(sa.select(attendance_days.c.workerId, attendance_days.c.day)
+                                .where(attendance_days.c.projectCode == "P-SHARED")).all()
+        assert len(days) == len(set(days)) == 30 * 50
     finally:
         up.close()
         a[3].close()
