@@ -96,7 +96,10 @@ def check_date(value, field: str, required: bool = True) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip()[:10])
+        day = dt.date.fromisoformat(str(value).strip()[:10])
+        if not 1900 <= day.year <= 2199:
+            raise ValueError("year out of range")
+        return day
     except ValueError as exc:
         raise InputError(f"{field}: {value!r} is not a date (yyyy-MM-dd)") from exc
 
@@ -108,7 +111,7 @@ def check_range(start: dt.date | None, end: dt.date | None, what: str) -> None:
 
 def check_month(value, field: str = "payMonth") -> str:
     value = str(value or "").strip()
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+    if not re.fullmatch(r"(19|20|21)\d{2}-(0[1-9]|1[0-2])", value):
         raise InputError(f"{field}: {value!r} is not a month (yyyy-MM)")
     return value
 
