@@ -173,6 +173,56 @@ class Store:
                 head_seq=block.last, head_hash=block.head, last_seen=t))
             return Outcome("ok", block.last, block.head)
 
+    # ------------------------------------------------------------ parking (shared subscriptions)
+    MAX_PARKED = 256
+
+    def park_block(self, block: Block) -> bool:
+        """Keep a verified block that arrived ahead of its predecessor; False when the bound
+        (MAX_PARKED per gateway) is reached -- the caller then answers ``gap`` as usual."""
+        from .tables import pending_blocks as pb
+        with self.engine.begin() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(pb).where(
+                pb.c.gw_id == block.gw)).scalar()
+            if n >= self.MAX_PARKED:
+                return False
+            if conn.execute(sa.select(pb.c.first).where(pb.c.gw_id == block.gw,
+                                                        pb.c.first == block.first)).first():
+                return True
+            conn.execute(pb.insert().values(gw_id=block.gw, first=block.first, last=block.last,
+                                            payload=block.payload, received_at=now_ms()))
+        return True
+
+    def drain(self, gw: str) -> Outcome | None:
+        """Commit parked blocks that now follow the head; the last ok outcome, or None."""
+        from uplink.wire import WireError, decode_block
+        from .tables import pending_blocks as pb
+        last = None
+        while True:
+            with self.engine.connect() as conn:
+                head = conn.execute(sa.select(gateways.c.head_seq).where(
+                    gateways.c.gw_id == gw)).scalar()
+                rows = conn.execute(sa.select(pb.c.first, pb.c.last, pb.c.payload).where(
+                    pb.c.gw_id == gw).order_by(pb.c.first)).all()
+            if not rows:
+                return last
+            stale = [f for f, l, _ in rows if l <= head]
+            ready = next(((f, p) for f, l, p in rows if f <= head + 1 < l + 1 and l > head),
+                         None)
+            outcome = None
+            if ready is not None:
+                try:
+                    outcome = self.commit_block(decode_block(ready[1]))
+                except WireError:
+                    outcome = None
+                stale.append(ready[0])
+            if stale:
+                with self.engine.begin() as conn:
+                    conn.execute(pb.delete().where(pb.c.gw_id == gw, pb.c.first.in_(stale)))
+            if outcome is not None and outcome.status == "ok":
+                last = outcome
+            if ready is None:
+                return last
+
     def record_rejection(self, gw: str | None, topic: str, kind: str, reason: str,
                          size: int) -> None:
         with self.engine.begin() as conn:

@@ -167,6 +167,15 @@ gateway_roster = sa.Table(
     _c("at", B, nullable=False),
 )
 
+pending_blocks = sa.Table(        # verified blocks that arrived before their predecessor
+    "pending_blocks", metadata,
+    _c("gw_id", S(64), primary_key=True),
+    _c("first", B, primary_key=True, autoincrement=False),
+    _c("last", B, nullable=False),
+    _c("payload", sa.LargeBinary, nullable=False),
+    _c("received_at", B, nullable=False),
+)
+
 attendance_days = sa.Table(
     "attendance_days", metadata,
     _c("projectCode", S(64), primary_key=True),

@@ -84,3 +84,32 @@ def test_shared_subscription_survives_a_dying_receiver(postgres_url, tmp_path, m
         a[3].close()
         if b.poll() is None:
             b.kill()
+
+
+def test_parked_blocks_wait_for_their_predecessor(postgres_url, tmp_path):
+    """A block that overtakes its predecessor (another worker still verifying it) is parked,
+    not answered with ``gap``; the predecessor's commit drains it and acks the whole run."""
+    from central.tables import pending_blocks
+    from uplink.wire import decode_ack
+    store = Store(postgres_url)
+    _, signer = make_gateway(tmp_path / "o.db", "gw-pg-park")
+    store.add_gateway("gw-pg-park", signer.public_hex)
+    prev, recs = ZERO_HASH, []
+    for seq in range(1, 101):
+        r = make_record("gw-pg-park", seq, prev, seq, "attendance", {"n": seq})
+        prev = record_hash(canonical(r))
+        recs.append(r)
+    payloads = [seal_block(signer, "gw-pg-park", recs[i:i + 10], i) for i in range(0, 100, 10)]
+    ingest = Ingest(store, park=True)
+    topic = "sitegate/v1/gw-pg-park/blocks"
+    verdicts = [ingest.handle(topic, p) for p in payloads[:0:-1]]       # 10, 9, ..., 2
+    assert {v.status for v in verdicts} == {"parked"} and all(v.ack is None for v in verdicts)
+    assert store.seqs("gw-pg-park") == []
+    v = ingest.handle(topic, payloads[0])
+    assert v.status == "ok" and decode_ack(v.ack)["seq"] == 100      # one cumulative ack
+    assert store.seqs("gw-pg-park") == list(range(1, 101))
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(pending_blocks).where(
+            pending_blocks.c.gw_id == "gw-pg-park")).scalar() == 0
+    assert ingest.handle(topic, payloads[5]).status == "duplicate"
+    assert verify_gateway(store, "gw-pg-park").ok
