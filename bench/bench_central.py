@@ -91,8 +91,8 @@ def ingest(workers: int, gateways: int, per_gw: int, tmp: Path, port: int) -> di
         stops, threads, ups = [], [], []
         start = time.perf_counter()
         for box in boxes:
-            up = Uplink(box, BrokerConfig(f"mqtt://127.0.0.1:{port}"), window=16,
-                        ack_timeout=10.0, linger=0.05)
+            up = Uplink(box, BrokerConfig(f"mqtt://127.0.0.1:{port}"), window=8,
+                        ack_timeout=60.0, linger=0.05)   # queueing, not loss: no re-sends
             stop = threading.Event()
             t = threading.Thread(target=up.run, args=(stop,), daemon=True)
             t.start()

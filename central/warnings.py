@@ -8,7 +8,9 @@ Lifecycle (every change is a ``warning_events`` row)::
       '-- past dueOn --> overdue -- escalate_after_days later --> escalated (tier+1, level up)
 
 The key ``(rule, subjectType, subjectId, period)`` is unique, so re-running an evaluation (or
-two workers running it at once) never duplicates a warning.  Evaluation is daily
+two workers running it at once) never duplicates a warning.  A condition that returns after
+its warning was cleared automatically opens a new episode (period ``P#2``, ``P#3``, ...); after
+a manual clearing it does not (an inspector has judged that case).  Evaluation is daily
 (``evaluate(day)``) and on events (``evaluate(day, projects=[code])`` after an import).
 """
 from __future__ import annotations
@@ -137,18 +139,25 @@ class Warnings:
                 for f in checks.evaluate(d, as_of, ov):
                     found[(f.rule, f.subject_type, f.subject_id, f.period)] = (f, code)
             w = warnings_t.c
-            existing = {(r.rule, r.subjectType, r.subjectId, r.period): r for r in conn.execute(
-                sa.select(warnings_t).where(_in(w.projectCode, list(data) if projects_ else None)))}
+            existing: dict[tuple, object] = {}        # base key -> latest episode
+            for r in conn.execute(sa.select(warnings_t).where(
+                    _in(w.projectCode, list(data) if projects_ else None)).order_by(w.id)):
+                existing[(r.rule, r.subjectType, r.subjectId, r.period.split("#")[0])] = r
             t = now_ms()
             events = []
             for key, (f, code) in found.items():
                 row = existing.get(key)
+                period = f.period
+                if row is not None and row.state == "cleared_auto":
+                    # the condition is back after the data had cleared it: a new episode
+                    n = int(row.period.split("#")[1]) + 1 if "#" in row.period else 2
+                    period, row = f"{f.period}#{n}", None
                 if row is None:
                     region = data[code].region
                     due = as_of + dt.timedelta(days=param(f.rule, "disposal_days", region, ov))
                     wid = conn.execute(warnings_t.insert().values(
                         rule=f.rule, subjectType=f.subject_type, subjectId=f.subject_id,
-                        projectCode=code, period=f.period, level=f.level, state="open",
+                        projectCode=code, period=period, level=f.level, state="open",
                         openedOn=as_of, dueOn=due, tier=0, details=_json(f.details),
                         updatedAt=t)).inserted_primary_key[0]
                     events.append(_ev(wid, as_of, None, "open", f.level, "system", "raised"))
