@@ -98,7 +98,8 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        from .migrate import upgrade
+        upgrade(self.engine)          # Alembic: fresh, pre-migration or current databases
 
     def close(self) -> None:
         self.engine.dispose()
@@ -274,3 +275,5 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
 def _sqlite_on_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 from . import attendance, tables  # noqa: E402,F401  (registers registry/escrow/warning tables)
+
+__all__ = ["Store", "Outcome", "tables", "attendance"]

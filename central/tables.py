@@ -14,7 +14,7 @@ S, D, B, I = sa.String, sa.Date, sa.BigInteger, sa.Integer
 
 
 def _c(name, type_, *args, **kw):
-    kw.setdefault("nullable", True)
+    kw.setdefault("nullable", not kw.get("primary_key", False))
     return sa.Column(name, type_, *args, **kw)
 
 

@@ -5,7 +5,6 @@ deadlines, escalate while unresolved, and clear automatically when the data arri
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from central.attendance import CN
 from central.ingest import Ingest
