@@ -4,6 +4,9 @@
   not measured) publish through a fresh Mosquitto to K = 1, then 2 ``sitegate-central run``
   processes on one shared subscription, each run on a fresh database; records/s from the
   first publish to the last central ack, and the scaling ratio K=2 / K=1;
+* direct: the same kind of blocks handed straight to ``Ingest.handle`` in K = 1, 2 processes
+  (gateways split between them): central's verify + commit path alone, no broker and no load
+  generator competing for the cores;
 * warnings: 1,000 projects x 12 months of data (10 workers each: attendance days, payroll
   lines matched to bank payouts, labour-cost inflows, some late or missing) loaded with COPY;
   then the time of one full ``evaluate`` (first run, raising warnings) and of a re-run
@@ -127,6 +130,64 @@ def ingest(workers: int, gateways: int, per_gw: int, tmp: Path, port: int) -> di
             "load_generator_cpu_s": round(bench_cpu, 1)}
 
 
+def _direct_worker(url: str, jobs: list, start, out) -> None:
+    from central.ingest import Ingest
+    store = Store(url)
+    ingest = Ingest(store)
+    start.wait()
+    t, c = time.perf_counter(), time.process_time()
+    bad = sum(ingest.handle(topic, payload).status != "ok" for topic, payload in jobs)
+    out.put((time.perf_counter() - t, bad, time.process_time() - c))
+    store.close()
+
+
+def direct(workers: int, gateways: int, per_gw: int) -> dict:
+    """The same blocks handed straight to ``Ingest.handle`` in K processes (gateways split
+    between them, as a sticky broker would): central's verify + commit path without MQTT or a
+    load generator competing for the cores."""
+    import multiprocessing as mp
+    from uplink.wire import ZERO_HASH, canonical, make_record, record_hash, seal_block
+    url = fresh_db()
+    store = Store(url)
+    jobs: list[list] = [[] for _ in range(workers)]
+    for g in range(gateways):
+        gw = f"gw-direct-{g:03d}"
+        signer = Signer(generate_private_key())
+        store.add_gateway(gw, signer.public_hex, project=f"P-D-{g % 4}")
+        prev, recs = ZERO_HASH, []
+        for seq in range(1, per_gw + 1):
+            r = make_record(gw, seq, prev, 1_767_225_600_000 + (seq // 500) * 86_400_000,
+                            "attendance", {"decision": "allow", "device": "lane-1", "dir": "in",
+                                           "method": "card+face", "score_milli": 700,
+                                           "worker": f"W{seq % 400:05d}"})
+            prev = record_hash(canonical(r))
+            recs.append(r)
+        jobs[g % workers] += [(f"sitegate/v1/{gw}/blocks", seal_block(signer, gw, recs[i:i + 100], i))
+                              for i in range(0, per_gw, 100)]
+    store.close()
+    ctx = mp.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_direct_worker, args=(url, j, start, out)) for j in jobs]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)
+    t = time.perf_counter()
+    start.set()
+    results = [out.get(timeout=900) for _ in procs]
+    elapsed = time.perf_counter() - t
+    for p in procs:
+        p.join(30)
+    store = Store(url)
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM records").scalar()
+    store.close()
+    drop_db(url)
+    total = gateways * per_gw
+    return {"records_per_s": round(total / elapsed), "stored": stored, "records": total,
+            "not_ok": sum(r[1] for r in results),
+            "worker_cpu_busy": round(sum(r[2] for r in results) / elapsed / workers, 2)}
+
+
 def _copy(conn, table: str, cols: list[str], rows) -> None:
     names = ", ".join(f'"{c}"' for c in cols)
     with conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as cp:
@@ -244,6 +305,8 @@ def main() -> None:
                 if (tmp / "k2").mkdir() is None else None
         finally:
             broker.stop()
+    d1 = direct(1, args.gateways, args.records)
+    d2 = direct(2, args.gateways, args.records)
     warn = warnings_bench(args.projects)
     report = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu, "
@@ -256,6 +319,13 @@ def main() -> None:
         "ingest_resends_1_2": f"{one['resends']}/{two['resends']}",
         "ingest_worker_cpu_busy_1_2": f"{one['worker_cpu_share']}/{two['worker_cpu_share']}",
         "ingest_worker_cpu_ms_per_100_records": one["worker_cpu_ms_per_block"],
+        "ingest_load_generator_cpu_s_1_2": f"{one['load_generator_cpu_s']}/"
+                                           f"{two['load_generator_cpu_s']}",
+        "direct_ingest_1_worker_records_per_s": d1["records_per_s"],
+        "direct_ingest_2_workers_records_per_s": d2["records_per_s"],
+        "direct_ingest_scaling_ratio_2_vs_1": round(d2["records_per_s"] / d1["records_per_s"], 2),
+        "direct_ingest_stored_exactly": d1["stored"] == d1["records"] == d2["stored"]
+        and d1["not_ok"] == d2["not_ok"] == 0,
         **{f"warnings_{k}": v for k, v in warn.items()},
     }
     if args.json:

@@ -43,7 +43,8 @@ class Error(BaseModel):
 ERRORS = {400: {"model": Error, "description": "Bad input; nothing stored"},
           401: {"model": Error, "description": "No or unknown token"},
           403: {"model": Error, "description": "Token lacks the admin role"},
-          404: {"model": Error, "description": "Not found"}}
+          404: {"model": Error, "description": "Not found"},
+          409: {"model": Error, "description": "Conflicts with stored data; nothing stored"}}
 
 
 class Strict(BaseModel):
@@ -197,6 +198,11 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
         if r != "admin":
             raise HTTPException(403, "this action needs an admin token")
         return r
+
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def _conflict(request: Request, exc: sa.exc.IntegrityError):
+        return JSONResponse({"detail": "conflicts with stored data (duplicate key or missing "
+                                       "reference); nothing stored"}, status_code=409)
 
     @app.exception_handler(InputError)
     async def _bad(request: Request, exc: InputError):

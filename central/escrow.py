@@ -35,8 +35,12 @@ class Escrow:
         self.store, self.cipher = store, cipher
 
     def _tx(self, fn, d):
-        with self.store.engine.begin() as conn:
-            return fn(conn, d)
+        try:
+            with self.store.engine.begin() as conn:
+                return fn(conn, d)
+        except sa.exc.IntegrityError:
+            raise InputError("conflicts with stored data (duplicate number or missing "
+                             "reference)") from None
 
     # ---------------------------------------------------------------- accounts and flows
     def open_account(self, d: dict) -> int:
@@ -141,6 +145,11 @@ class Escrow:
                "isFinal": str(d.get("isFinal", "0")) in ("1", "True", "true"),
                "balanceDate": C.check_date(d.get("balanceDate"), "balanceDate"),
                "bankSerial": bank_serial}
+        same = conn.execute(sa.select(payroll_lines).where(
+            payroll_lines.c.thirdPayRollCode == serial)).mappings().first()
+        if same is not None and (same["bankSerial"], same["actualAmount"], same["workerId"]) != \
+                (bank_serial, actual, wid):
+            raise InputError(f"thirdPayRollCode: {serial!r} already stored with other content")
         if used is None:
             conn.execute(payroll_lines.insert().values(row))
         return serial
@@ -232,12 +241,20 @@ class Escrow:
         if kind not in self.KINDS:
             raise InputError(f"unknown import kind {kind!r}; one of {sorted(self.KINDS)}")
         fn = getattr(self, self.KINDS[kind])
-        with self.store.engine.begin() as conn:
-            for i, row in enumerate(rows, start=2):
-                try:
-                    fn(conn, row)
-                except InputError as exc:
-                    raise InputError(f"row {i}: {exc}") from None
+        try:
+            with self.store.engine.begin() as conn:
+                for i, row in enumerate(rows, start=2):
+                    if not isinstance(row, dict):
+                        raise InputError(f"row {i}: not a record")
+                    try:
+                        fn(conn, row)
+                    except InputError as exc:
+                        raise InputError(f"row {i}: {exc}") from None
+                    except sa.exc.IntegrityError:
+                        raise InputError(f"row {i}: conflicts with stored data (duplicate "
+                                         "number or missing reference)") from None
+        except sa.exc.IntegrityError as exc:
+            raise InputError("conflicts with stored data") from exc
         return len(rows)
 
     def import_file(self, kind: str, path: Path) -> int:

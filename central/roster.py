@@ -5,8 +5,9 @@ roster version it applied, 0 = none); central answers on ``sitegate/v1/{gw}/rost
 changes after N for the gateway's project (the latest entry per worker), at most ``limit``
 entries per message, ``more`` telling the gateway to ask again from ``to``.  ``have`` = 0, or a
 ``have`` central does not know (newer than its head), gets a full snapshot (``full``: replace).
-Each request also records the gateway's version, so ``push_pending`` can send changes to
-gateways that are behind without being asked.  Payload = canonical JSON || SM2 signature by
+Central records the version each answer brings the gateway to, so ``push_pending`` can send
+later changes to gateways without being asked (a gateway that missed a message is out of step
+with the next delta, ignores it and asks; it also asks on every reconnect).  Payload = canonical JSON || SM2 signature by
 central's roster key (docs/wire.md §8).
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ def load_signer(home: Path) -> Signer:
 class RosterService:
     def __init__(self, store: Store, signer: Signer, limit: int = LIMIT) -> None:
         self.store, self.signer, self.limit = store, signer, limit
+        self._pushed: dict[tuple[str, int], float] = {}
 
     def delta(self, gw: str, have: int) -> dict:
         with self.store.engine.begin() as conn:
@@ -65,7 +67,7 @@ class RosterService:
             more = len(rows) > self.limit
             rows = rows[:self.limit]
             to = rows[-1][0] if more else head
-            self._record(conn, gw, have if not full else 0)
+            self._record(conn, gw, to)     # what the gateway holds once it applies this
         return {"entries": [json.loads(e) for _, e in rows], "from": since, "full": full,
                 "gw": gw, "more": more, "project": project, "to": to, "type": "roster", "v": 1}
 
@@ -91,21 +93,27 @@ class RosterService:
             raise WireError('roster request: expected {"have": <int >= 0>, "v": 1}')
         return roster_topic(gw), self.payload(self.delta(gw, req["have"]))
 
-    def pending(self) -> list[tuple[str, int]]:
-        """Gateways known to be behind their project's roster head: (gw, have)."""
+    def pending(self) -> list[tuple[str, int, int]]:
+        """Gateways known to be behind their project's roster head: (gw, have, head)."""
         rc = roster_changes.c
         heads = sa.select(rc.projectCode, sa.func.max(rc.version).label("head")).group_by(
             rc.projectCode).subquery()
-        q = sa.select(gateway_roster.c.gw_id, gateway_roster.c.version).join(
+        q = sa.select(gateway_roster.c.gw_id, gateway_roster.c.version, heads.c.head).join(
             gateways, gateways.c.gw_id == gateway_roster.c.gw_id).join(
             heads, heads.c.projectCode == gateways.c.project).where(
             gateway_roster.c.version < heads.c.head)
         with self.store.engine.connect() as conn:
-            return [(g, v) for g, v in conn.execute(q)]
+            return [(g, v, h) for g, v, h in conn.execute(q)]
 
-    def push_pending(self, publish) -> int:
-        n = 0
-        for gw, have in self.pending():
+    def push_pending(self, publish, repeat_s: float = 60.0) -> int:
+        """Send deltas to gateways known to be behind; the same (gateway, head) at most
+        once per ``repeat_s`` (an offline gateway catches up by asking when it is back)."""
+        import time
+        n, now = 0, time.monotonic()
+        for gw, have, head in self.pending():
+            if now - self._pushed.get((gw, head), -1e9) < repeat_s:
+                continue
+            self._pushed[(gw, head)] = now
             delta = self.delta(gw, have)
             publish(roster_topic(gw), self.payload(delta))
             n += 1
