@@ -279,7 +279,9 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
 
     @app.get("/warnings", responses=ERRORS, response_model=list[WarningOut])
     def list_warnings(_: str = Depends(role), project: str | None = Query(None, pattern=CODE_RE),
-                      state: str | None = Query(None, max_length=20),
+                      state: Literal["active", "open", "extension_requested", "extended",
+                                     "overdue", "escalated", "cleared_auto",
+                                     "cleared_manual"] | None = Query(None),
                       rule: str | None = Query(None, pattern=r"^W\d\d$")):
         return warn.list(project, state, rule)
 
@@ -354,7 +356,12 @@ def _fix_allow_header(app: FastAPI) -> None:
             match, _ = route.matches(request.scope)
             if match == Match.FULL and hasattr(route, "dependant"):
                 known = {q.alias for q in route.dependant.query_params}
-                extra = sorted(set(request.query_params.keys()) - known)
+                names = [k for k, _ in request.query_params.multi_items()]
+                repeated = sorted({k for k in names if names.count(k) > 1})
+                if repeated:
+                    return JSONResponse({"detail": "query parameter(s) given more than once: "
+                                         + ", ".join(repr(e)[:40] for e in repeated[:5])}, 400)
+                extra = sorted(set(names) - known)
                 if extra:
                     return JSONResponse({"detail": "unknown query parameter(s): "
                                          + ", ".join(repr(e)[:40] for e in extra[:5])}, 400)

@@ -58,7 +58,7 @@ def code(table: dict, value, field: str) -> str:
 
 
 def check_uscc(value, field: str = "corpCode") -> str:
-    value = (value or "").strip().upper()
+    value = str(value or "").strip().upper()
     if not re.fullmatch(r"[0-9A-HJ-NPQRTUWXY]{18}", value):
         raise InputError(f"{field}: a unified social credit code is 18 characters "
                          "of 0-9 and A-Y without I, O, S, V, Z")
@@ -68,7 +68,7 @@ def check_uscc(value, field: str = "corpCode") -> str:
 
 
 def check_id_number(value, id_type: str = "01", field: str = "idCardNumber") -> str:
-    value = (value or "").strip().upper()
+    value = str(value or "").strip().upper()
     if id_type == "01":
         if not re.fullmatch(r"\d{17}[\dX]", value):
             raise InputError(f"{field}: a resident ID number is 17 digits and a check "
@@ -133,6 +133,20 @@ def amount_fen(value, field: str, allow_zero: bool = False) -> int:
     if d == 0 and not allow_zero:
         raise InputError(f"{field}: amount must be greater than zero")
     return int(d * 100)
+
+
+def integer(value, field: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InputError(f"{field}: not an integer")
+    try:
+        n = int(str(value).strip())
+    except ValueError as exc:
+        raise InputError(f"{field}: {str(value)[:20]!r} is not an integer") from exc
+    if not lo <= n <= hi:
+        raise InputError(f"{field}: must be {lo}..{hi}")
+    return n
 
 
 def yuan(fen: int | None) -> str | None:

@@ -24,6 +24,7 @@ from .tables import (account_flows, complaints, deposit_events, deposits, paymen
 
 
 def _project(conn, code) -> dict:
+    code = C.text(code, "projectCode", 64)
     row = conn.execute(sa.select(projects).where(projects.c.projectCode == code)).mappings().first()
     if row is None:
         raise InputError(f"projectCode: unknown project {code!r}")
@@ -118,9 +119,7 @@ class Escrow:
         actual = C.amount_fen(d.get("actualAmount"), "actualAmount")
         if actual > total:
             raise InputError("actualAmount: larger than totalPayAmount")
-        days = int(d.get("days") or 0)
-        if not 0 <= days <= 31:
-            raise InputError("days: 0..31")
+        days = C.integer(d.get("days"), "days", 0, 31, 0)
         bank_serial = C.text(d.get("bankSerial"), "bankSerial", 64)
         flow = conn.execute(sa.select(account_flows).where(
             account_flows.c.bankSerial == bank_serial)).mappings().first()
@@ -137,9 +136,9 @@ class Escrow:
             raise InputError(f"bankSerial: {bank_serial!r} already pays payroll line {used!r}")
         row = {"thirdPayRollCode": serial, "projectCode": p["projectCode"],
                "corpCode": C.check_uscc(d.get("corpCode")),
-               "teamSysNo": int(d["teamSysNo"]) if d.get("teamSysNo") else None,
+               "teamSysNo": C.integer(d.get("teamSysNo"), "teamSysNo", 1, 2**31 - 1),
                "workerId": wid, "payMonth": C.check_month(d.get("payMonth")), "days": days,
-               "workHours": int(d["workHours"]) if d.get("workHours") else None,
+               "workHours": C.integer(d.get("workHours"), "workHours", 0, 744),
                "totalPayAmount": total, "actualAmount": actual,
                "isBackPay": str(d.get("isBackPay", "0")) in ("1", "True", "true"),
                "isFinal": str(d.get("isFinal", "0")) in ("1", "True", "true"),
@@ -221,7 +220,7 @@ class Escrow:
 
     def _add_complaint(self, conn, d: dict) -> int:
         p = _project(conn, d.get("projectCode"))
-        sev = str(d.get("severity", "yellow"))
+        sev = str(d.get("severity") or "yellow")
         if sev not in ("yellow", "orange", "red"):
             raise InputError("severity: yellow, orange or red")
         opened = C.check_date(d.get("openedDate"), "openedDate")

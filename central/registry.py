@@ -74,7 +74,7 @@ class Registry:
                "noticeBoardDate": C.check_date(d.get("noticeBoardDate"), "noticeBoardDate",
                                                False),
                "depositExempt": bool(d.get("depositExempt", False)),
-               "payDay": int(d["payDay"]) if d.get("payDay") else None,
+               "payDay": C.integer(d.get("payDay"), "payDay", 1, 28),
                "createdAt": now_ms()}
         if row["payDay"] is not None and not 1 <= row["payDay"] <= 28:
             raise InputError("payDay: must be 1..28")
@@ -116,6 +116,7 @@ class Registry:
                 laborManagerPhoneEnc=self.cipher.seal(phone, "laborManagerPhone")))
 
     def _project(self, conn, code) -> dict:
+        code = C.text(code, "projectCode", 64)
         p = _one(conn, projects, projectCode=code)
         if p is None:
             raise InputError(f"projectCode: unknown project {code!r}")
@@ -200,14 +201,14 @@ class Registry:
     def enter(self, d: dict) -> str:
         """ProjectWorker.Add + WorkerEntryExit(type 1): the worker joins a project and team."""
         project = d.get("projectCode")
-        wid = d.get("workerId")
+        wid = C.text(d.get("workerId"), "workerId", 32)
         entry = C.check_date(d.get("entryDate") or d.get("date"), "entryDate")
         row = {"projectCode": project, "workerId": wid,
-               "teamSysNo": int(d["teamSysNo"]) if d.get("teamSysNo") else None,
+               "teamSysNo": C.integer(d.get("teamSysNo"), "teamSysNo", 1, 2**31 - 1),
                "corpCode": C.check_uscc(d.get("corpCode")),
                "workType": C.code(C.WORK_TYPE, d.get("workType"), "workType"),
                "workRole": C.code(C.WORK_ROLE, d.get("workRole", "20"), "workRole"),
-               "isTeamLeader": bool(int(d.get("isTeamLeader") or 0)),
+               "isTeamLeader": bool(C.integer(d.get("isTeamLeader"), "isTeamLeader", 0, 1, 0)),
                "cardNumber": C.text(d.get("cardNumber"), "cardNumber", 32, False),
                "payRollTopBankCode": d.get("payRollTopBankCode"),
                "isLaborManager": bool(d.get("isLaborManager", False)),
@@ -254,7 +255,8 @@ class Registry:
         start = C.check_date(d.get("startDate"), "startDate")
         end = C.check_date(d.get("endDate"), "endDate", d.get("contractPeriodType", "0") == "0")
         C.check_range(start, end, "contract startDate/endDate")
-        row = {"projectCode": d.get("projectCode"), "workerId": d.get("workerId"),
+        row = {"projectCode": C.text(d.get("projectCode"), "projectCode", 64),
+               "workerId": C.text(d.get("workerId"), "workerId", 32),
                "corpCode": C.check_uscc(d.get("corpCode")),
                "contractPeriodType": C.code(C.CONTRACT_PERIOD_TYPE,
                                             d.get("contractPeriodType", "0"),
