@@ -108,6 +108,27 @@ class Entry(Strict):
     payRollTopBankCode: str | None = Field(None, max_length=8)
 
 
+class Team(Strict):
+    corpCode: str = Field(pattern=USCC_RE)
+    teamName: str = Field(min_length=1, max_length=100)
+    entryTime: str | None = Field(None, pattern=DATE_RE)
+    exitTime: str | None = Field(None, pattern=DATE_RE)
+
+
+class Contract(Strict):
+    workerId: str = Field(pattern=CODE_RE)
+    corpCode: str = Field(pattern=USCC_RE)
+    contractPeriodType: Literal["0", "1"] = "0"
+    startDate: str = Field(pattern=DATE_RE)
+    endDate: str | None = Field(None, pattern=DATE_RE)
+    unitPrice: str | None = Field(None, pattern=MONEY_RE)
+    signDate: str | None = Field(None, pattern=DATE_RE)
+
+
+class Exit(Strict):
+    date: str = Field(pattern=DATE_RE)
+
+
 class Rows(Strict):
     rows: list[dict[str, Any]] = Field(max_length=10000)
 
@@ -257,6 +278,23 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
               response_model=dict[str, str])
     def enter(body: Entry, code: str = P, _: str = Depends(admin)):
         return {"workerId": reg.enter(dict(body.model_dump(), projectCode=code))}
+
+    @app.post("/projects/{code}/teams", status_code=201, responses=ERRORS,
+              response_model=dict[str, int])
+    def add_team(body: Team, code: str = P, _: str = Depends(admin)):
+        return {"teamSysNo": reg.add_team(dict(body.model_dump(), projectCode=code))}
+
+    @app.post("/projects/{code}/contracts", status_code=201, responses=ERRORS,
+              response_model=dict[str, int])
+    def add_contract(body: Contract, code: str = P, _: str = Depends(admin)):
+        return {"id": reg.add_contract(dict(body.model_dump(), projectCode=code))}
+
+    @app.post("/projects/{code}/workers/{worker_id}/exit", responses=ERRORS,
+              response_model=dict[str, str])
+    def exit_worker(body: Exit, code: str = P, worker_id: str = Path(pattern=CODE_RE),
+                    _: str = Depends(admin)):
+        reg.exit(code, worker_id, body.date)
+        return {"workerId": worker_id, "exitDate": body.date}
 
     @app.get("/projects/{code}/attendance", responses=ERRORS,
              response_model=dict[str, list[int]])

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from central.api import add_token, create_app
 from central.store import Store
 from month import Central, pay, register_project
-from sample import make_id
+from sample import SUBCONTRACTOR, make_id
 
 CODE = "GX-API-1"
 
@@ -66,6 +66,7 @@ def test_roles_and_masking(tmp_path):
     assert r.status_code == 201, r.text
     assert make_id(321) not in r.text and "覃大海" not in r.text
     assert r.json()["idCardNumber"].startswith("4501**********")
+    wid = r.json()["workerId"]
     bad = dict(body, idCardNumber=make_id(321)[:-1] + "0" if make_id(321)[-1] != "0" else "1")
     r = client.post("/workers", json=bad, headers=admin)
     assert r.status_code == 400 and "idCardNumber" in r.json()["detail"]
@@ -75,6 +76,20 @@ def test_roles_and_masking(tmp_path):
         {"projectCode": CODE, "bankSerial": "API-F2", "direction": "in", "amount": "-1",
          "valueDate": "2026-03-01"}]})
     assert r.status_code == 400 and "row 3" in r.json()["detail"]
+    team = client.post(f"/projects/{CODE}/teams", headers=admin,
+                       json={"corpCode": SUBCONTRACTOR, "teamName": "木工班"})
+    assert team.status_code == 201 and team.json()["teamSysNo"] >= 1
+    r = client.post(f"/projects/{CODE}/workers", headers=admin, json={
+        "workerId": wid, "corpCode": SUBCONTRACTOR, "workType": "240",
+        "teamSysNo": team.json()["teamSysNo"], "entryDate": "2026-03-10"})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/projects/{CODE}/contracts", headers=admin, json={
+        "workerId": wid, "corpCode": SUBCONTRACTOR, "startDate": "2026-03-10",
+        "endDate": "2026-03-01"})
+    assert r.status_code == 400 and "before start" in r.json()["detail"]
+    r = client.post(f"/projects/{CODE}/workers/{wid}/exit", headers=admin,
+                    json={"date": "2026-03-31"})
+    assert r.status_code == 200
     exp = client.get("/export/project-workers", params={"project": CODE}, headers=read).json()
     assert {"idCardNumber", "workType", "payRollBankCardNumber"} <= set(exp["workerList"][0])
     assert "*" in exp["workerList"][0]["idCardNumber"]
