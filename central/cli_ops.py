@@ -135,8 +135,10 @@ def register(main: click.Group, db_option) -> None:
         click.echo(json.dumps(stats, sort_keys=True))
 
     @main.command("import")
-    @click.argument("kind", type=click.Choice(["accounts", "flows", "payroll", "deposits",
-                                               "deposit-events", "guarantees", "complaints"]))
+    @click.argument("kind", type=click.Choice(["companies", "projects", "workers", "contracts",
+                                               "exits", "accounts", "flows", "payroll",
+                                               "deposits", "deposit-events", "guarantees",
+                                               "complaints"]))
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--evaluate/--no-evaluate", default=True,
                   help="Re-evaluate warnings of the touched projects afterwards.")
@@ -148,7 +150,9 @@ def register(main: click.Group, db_option) -> None:
         store, cipher = _ctx(db)
         try:
             rows = read_sheet(path)
-            n = Escrow(store, cipher).import_rows(kind, rows)
+            from .registry import Registry
+            target = Registry(store, cipher) if kind in Registry.KINDS else Escrow(store, cipher)
+            n = target.import_rows(kind, rows)
         except InputError as exc:
             _fail(exc)
         click.echo(f"imported {n} {kind} rows")

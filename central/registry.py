@@ -6,6 +6,7 @@ and stores nothing.  Input dicts use the national interface's field names.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -31,6 +32,53 @@ def _one(conn, table, **where):
 class Registry:
     def __init__(self, store: Store, cipher: FieldCipher) -> None:
         self.store, self.cipher = store, cipher
+        self._conn = None            # set by import_rows: every row in one transaction
+
+    def _begin(self):
+        return contextlib.nullcontext(self._conn) if self._conn is not None \
+            else self.store.engine.begin()
+
+    # ---------------------------------------------------------------- sheet import
+    KINDS = ("companies", "projects", "workers", "contracts", "exits")
+
+    def import_rows(self, kind: str, rows: list[dict]) -> int:
+        """All rows or none, like Escrow.import_rows.  ``workers`` rows register the person
+        and enter them on the project (ProjectWorker fields); ``exits`` rows need projectCode,
+        idCardNumber and date."""
+        if kind not in self.KINDS:
+            raise InputError(f"unknown import kind {kind!r}; one of {list(self.KINDS)}")
+        try:
+            with self.store.engine.begin() as conn:
+                self._conn = conn
+                for i, row in enumerate(rows, start=2):
+                    try:
+                        if not isinstance(row, dict):
+                            raise InputError("not a record")
+                        self._import_row(kind, row)
+                    except InputError as exc:
+                        raise InputError(f"row {i}: {exc}") from None
+                    except sa.exc.IntegrityError:
+                        raise InputError(f"row {i}: conflicts with stored data") from None
+        finally:
+            self._conn = None
+        return len(rows)
+
+    def _import_row(self, kind: str, row: dict) -> None:
+        if kind == "companies":
+            self.add_company(row)
+        elif kind == "projects":
+            self.add_project(row)
+        elif kind == "workers":
+            self.enter(dict(row, workerId=self.add_worker(row)))
+        else:
+            wid = self.find_worker(row.get("idCardNumber"))
+            if wid is None:
+                raise InputError("idCardNumber: no registered worker has this number")
+            if kind == "contracts":
+                self.add_contract(dict(row, workerId=wid))
+            else:
+                self.exit(C.text(row.get("projectCode"), "projectCode", 64), wid,
+                          row.get("date"))
 
     # ---------------------------------------------------------------- companies
     def add_company(self, d: dict) -> str:
@@ -40,7 +88,7 @@ class Registry:
                "address": C.text(d.get("address"), "address", 300, False),
                "legalMan": C.text(d.get("legalMan"), "legalMan", 100, False),
                "createdAt": now_ms()}
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             if _one(conn, companies, corpCode=code):
                 conn.execute(companies.update().where(companies.c.corpCode == code).values(
                     {k: v for k, v in row.items() if k != "createdAt"}))
@@ -78,7 +126,7 @@ class Registry:
                "createdAt": now_ms()}
         if row["payDay"] is not None and not 1 <= row["payDay"] <= 28:
             raise InputError("payDay: must be 1..28")
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             for field in ("contractorCorpCode", "buildCorpCode"):
                 if row[field] and not _one(conn, companies, corpCode=row[field]):
                     raise InputError(f"{field}: unknown company (register it first)")
@@ -99,7 +147,7 @@ class Registry:
             C.code(C.PRJ_STATUS, fields["prjStatus"], "prjStatus")
         if "noticeBoardDate" in fields:
             fields["noticeBoardDate"] = C.check_date(fields["noticeBoardDate"], "noticeBoardDate")
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self._project(conn, code)
             conn.execute(projects.update().where(projects.c.projectCode == code).values(fields))
 
@@ -107,7 +155,7 @@ class Registry:
                            id_type: str = "01") -> None:
         idn = C.check_id_number(id_number, C.code(C.ID_CARD_TYPE, id_type, "idCardType"))
         name = C.text(name, "laborManagerName", 50)
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self._project(conn, code)
             conn.execute(projects.update().where(projects.c.projectCode == code).values(
                 laborManagerNameEnc=self.cipher.seal(name, "laborManagerName"),
@@ -131,7 +179,7 @@ class Registry:
                "corpType": C.code(C.CORP_TYPE, d.get("corpType"), "corpType"),
                "entryTime": entry, "exitTime": exit_,
                "pmNameEnc": self.cipher.seal(d.get("pmName"), "pmName")}
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self._project(conn, row["projectCode"])
             if not _one(conn, companies, corpCode=corp):
                 raise InputError("corpCode: unknown company (register it first)")
@@ -145,7 +193,7 @@ class Registry:
         exit_ = C.check_date(d.get("exitTime"), "exitTime", False)
         C.check_range(entry, exit_, "team entryTime/exitTime")
         corp = C.check_uscc(d.get("corpCode"))
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self._project(conn, d.get("projectCode"))
             if not _one(conn, companies, corpCode=corp):
                 raise InputError("corpCode: unknown company (register it first)")
@@ -164,7 +212,7 @@ class Registry:
         if id_type == "01":
             birth, gender = C.birth_and_gender(idn)
         index = self.cipher.index(idn, "id")
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             found = _one(conn, workers, idCardIndex=index)
             if found:
                 return found["workerId"]
@@ -181,7 +229,7 @@ class Registry:
 
     def find_worker(self, id_number: str) -> str | None:
         idn = C.check_id_number(id_number, "01")
-        with self.store.engine.connect() as conn:
+        with self._begin() as conn:
             return conn.execute(sa.select(workers.c.workerId).where(
                 workers.c.idCardIndex == self.cipher.index(idn, "id"))).scalar()
 
@@ -221,7 +269,7 @@ class Registry:
                 raise InputError("payRollBankCardNumber: 12-19 digits")
             row["payRollBankCardNumberEnc"] = self.cipher.seal(card, "payRollBankCardNumber")
             row["payRollBankCardMasked"] = mask_card(card)
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self._project(conn, project)
             if not _one(conn, workers, workerId=wid):
                 raise InputError(f"workerId: unknown worker {wid!r}")
@@ -239,7 +287,7 @@ class Registry:
 
     def exit(self, project: str, wid: str, date) -> None:
         day = C.check_date(date, "date")
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             pw = _one(conn, project_workers, projectCode=project, workerId=wid)
             if pw is None:
                 raise InputError("workerId: not on this project")
@@ -265,7 +313,7 @@ class Registry:
                "unitPrice": C.amount_fen(d["unitPrice"], "unitPrice") if d.get("unitPrice")
                else None,
                "signDate": C.check_date(d.get("signDate"), "signDate", False)}
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             if not _one(conn, project_workers, projectCode=row["projectCode"],
                         workerId=row["workerId"]):
                 self._project(conn, row["projectCode"])
@@ -276,7 +324,7 @@ class Registry:
 
     def add_certificate(self, wid: str, cert_type: str, cert_no: str | None, valid_to) -> None:
         vt = C.check_date(valid_to, "validTo")
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             if not _one(conn, workers, workerId=wid):
                 raise InputError(f"workerId: unknown worker {wid!r}")
             conn.execute(certificates.insert().values(workerId=wid, certType=cert_type,
@@ -288,7 +336,7 @@ class Registry:
         f = C.check_date(from_date, "fromDate")
         t = C.check_date(to_date, "toDate", False)
         C.check_range(f, t, "blacklist fromDate/toDate")
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             if not _one(conn, workers, workerId=wid):
                 raise InputError(f"workerId: unknown worker {wid!r}")
             conn.execute(blacklist.insert().values(subjectType="worker", subjectId=wid,

@@ -155,3 +155,27 @@ def test_id_numbers_are_encrypted_indexed_and_masked(c):
                          for r in conn.execute(sa.select(t)))
     assert idn not in dump and "农民工1" not in dump and "6222000000000" not in dump
     assert c.reg.worker_view(wid, reveal=True)["idCardNumber"] == idn
+
+
+def test_registry_sheet_import_is_all_or_nothing(c, tmp_path):
+    good, bad = make_id(201), make_id(202)[:-1] + ("0" if make_id(202)[-1] != "0" else "1")
+    header = "projectCode,idCardNumber,workerName,corpCode,workType,entryDate,payRollBankCardNumber\n"
+    sheet = tmp_path / "workers.csv"
+    sheet.write_text(header + f"{CODE},{good},甲,{SUBCONTRACTOR},010,2026-03-05,6222000000009999\n"
+                     f"{CODE},{bad},乙,{SUBCONTRACTOR},010,2026-03-05,\n")
+    msg = refused(c, lambda: c.reg.import_rows("workers", __import__("central.escrow").escrow
+                                               .read_sheet(sheet)), "row 3", "idCardNumber")
+    assert bad not in msg and "乙" not in msg
+    sheet.write_text(header + f"{CODE},{good},甲,{SUBCONTRACTOR},010,2026-03-05,\n")
+    from central.escrow import read_sheet
+    assert c.reg.import_rows("workers", read_sheet(sheet)) == 1
+    wid = c.reg.find_worker(good)
+    exits = tmp_path / "exits.csv"
+    exits.write_text(f"projectCode,idCardNumber,date\n{CODE},{good},2026-03-01\n")
+    refused(c, lambda: c.reg.import_rows("exits", read_sheet(exits)), "row 2", "before start")
+    exits.write_text(f"projectCode,idCardNumber,date\n{CODE},{good},2026-03-20\n")
+    c.reg.import_rows("exits", read_sheet(exits))
+    with c.store.engine.connect() as conn:
+        from central.tables import project_workers
+        assert conn.execute(sa.select(project_workers.c.exitDate).where(
+            project_workers.c.workerId == wid)).scalar().isoformat() == "2026-03-20"
