@@ -68,8 +68,14 @@ def main(verbose: int) -> None:
 @click.option("--max-payload", default=512 * 1024, show_default=True)
 @click.option("--delay-ms", default=0, hidden=True, help="Test knob: slow every message down.")
 @click.option("--ready-file", type=click.Path(dir_okay=False), hidden=True)
+@click.option("--park-gaps/--no-park-gaps", default=None,
+              help="Keep blocks that overtake their predecessor until it arrives (default: on "
+                   "with --share).")
+@click.option("--roster/--no-roster", default=True, show_default=True,
+              help="Answer roster requests and push roster changes (signed with "
+                   "$SITEGATE_HOME/central/roster.key).")
 def run(db, broker_url, username, password, ca_file, cert_file, key_file, client_id, share,
-        max_payload, delay_ms, ready_file):
+        max_payload, delay_ms, ready_file, park_gaps, roster):
     """Receive, verify, store and acknowledge gateway blocks until stopped."""
     from .ingest import Ingest
     from .receiver import Receiver
@@ -78,9 +84,14 @@ def run(db, broker_url, username, password, ca_file, cert_file, key_file, client
     store = open_store(db)
     broker = BrokerConfig(broker_url, username=username, password=password, ca_file=ca_file,
                           cert_file=cert_file, key_file=key_file)
-    ingest = Ingest(store, max_payload=max_payload)
+    ingest = Ingest(store, max_payload=max_payload,
+                    park=bool(share) if park_gaps is None else park_gaps)
+    roster_service = None
+    if roster:
+        from .roster import RosterService, load_signer
+        roster_service = RosterService(store, load_signer(home()))
     receiver = Receiver(ingest, broker, client_id=client_id or f"sitegate-central-{os.getpid()}",
-                        share=share, delay_s=delay_ms / 1000)
+                        share=share, delay_s=delay_ms / 1000, roster=roster_service)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -206,6 +217,10 @@ def export(fmt, gateway_id, output, db):
     n = audit.export_jsonl(open_store(db), output, gateway_id)
     console.print(f"exported {n} blocks")
 
+
+from . import cli_ops  # noqa: E402
+
+cli_ops.register(main, db_option)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

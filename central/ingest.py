@@ -38,8 +38,13 @@ def _kind_of(reason: str) -> str:
 
 
 class Ingest:
-    def __init__(self, store: Store, max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(self, store: Store, max_payload: int = MAX_PAYLOAD, park: bool = False) -> None:
         self.store = store
+        # With a shared subscription, block n+1 of a gateway can reach this worker while
+        # another is still verifying block n.  ``park`` keeps such a verified block (bounded)
+        # instead of answering "gap" (which makes the gateway re-send its whole window); the
+        # worker that commits the predecessor commits it too and acks the new head.
+        self.park = park
         self.max_payload = max_payload
         self.counters: Counter[str] = Counter()
         self._verifiers: dict[tuple[str, str], Verifier] = {}
@@ -82,6 +87,14 @@ class Ingest:
                                 f"bad signature on block {block.first}..{block.last}",
                                 head=(reg["head_seq"], reg["head_hash"]), ref=block.first)
         outcome: Outcome = self.store.commit_block(block)
+        if self.park and outcome.status == "gap" and self.store.park_block(block):
+            drained = self.store.drain(gw)
+            if drained is None or drained.seq < block.last:
+                self.counters["parked"] += 1
+                return Verdict("parked", "", "", gw, None, None)
+            outcome = drained
+        elif self.park and outcome.status == "ok":
+            outcome = self.store.drain(gw) or outcome
         ack = make_ack(gw, outcome.seq, outcome.head, outcome.status, block.first, outcome.reason)
         if outcome.status == "ok":
             self.counters["blocks_ok"] += 1

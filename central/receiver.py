@@ -14,7 +14,7 @@ import time
 
 
 from uplink.broker import BrokerConfig, connect, new_client
-from uplink.wire import TOPIC_ROOT
+from uplink.wire import TOPIC_ROOT, WireError, parse_topic
 
 from .ingest import Ingest
 
@@ -23,8 +23,11 @@ log = logging.getLogger("sitegate.central")
 
 class Receiver:
     def __init__(self, ingest: Ingest, broker: BrokerConfig, *, client_id: str = "sitegate-central",
-                 share: str | None = None, delay_s: float = 0.0) -> None:
+                 share: str | None = None, delay_s: float = 0.0, roster=None,
+                 push_interval_s: float = 5.0) -> None:
         self.ingest = ingest
+        self.roster = roster              # RosterService: answers roster-req, pushes changes
+        self.push_interval_s = push_interval_s
         self.broker = broker
         self.share = share
         self.delay_s = delay_s            # test knob: a deliberately slow receiver
@@ -37,7 +40,9 @@ class Receiver:
 
     @property
     def subscription(self) -> str:
-        filt = f"{TOPIC_ROOT}/+/blocks"
+        return self._shared(f"{TOPIC_ROOT}/+/blocks")
+
+    def _shared(self, filt: str) -> str:
         return f"$share/{self.share}/{filt}" if self.share else filt
 
     def run(self, stop: threading.Event) -> None:
@@ -49,7 +54,11 @@ class Receiver:
                 log.warning("broker %s unreachable (%s); retrying", self.broker.display(), exc)
                 stop.wait(1.0)
         self.client.loop_start()
-        stop.wait()
+        while not stop.wait(self.push_interval_s if self.roster else None):
+            try:
+                self.roster.push_pending(lambda t, p: self.client.publish(t, p, qos=1))
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop the receiver
+                log.exception("roster push failed")
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -58,6 +67,8 @@ class Receiver:
             log.error("broker refused the receiver: %s", reason_code)
             return
         client.subscribe(self.subscription, qos=1)
+        if self.roster is not None:
+            client.subscribe(self._shared(f"{TOPIC_ROOT}/+/roster-req"), qos=1)
         self.connected.set()
         log.info("receiver subscribed to %s on %s", self.subscription, self.broker.display())
 
@@ -68,6 +79,23 @@ class Receiver:
     def _on_message(self, client, userdata, message) -> None:
         if self.delay_s:
             time.sleep(self.delay_s)
+        if message.topic.endswith("/roster-req"):
+            self._roster_request(client, message)
+            return
         verdict = self.ingest.handle(message.topic, bytes(message.payload))
         if verdict.ack is not None and verdict.ack_topic is not None:
             client.publish(verdict.ack_topic, verdict.ack, qos=1)
+
+    def _roster_request(self, client, message) -> None:
+        if self.roster is None:
+            return
+        try:
+            gw, _ = parse_topic(message.topic)
+            answer_topic, payload = self.roster.handle_request(gw, bytes(message.payload))
+        except WireError as exc:
+            log.warning("roster request on %s refused: %s", message.topic[:100], exc)
+            return
+        except Exception:  # noqa: BLE001
+            log.exception("roster request on %s failed", message.topic[:100])
+            return
+        client.publish(answer_topic, payload, qos=1)

@@ -98,7 +98,8 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        from .migrate import upgrade
+        upgrade(self.engine)          # Alembic: fresh, pre-migration or current databases
 
     def close(self) -> None:
         self.engine.dispose()
@@ -133,11 +134,12 @@ class Store:
     def commit_block(self, block: Block) -> Outcome:
         """Store the block's new records atomically with the gateway's head (verified input)."""
         with self.engine.begin() as conn:
-            query = sa.select(gateways.c.head_seq, gateways.c.head_hash).where(
+            query = sa.select(gateways.c.head_seq, gateways.c.head_hash,
+                              gateways.c.project).where(
                 gateways.c.gw_id == block.gw)
             if not self.is_sqlite:
                 query = query.with_for_update()
-            head_seq, head_hash = conn.execute(query).one()
+            head_seq, head_hash, project = conn.execute(query).one()
             if block.last <= head_seq:
                 stored = conn.execute(sa.select(records.c.hash).where(
                     records.c.gw_id == block.gw, records.c.seq == block.last)).scalar()
@@ -163,6 +165,7 @@ class Store:
                  "block_first": block.first, "data": data.decode("utf-8")}
                 for r, h, data in zip(block.records[skip:], block.hashes[skip:],
                                       block.encoded[skip:])])
+            attendance.derive(conn, project, block.records[skip:])
             conn.execute(blocks.insert().values(
                 gw_id=block.gw, first=block.first, last=block.last, head=block.head,
                 sealed=block.sealed, signed=block.signed, signature=block.signature,
@@ -170,6 +173,56 @@ class Store:
             conn.execute(gateways.update().where(gateways.c.gw_id == block.gw).values(
                 head_seq=block.last, head_hash=block.head, last_seen=t))
             return Outcome("ok", block.last, block.head)
+
+    # ------------------------------------------------------------ parking (shared subscriptions)
+    MAX_PARKED = 256
+
+    def park_block(self, block: Block) -> bool:
+        """Keep a verified block that arrived ahead of its predecessor; False when the bound
+        (MAX_PARKED per gateway) is reached -- the caller then answers ``gap`` as usual."""
+        from .tables import pending_blocks as pb
+        with self.engine.begin() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(pb).where(
+                pb.c.gw_id == block.gw)).scalar()
+            if n >= self.MAX_PARKED:
+                return False
+            if conn.execute(sa.select(pb.c.first).where(pb.c.gw_id == block.gw,
+                                                        pb.c.first == block.first)).first():
+                return True
+            conn.execute(pb.insert().values(gw_id=block.gw, first=block.first, last=block.last,
+                                            payload=block.payload, received_at=now_ms()))
+        return True
+
+    def drain(self, gw: str) -> Outcome | None:
+        """Commit parked blocks that now follow the head; the last ok outcome, or None."""
+        from uplink.wire import WireError, decode_block
+        from .tables import pending_blocks as pb
+        last = None
+        while True:
+            with self.engine.connect() as conn:
+                head = conn.execute(sa.select(gateways.c.head_seq).where(
+                    gateways.c.gw_id == gw)).scalar()
+                rows = conn.execute(sa.select(pb.c.first, pb.c.last, pb.c.payload).where(
+                    pb.c.gw_id == gw).order_by(pb.c.first)).all()
+            if not rows:
+                return last
+            stale = [f for f, l, _ in rows if l <= head]
+            ready = next(((f, p) for f, l, p in rows if f <= head + 1 < l + 1 and l > head),
+                         None)
+            outcome = None
+            if ready is not None:
+                try:
+                    outcome = self.commit_block(decode_block(ready[1]))
+                except WireError:
+                    outcome = None
+                stale.append(ready[0])
+            if stale:
+                with self.engine.begin() as conn:
+                    conn.execute(pb.delete().where(pb.c.gw_id == gw, pb.c.first.in_(stale)))
+            if outcome is not None and outcome.status == "ok":
+                last = outcome
+            if ready is None:
+                return last
 
     def record_rejection(self, gw: str | None, topic: str, kind: str, reason: str,
                          size: int) -> None:
@@ -221,3 +274,6 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
 
 def _sqlite_on_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+from . import attendance, tables  # noqa: E402,F401  (registers registry/escrow/warning tables)
+
+__all__ = ["Store", "Outcome", "tables", "attendance"]
