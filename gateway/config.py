@@ -55,6 +55,7 @@ class SiteConfig:
     session_minutes: int = 10
     push: str = "realtime"              # push schedule: realtime | semimonthly
     tz_offset_min: int = 480
+    project: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class LaneConfig:
 
 # key -> (type, default); sections mirror the TOML file
 SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
-    "gateway": {"id": (str, None), "key": (str, "keys/gateway.key.pem")},
+    "gateway": {"id": (str, None), "key": (str, "keys/gateway.key.pem"), "project": (str, None)},
     "broker": {"url": (str, "mqtt://127.0.0.1:1883"), "username": (str, None),
                "password": (str, None), "password_file": (str, None), "ca_file": (str, None),
                "cert_file": (str, None), "key_file": (str, None), "keepalive": (int, 30),
@@ -248,7 +249,7 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       phone_port=ph["port"], phone_cert=_path(home, ph["cert"]),
                       phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
                       session_minutes=ph["session_minutes"], push=sc["push"],
-                      tz_offset_min=sc["tz_offset_min"], faces=faces, roster=roster, lanes=lanes)
+                      tz_offset_min=sc["tz_offset_min"], project=g["project"], faces=faces, roster=roster, lanes=lanes)
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:
