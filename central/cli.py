@@ -122,25 +122,43 @@ def _read_public_key(value: str) -> str:
 
 
 @gateways.command("add")
-@click.argument("gateway_id")
-@click.option("--public-key", required=True, metavar="FILE|HEX",
-              help="PEM file, or 128 hex digits X||Y.")
-@click.option("--project", help="Project code the gateway serves.")
+@click.argument("gateway_id", metavar="GATEWAY_ID|BUNDLE")
+@click.option("--public-key", metavar="FILE|HEX",
+              help="PEM file, or 128 hex digits X||Y (not needed with a BUNDLE).")
+@click.option("--project", help="Project code the gateway serves (a BUNDLE carries it).")
 @click.option("--label")
 @click.option("--replace", is_flag=True, help="Rotate the key of an existing gateway.")
 @db_option
 def gateways_add(gateway_id, public_key, project, label, replace, db):
-    """Register GATEWAY_ID with its public key."""
-    try:
-        check_gateway_id(gateway_id)
-    except WireError as exc:
-        raise click.BadParameter(str(exc), param_hint="GATEWAY_ID") from exc
-    key = _read_public_key(public_key)
+    """Register GATEWAY_ID with its public key, or register from the BUNDLE file (JSON) that
+    `sitegate provision` wrote: its SM2 proof is verified before anything is stored."""
+    from uplink.bundle import BundleError, load as load_bundle
+    path = Path(gateway_id)
+    if path.suffix == ".json" or path.is_file():
+        if public_key:
+            raise click.UsageError("a BUNDLE carries its key: drop --public-key")
+        try:
+            b = load_bundle(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise click.BadParameter(f"{path}: no such file", param_hint="BUNDLE") from exc
+        except BundleError as exc:
+            raise click.ClickException(f"{path}: {exc}") from exc
+        if project and project != b["project"]:
+            raise click.ClickException(f"bundle is for project {b['project']!r}, not {project!r}")
+        gateway_id, key, project = b["gateway_id"], b["public_key"], b["project"]
+    else:
+        try:
+            check_gateway_id(gateway_id)
+        except WireError as exc:
+            raise click.BadParameter(str(exc), param_hint="GATEWAY_ID") from exc
+        if not public_key:
+            raise click.UsageError("--public-key is required with a GATEWAY_ID (or pass a BUNDLE file)")
+        key = _read_public_key(public_key)
     try:
         open_store(db).add_gateway(gateway_id, key, project, label, replace=replace)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"registered {gateway_id}")
+    click.echo(f"registered {gateway_id}" + (f" (project {project})" if project else ""))
 
 
 @gateways.command("list")

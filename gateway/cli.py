@@ -141,6 +141,11 @@ from gateway.phone_cli import phone  # noqa: E402
 
 main.add_command(phone)
 
+from gateway.installer_cli import doctor, provision  # noqa: E402
+
+main.add_command(provision)
+main.add_command(doctor)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,9 +1,12 @@
 """`sitegate run`: the site daemon -- outbox, uplink, and (for now) simulated clock-ins."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import threading
+import time
 
 from uplink.outbox import Outbox
 from uplink.publisher import Uplink
@@ -11,6 +14,7 @@ from uplink.schedule import Schedule
 
 from . import keys
 from .config import SiteConfig
+from .sdnotify import Notifier, watchdog_interval
 from .simulate import run_source
 
 log = logging.getLogger("sitegate")
@@ -27,6 +31,23 @@ def make_uplink(cfg: SiteConfig, outbox: Outbox) -> Uplink:
         gate = Schedule(cfg.push, cfg.tz_offset_min).cutoff_ms
     return Uplink(outbox, cfg.broker, window=cfg.window, ack_timeout=cfg.ack_timeout,
                   linger=cfg.linger, state_interval=cfg.state_interval, release_cutoff=gate)
+
+
+def healthy(uplink_alive: bool, alarms: list[dict], lanes: list[dict]) -> bool:
+    """Pure: may we pet the watchdog?  Not when the uplink thread is dead, storage is failing,
+    or a lane thread has died (systemd then restarts us)."""
+    storage = {"storage_error", "outbox_full", "disk_low"}
+    return uplink_alive and all(ln["alive"] for ln in lanes) and \
+        not any(a["code"] in storage and a["level"] == "critical" for a in alarms)
+
+
+def write_health(cfg: SiteConfig, snapshot: dict) -> None:
+    """run/health.json for `sitegate doctor` (no personal data: counts, codes, lane names)."""
+    path = cfg.home / "run" / "health.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(snapshot, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
@@ -58,12 +79,35 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         t.start()
     for lane in lanes:
         lane.start()
+    notifier = Notifier()
+    dog = watchdog_interval()
+    notifier.notify("READY=1", f"STATUS=gateway {cfg.gateway_id}: {len(lanes)} lane(s)")
+    last_pet = last_health = 0.0
     while not stop.is_set():
         stop.wait(0.5)
         if not threads[0].is_alive():
             log.critical("uplink thread died; exiting so the supervisor restarts us")
             stop.set()
+            notifier.notify("STATUS=uplink thread died")
             return 1
+        now = time.monotonic()
+        if now - last_health >= 2.0 or (dog and now - last_pet >= dog):
+            last_health = now
+            current = uplink.all_alarms()
+            lane_info = [{"name": ln.machine.settings.name, "alive": ln._thread.is_alive()} for ln in lanes]
+            ok = healthy(threads[0].is_alive(), current, lane_info)
+            try:
+                write_health(cfg, {"ts": time.time(), "pid": os.getpid(), "gw": cfg.gateway_id,
+                                   "healthy": ok, "uplink_connected": uplink.connected,
+                                   "alarms": current, "lanes": lane_info})
+            except OSError as exc:
+                log.warning("cannot write health file: %s", exc)
+            if ok and dog:
+                notifier.notify("WATCHDOG=1")
+                last_pet = now
+            elif not ok:
+                notifier.notify("STATUS=unhealthy: " + ", ".join(a["code"] for a in current))
+    notifier.notify("STOPPING=1")
     for lane in lanes:
         lane.stop()
     if closers:
