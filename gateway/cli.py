@@ -141,10 +141,11 @@ from gateway.phone_cli import phone  # noqa: E402
 
 main.add_command(phone)
 
-from gateway.installer_cli import doctor, provision  # noqa: E402
+from gateway.installer_cli import doctor, install_service, provision  # noqa: E402
 
 main.add_command(provision)
 main.add_command(doctor)
+main.add_command(install_service)
 
 
 if __name__ == "__main__":  # pragma: no cover

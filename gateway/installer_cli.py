@@ -119,3 +119,30 @@ def doctor(config, as_json, offline):
             table.add_row(c.name, f"[{style[c.verdict]}]{c.verdict}[/]", c.detail, c.fix)
         Console(width=160).print(table)
     sys.exit(0 if report["ok"] else 1)
+
+
+@click.command("install-service")
+@click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False),
+              help="Install under this root (a staging directory for packaging or tests).")
+@click.option("--central", is_flag=True, help="Also install sitegate-central.service.")
+def install_service(root, central):
+    """Put sitegate.service (and the USB reader's udev rule) in place; prints what to run next."""
+    import shutil as _shutil
+    src = Path(__file__).resolve().parent.parent / "systemd"
+    if not src.is_dir():
+        raise click.ClickException(f"unit files not found at {src}: install from a source checkout")
+    root = Path(root)
+    plan = [(src / "sitegate.service", root / "etc/systemd/system/sitegate.service"),
+            (src / "60-sitegate-idcard.rules", root / "etc/udev/rules.d/60-sitegate-idcard.rules")]
+    if central:
+        plan.append((src / "sitegate-central.service", root / "etc/systemd/system/sitegate-central.service"))
+    try:
+        for a, b in plan:
+            b.parent.mkdir(parents=True, exist_ok=True)
+            _shutil.copyfile(a, b)
+            b.chmod(0o644)
+            click.echo(f"installed {b}")
+    except PermissionError as exc:
+        raise click.ClickException(f"{exc}: run with sudo (or pass --root to stage elsewhere)") from exc
+    click.echo("next: useradd --system sitegate; udevadm control --reload; systemctl daemon-reload; "
+               "systemctl enable --now sitegate")
