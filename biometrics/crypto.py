@@ -5,6 +5,8 @@ its row (e.g. the worker id), so swapping two workers' templates fails authentic
 """
 from __future__ import annotations
 
+import sqlite3
+
 import os
 import secrets
 from pathlib import Path
@@ -59,3 +61,20 @@ def load_or_create_key(path: str | Path) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(key.hex() + "\n")
     return key
+
+
+def open_private_db(path: str | Path, key: bytes | None, key_file: str | Path | None,
+                    owner: str) -> tuple[sqlite3.Connection, bytes]:
+    """A durable SQLite file for sealed personal data (WAL, synchronous=FULL, secure_delete,
+    so deleted rows are overwritten) and its SM4 key: ``key``, or the key file (made 0600)."""
+    if key is None:
+        if key_file is None:
+            raise ValueError(f"{owner} needs key= or key_file= (keep the key outside the data folder)")
+        key = load_or_create_key(key_file)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA secure_delete=ON")
+    return conn, key

@@ -5,31 +5,21 @@ ciphertext does not linger in free pages (secure_delete is on as well).
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .crypto import load_or_create_key, open_sealed, seal
+from .crypto import open_private_db, open_sealed, seal
 from .matching import DIM, Gallery
 
 
 class TemplateStore:
     def __init__(self, path: str | Path, key: bytes | None = None, key_file: str | Path | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if key is None:
-            if key_file is None:
-                raise ValueError("TemplateStore needs key= or key_file= (keep the key outside the data folder)")
-            key = load_or_create_key(key_file)
-        self._key = key
+        self._conn, self._key = open_private_db(self.path, key, key_file, "TemplateStore")
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute("""CREATE TABLE IF NOT EXISTS templates (
             id INTEGER PRIMARY KEY, worker TEXT NOT NULL, created_ms INTEGER NOT NULL,
             sealed BLOB NOT NULL)""")

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from cryptography.hazmat.primitives import hashes, hmac
 
-from biometrics.crypto import load_or_create_key, open_sealed, seal
+from biometrics.crypto import open_private_db, open_sealed, seal
 
 from .rules import Worker
 
@@ -60,17 +60,8 @@ def birth_from_id(number: str) -> tuple[date | None, str | None]:
 class Roster:
     def __init__(self, path: str | Path, key: bytes | None = None, key_file: str | Path | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if key is None:
-            if key_file is None:
-                raise ValueError("Roster needs key= or key_file=")
-            key = load_or_create_key(key_file)
-        self._key = key
+        self._conn, self._key = open_private_db(self.path, key, key_file, "Roster")
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.executescript("""
             CREATE TABLE IF NOT EXISTS workers (
                 worker TEXT PRIMARY KEY, id_mac TEXT UNIQUE, sealed BLOB NOT NULL,
