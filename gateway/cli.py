@@ -147,6 +147,10 @@ main.add_command(provision)
 main.add_command(doctor)
 main.add_command(install_service)
 
+from gateway.export_cli import export  # noqa: E402
+
+main.add_command(export)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -62,6 +62,9 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         threads.append(threading.Thread(
             target=run_source, name="simulate", daemon=True,
             args=(outbox, stop, cfg.simulate_rate, cfg.simulate_records, cfg.simulate_workers)))
+    from .site_data import LedgerFollower
+    threads.append(threading.Thread(target=LedgerFollower(cfg).run, args=(stop,), name="ledger",
+                                    daemon=True))
     phone = None
     if cfg.phone_listen:
         from .phone import PhoneServer

@@ -212,6 +212,8 @@ class LaneRunner:
                 if isinstance(ev, CardRead):
                     worker = self.roster.by_id_number(ev.identity.id_number)
                     last = self.roster.last_direction(worker.worker_id) if worker else None
+                    if worker is None:
+                        self._note_unknown(ev.identity)
                     out.append(L.CardPresented(worker, last))
                 elif isinstance(ev, CardError):
                     out.append(L.CardFailed(ev.reason))
@@ -222,6 +224,16 @@ class LaneRunner:
             else:
                 self._next_face = time.monotonic() + self.opt.face_poll_interval
         return out
+
+    def _note_unknown(self, identity: Any) -> None:
+        """Queue a card that is not on the roster for the labour manager (register or reject);
+        the lane still denies it. Failing to queue never stops the lane."""
+        try:
+            self.roster.note_unknown(vars(identity), self.machine.settings.name)
+        except Exception as exc:
+            self.errors += 1
+            log.error("lane %s: unknown card not queued: %s", self.machine.settings.name,
+                      type(exc).__name__)
 
     # ------------------------------------------------------------------ the loop body
     def feed(self, ev: L.Event) -> None:

@@ -23,6 +23,7 @@ from .rules import Worker
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 STATUSES = ("active", "exited", "suspended")
+_CARD_FIELDS = ("name", "id_number", "gender", "birth", "card_type", "valid_to", "nation")
 
 
 class RosterError(ValueError):
@@ -69,7 +70,15 @@ class Roster:
                 contract_end TEXT, trade TEXT, cert_valid_to TEXT, updated_ms INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS presence (
                 worker TEXT PRIMARY KEY, dir TEXT NOT NULL, ts INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS unknown_cards (
+                id_mac TEXT PRIMARY KEY, sealed BLOB NOT NULL, first_ms INTEGER NOT NULL,
+                last_ms INTEGER NOT NULL, reads INTEGER NOT NULL, lane TEXT,
+                status TEXT NOT NULL DEFAULT 'pending', worker TEXT, decided_by TEXT,
+                decided_ms INTEGER, note TEXT);
         """)
+        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
+        if "team" not in cols:   # roster files from before teams were kept locally
+            self._conn.execute("ALTER TABLE workers ADD COLUMN team TEXT")
 
     def close(self) -> None:
         self._conn.close()
@@ -82,7 +91,8 @@ class Roster:
     # ------------------------------------------------------------------ writes
     def add(self, worker_id: str, *, id_number: str | None = None, name: str | None = None,
             status: str = "active", contract_end: Any = None, trade: str | None = None,
-            cert_valid_to: Any = None, birth: Any = None, gender: str | None = None) -> Worker:
+            cert_valid_to: Any = None, birth: Any = None, gender: str | None = None,
+            team: str | None = None) -> Worker:
         check_worker_id(worker_id)
         if status not in STATUSES:
             raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
@@ -93,14 +103,16 @@ class Roster:
         row = (worker_id, self.id_mac(id_number) if id_number else None,
                seal(self._key, json.dumps(secret, ensure_ascii=False).encode(), worker_id.encode()),
                status, _iso(_date(contract_end, "contract_end")), trade or None,
-               _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000)
+               _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000,
+               (team or "").strip() or None)
         with self._lock:
             try:
                 self._conn.execute("""INSERT INTO workers (worker, id_mac, sealed, status, contract_end, trade,
-                    cert_valid_to, updated_ms) VALUES (?,?,?,?,?,?,?,?)
+                    cert_valid_to, updated_ms, team) VALUES (?,?,?,?,?,?,?,?,?)
                     ON CONFLICT(worker) DO UPDATE SET id_mac=excluded.id_mac, sealed=excluded.sealed,
                     status=excluded.status, contract_end=excluded.contract_end, trade=excluded.trade,
-                    cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms""", row)
+                    cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms,
+                    team=excluded.team""", row)
             except sqlite3.IntegrityError:
                 raise RosterError("that ID number is already on the roster under another worker id") from None
         return self.get(worker_id)
@@ -114,7 +126,7 @@ class Roster:
             except KeyError:
                 raise RosterError(f"record {i}: worker_id missing") from None
             allowed = {"id_number", "name", "status", "contract_end", "trade", "cert_valid_to", "birth",
-                       "gender", "blacklisted", "blacklist_reason"}
+                       "gender", "blacklisted", "blacklist_reason", "team"}
             unknown = set(rec) - allowed
             if unknown:
                 raise RosterError(f"record {i}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -146,16 +158,95 @@ class Roster:
             self._conn.execute("DELETE FROM presence WHERE worker = ?", (worker_id,))
         return bool(n)
 
+    # ------------------------------------------------------------------ unknown cards
+    def note_unknown(self, identity: Mapping[str, Any], lane: str, ts_ms: int | None = None) -> dict:
+        """A card was read that is not on the roster: keep it (sealed) for the labour manager's
+        queue. One row per card; repeated reads count up. A rejected card stays rejected."""
+        number = str(identity.get("id_number") or "").strip().upper()
+        if not number:
+            raise RosterError("unknown card without an ID number")
+        mac, ts = self.id_mac(number), ts_ms or time.time_ns() // 1_000_000
+        secret = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in identity.items()
+                  if k in _CARD_FIELDS}
+        secret["id_number"] = number
+        sealed = seal(self._key, json.dumps(secret, ensure_ascii=False, sort_keys=True).encode(),
+                      b"unknown:" + mac.encode())
+        with self._lock:
+            self._conn.execute("""INSERT INTO unknown_cards (id_mac, sealed, first_ms, last_ms, reads, lane)
+                VALUES (?,?,?,?,1,?) ON CONFLICT(id_mac) DO UPDATE SET sealed=excluded.sealed,
+                last_ms=excluded.last_ms, reads=reads+1, lane=excluded.lane,
+                status=CASE WHEN status='registered' THEN 'pending' ELSE status END""",
+                               (mac, sealed, ts, ts, lane))
+        return self.unknown(mac)
+
+    def _unknown_row(self, row) -> dict:
+        mac, sealed, first, last, reads, lane, status, worker, by, decided, note = row
+        card = json.loads(open_sealed(self._key, sealed, b"unknown:" + mac.encode()))
+        return {"key": mac, "card": card, "first_ms": first, "last_ms": last, "reads": reads,
+                "lane": lane, "status": status, "worker": worker, "decided_by": by,
+                "decided_ms": decided, "note": note}
+
+    _UCOLS = "id_mac, sealed, first_ms, last_ms, reads, lane, status, worker, decided_by, decided_ms, note"
+
+    def unknown(self, key: str) -> dict | None:
+        row = self._conn.execute(f"SELECT {self._UCOLS} FROM unknown_cards WHERE id_mac = ?",
+                                 (key,)).fetchone()
+        return self._unknown_row(row) if row else None
+
+    def unknown_cards(self, status: str | None = "pending", limit: int = 500) -> list[dict]:
+        sql = f"SELECT {self._UCOLS} FROM unknown_cards"
+        args: tuple = ()
+        if status:
+            sql, args = sql + " WHERE status = ?", (status,)
+        rows = self._conn.execute(sql + " ORDER BY last_ms DESC LIMIT ?", (*args, limit))
+        return [self._unknown_row(r) for r in rows]
+
+    def register_unknown(self, key: str, worker_id: str, by: str, **fields: Any) -> Worker:
+        """Put the card's holder on the roster (name, ID number, birth, gender from the card)."""
+        u = self.unknown(key)
+        if u is None:
+            raise RosterError("no such unknown card (already handled?)")
+        if u["status"] != "pending":
+            raise RosterError(f"this card was already {u['status']}")
+        check_worker_id(worker_id)
+        if self.get(worker_id) is not None:
+            raise RosterError(f"worker id {worker_id} is already on the roster")
+        card = u["card"]
+        worker = self.add(worker_id, id_number=card["id_number"], name=card.get("name"),
+                          birth=card.get("birth"), gender=card.get("gender"), **fields)
+        self._decide(key, "registered", by, worker=worker_id)
+        return worker
+
+    def reject_unknown(self, key: str, by: str, note: str | None = None) -> None:
+        u = self.unknown(key)
+        if u is None:
+            raise RosterError("no such unknown card (already handled?)")
+        if u["status"] != "pending":
+            raise RosterError(f"this card was already {u['status']}")
+        self._decide(key, "rejected", by, note=note)
+
+    def _decide(self, key: str, status: str, by: str, worker: str | None = None,
+                note: str | None = None) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE unknown_cards SET status=?, decided_by=?, decided_ms=?, worker=?, "
+                               "note=? WHERE id_mac=?",
+                               (status, by, time.time_ns() // 1_000_000, worker, note, key))
+
+    def version(self) -> tuple:
+        """Changes whenever a worker is added, changed or removed (for caches)."""
+        return self._conn.execute("SELECT COUNT(*), MAX(updated_ms), TOTAL(LENGTH(worker)) "
+                                  "FROM workers").fetchone()
+
     # ------------------------------------------------------------------ reads
-    _COLS = "worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to"
+    _COLS = "worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to, team"
 
     def _worker(self, row) -> Worker:
-        wid, sealed, status, black, why, contract, trade, cert = row
+        wid, sealed, status, black, why, contract, trade, cert, team = row
         secret = json.loads(open_sealed(self._key, sealed, wid.encode()))
         return Worker(worker_id=wid, status=status, blacklisted=bool(black), blacklist_reason=why,
                       contract_end=_date(contract, "contract_end"), trade=trade,
                       cert_valid_to=_date(cert, "cert_valid_to"), birth=_date(secret.get("birth"), "birth"),
-                      gender=secret.get("gender"))
+                      gender=secret.get("gender"), team=team)
 
     def get(self, worker_id: str) -> Worker | None:
         row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE worker = ?", (worker_id,)).fetchone()

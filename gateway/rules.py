@@ -16,6 +16,7 @@ class Worker:
     cert_valid_to: date | None = None     # its certificate's expiry
     birth: date | None = None             # decrypted from the roster only when needed
     gender: str | None = None
+    team: str | None = None               # work team (班组), for screens and the monthly sheet
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,31 @@ def passback(last_dir: str | None, direction: str, enabled: bool) -> tuple[bool,
     if last_dir == direction:
         return False, "anti_passback"
     return True, "ok"
+
+
+def flags(worker: Worker, today: date, rules: Rules = Rules(), soon_days: int = 30) -> list[str]:
+    """What a labour manager should look at, worst first: blacklisted, contract_expired,
+    certificate_missing/_expired, under_age, over_age, then contract_ending, certificate_ending,
+    near_age_limit (within ``soon_days`` / one year). Pure; the roster screen shows these."""
+    out = []
+    if worker.blacklisted:
+        out.append("blacklisted")
+    if worker.contract_end is not None:
+        left = (worker.contract_end - today).days
+        out += ["contract_expired"] if left < 0 else (["contract_ending"] if left <= soon_days else [])
+    if worker.trade and rules.special_trades_need_cert:
+        if worker.cert_valid_to is None:
+            out.append("certificate_missing")
+        else:
+            left = (worker.cert_valid_to - today).days
+            out += ["certificate_expired"] if left < 0 else (["certificate_ending"] if left <= soon_days else [])
+    if worker.birth is not None:
+        age = age_on(worker.birth, today)
+        limit = rules.max_age_female if worker.gender == "female" else rules.max_age_male
+        if age < rules.min_age:
+            out.append("under_age")
+        elif age > limit:
+            out.append("over_age")
+        elif age == limit:
+            out.append("near_age_limit")
+    return out

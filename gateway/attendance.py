@@ -1,0 +1,275 @@
+"""The gateway's own attendance ledger (``attendance.db``): every attendance record the gateway
+committed, indexed for the labour manager's screens and the monthly sheet.
+
+The outbox forgets acknowledged records after its retention period, so screens and the sheet
+cannot read it. The ledger follows the outbox instead: :meth:`Ledger.catch_up` copies every
+record after the last one it has seen, in one ``BEGIN IMMEDIATE`` transaction, so it is
+idempotent, safe to run from the daemon and from ``sitegate export`` at the same time, and
+complete after a crash (it resumes from its own high-water mark). A record that left the
+outbox before the ledger saw it is reported as a gap, never silently skipped.
+
+Two tables: ``passages`` (one row per record: local day and minute, worker, direction,
+decision) and ``days`` (one row per worker and day with at least one allowed passage: first
+and last time, counts, last direction) — the sheet and the calendar read only ``days``.
+A ``void`` record (nobody walked through after the gate opened) cancels the passage it
+refers to, and that worker-day is recomputed.
+"""
+from __future__ import annotations
+
+import calendar
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+log = logging.getLogger("sitegate.attendance")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS passages (
+    seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, day TEXT NOT NULL, minute INTEGER NOT NULL,
+    worker TEXT, dir TEXT, decision TEXT NOT NULL, reason TEXT, method TEXT, lane TEXT,
+    voided INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS passages_day ON passages(day, decision);
+CREATE INDEX IF NOT EXISTS passages_worker ON passages(worker, day);
+CREATE TABLE IF NOT EXISTS days (
+    worker TEXT NOT NULL, day TEXT NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+    ins INTEGER NOT NULL, outs INTEGER NOT NULL, last_dir TEXT,
+    PRIMARY KEY (worker, day)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS days_day ON days(day);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gaps (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, noticed_ms INTEGER NOT NULL);
+"""
+
+
+class LedgerError(ValueError):
+    pass
+
+
+def local_day_minute(ts_ms: int, tz_offset_min: int) -> tuple[str, int]:
+    """(YYYY-MM-DD, minute of the day) in the site's time zone."""
+    t = datetime.fromtimestamp(ts_ms / 1000, timezone.utc) + timedelta(minutes=tz_offset_min)
+    return t.date().isoformat(), t.hour * 60 + t.minute
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` -> (year, month); LedgerError with what to type otherwise."""
+    try:
+        y, m = (int(p) for p in str(text).split("-"))
+        if not (2000 <= y <= 2100 and 1 <= m <= 12) or len(str(text)) != 7:
+            raise ValueError
+    except ValueError:
+        raise LedgerError(f"month {text!r}: give it as YYYY-MM, e.g. 2026-11") from None
+    return y, m
+
+
+def month_bounds(year: int, month: int) -> tuple[str, str, int]:
+    n = calendar.monthrange(year, month)[1]
+    return f"{year:04d}-{month:02d}-01", f"{year:04d}-{month:02d}-{n:02d}", n
+
+
+@dataclass(frozen=True)
+class Passage:
+    seq: int
+    ts: int
+    day: str
+    minute: int
+    worker: str | None
+    dir: str | None
+    decision: str
+    reason: str | None
+    method: str | None
+    lane: str | None
+    voided: bool
+
+
+class Ledger:
+    def __init__(self, path: str | Path, tz_offset_min: int = 480, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.tz = tz_offset_min
+        if readonly:
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                         check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         timeout=30)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ------------------------------------------------------------------ filling
+    @property
+    def last_seq(self) -> int:
+        row = self._conn.execute("SELECT v FROM meta WHERE k = 'last_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def catch_up(self, outbox: Any, batch: int = 5000) -> int:
+        """Copy every outbox record after our high-water mark; returns how many were new."""
+        total = 0
+        while True:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    after = self.last_seq
+                    records = []
+                    for rec in outbox.iter_records(after):
+                        records.append(rec)
+                        if len(records) >= batch:
+                            break
+                    n = self._ingest(records, after)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            total += n
+            if len(records) < batch:
+                return total
+
+    def ingest(self, records: Iterable[dict]) -> int:
+        """Add records (wire form: seq, ts, type, body) that follow on from :attr:`last_seq`."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._ingest(list(records), self.last_seq)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return n
+
+    def _ingest(self, records: list[dict], after: int) -> int:
+        expected, n = after + 1, 0
+        for rec in records:
+            seq = rec["seq"]
+            if seq <= after:
+                continue
+            if seq > expected:   # left the outbox before we saw it: say so, loudly
+                self._conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?)",
+                                   (expected, seq - 1, rec["ts"]))
+                log.critical("attendance ledger: records %d..%d left the outbox before they were "
+                             "indexed; the monthly sheet lacks them (central has them)", expected, seq - 1)
+            expected = seq + 1
+            if rec.get("type") == "attendance":
+                self._add(seq, rec["ts"], rec.get("body") or {})
+                n += 1
+            after = seq
+        if records:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(after),))
+        return n
+
+    def _add(self, seq: int, ts: int, body: dict) -> None:
+        day, minute = local_day_minute(ts, self.tz)
+        worker, decision = body.get("worker"), str(body.get("decision", ""))
+        self._conn.execute(
+            "INSERT OR IGNORE INTO passages (seq, ts, day, minute, worker, dir, decision, reason, method, lane)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (seq, ts, day, minute, worker, body.get("dir"), decision, body.get("reason"),
+             body.get("method"), body.get("lane") or body.get("device")))
+        if decision == "allow" and worker:
+            d = body.get("dir")
+            self._conn.execute(
+                """INSERT INTO days (worker, day, first_ts, last_ts, ins, outs, last_dir)
+                   VALUES (?,?,?,?,?,?,?) ON CONFLICT(worker, day) DO UPDATE SET
+                   first_ts = MIN(first_ts, excluded.first_ts),
+                   last_dir = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_dir ELSE last_dir END,
+                   last_ts = MAX(last_ts, excluded.last_ts),
+                   ins = ins + excluded.ins, outs = outs + excluded.outs""",
+                (worker, day, ts, ts, int(d == "in"), int(d == "out"), d))
+        elif decision == "void" and isinstance(body.get("ref"), int):
+            row = self._conn.execute("SELECT worker, day FROM passages WHERE seq = ?", (body["ref"],)).fetchone()
+            self._conn.execute("UPDATE passages SET voided = 1 WHERE seq = ?", (body["ref"],))
+            if row and row[0]:
+                self._recompute(*row)
+
+    def _recompute(self, worker: str, day: str) -> None:
+        self._conn.execute("DELETE FROM days WHERE worker = ? AND day = ?", (worker, day))
+        rows = self._conn.execute("SELECT ts, dir FROM passages WHERE worker = ? AND day = ? AND "
+                                  "decision = 'allow' AND voided = 0 ORDER BY ts, seq", (worker, day)).fetchall()
+        if rows:
+            self._conn.execute("INSERT INTO days VALUES (?,?,?,?,?,?,?)",
+                               (worker, day, rows[0][0], rows[-1][0], sum(d == "in" for _, d in rows),
+                                sum(d == "out" for _, d in rows), rows[-1][1]))
+
+    def gaps(self) -> list[tuple[int, int]]:
+        return [tuple(r) for r in self._conn.execute("SELECT first, last FROM gaps ORDER BY first")]
+
+    # ------------------------------------------------------------------ reading
+    def month_days(self, year: int, month: int) -> dict[str, set[int]]:
+        """worker -> set of day-of-month numbers attended (at least one allowed passage)."""
+        first, last, _ = month_bounds(year, month)
+        out: dict[str, set[int]] = {}
+        for worker, day in self._conn.execute("SELECT worker, day FROM days WHERE day BETWEEN ? AND ?",
+                                              (first, last)):
+            out.setdefault(worker, set()).add(int(day[8:]))
+        return out
+
+    def worker_month(self, worker: str, year: int, month: int) -> dict[int, dict]:
+        """day-of-month -> {first, last (HH:MM), ins, outs} for one worker."""
+        first, last, _ = month_bounds(year, month)
+        out = {}
+        for day, f, l, ins, outs in self._conn.execute(
+                "SELECT day, first_ts, last_ts, ins, outs FROM days WHERE worker = ? AND day BETWEEN ? AND ?",
+                (worker, first, last)):
+            out[int(day[8:])] = {"first": self.hhmm(f), "last": self.hhmm(l), "ins": ins, "outs": outs}
+        return out
+
+    def worker_denials(self, worker: str, year: int, month: int) -> dict[int, list[str]]:
+        first, last, _ = month_bounds(year, month)
+        out: dict[int, list[str]] = {}
+        for day, reason in self._conn.execute(
+                "SELECT day, reason FROM passages WHERE worker = ? AND day BETWEEN ? AND ? AND "
+                "decision = 'deny'", (worker, first, last)):
+            out.setdefault(int(day[8:]), []).append(reason or "deny")
+        return out
+
+    def day_passages(self, day: str) -> list[tuple[str, str, int]]:
+        """(worker, dir, minute) of every allowed, not voided passage that day."""
+        return self._conn.execute("SELECT worker, dir, minute FROM passages WHERE day = ? AND "
+                                  "decision = 'allow' AND voided = 0 AND worker IS NOT NULL",
+                                  (day,)).fetchall()
+
+    def on_site(self, day: str) -> list[str]:
+        """Workers whose last allowed passage that day was an entry."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT worker FROM days WHERE day = ? AND last_dir = 'in' ORDER BY worker", (day,))]
+
+    def day_denials(self, day: str) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM passages WHERE day = ? AND decision = 'deny'",
+                                  (day,)).fetchone()[0]
+
+    def hhmm(self, ts_ms: int) -> str:
+        _, minute = local_day_minute(ts_ms, self.tz)
+        return f"{minute // 60:02d}:{minute % 60:02d}"
+
+    def today(self, now_ms: int) -> str:
+        return local_day_minute(now_ms, self.tz)[0]
+
+
+def today_summary(passages: list[tuple[str, str, int]], on_site: list[str],
+                  team_of: dict[str, str | None]) -> dict:
+    """Pure: counts for the today screen. ``passages`` from :meth:`Ledger.day_passages`."""
+    hours = [{"in": 0, "out": 0} for _ in range(24)]
+    teams: dict[str, dict[str, int]] = {}
+    for worker, d, minute in passages:
+        if d not in ("in", "out"):
+            continue
+        hours[minute // 60][d] += 1
+        t = teams.setdefault(team_of.get(worker) or "", {"in": 0, "out": 0, "on_site": 0})
+        t[d] += 1
+    for w in on_site:
+        teams.setdefault(team_of.get(w) or "", {"in": 0, "out": 0, "on_site": 0})["on_site"] += 1
+    return {"on_site": len(on_site), "entries": sum(h["in"] for h in hours),
+            "exits": sum(h["out"] for h in hours), "hours": hours,
+            "teams": dict(sorted(teams.items()))}
+
+
+def month_calendar(year: int, month: int) -> list[list[int]]:
+    """Weeks (Monday first) of day numbers, 0 for padding."""
+    return calendar.Calendar(firstweekday=0).monthdayscalendar(year, month)
