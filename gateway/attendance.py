@@ -248,8 +248,9 @@ class Ledger:
         _, minute = local_day_minute(ts_ms, self.tz)
         return f"{minute // 60:02d}:{minute % 60:02d}"
 
-    def today(self, now_ms: int) -> str:
-        return local_day_minute(now_ms, self.tz)[0]
+    def when(self, ts_ms: int) -> str:
+        """``YYYY-MM-DD HH:MM`` in the site's time zone."""
+        return f"{local_day_minute(ts_ms, self.tz)[0]} {self.hhmm(ts_ms)}"
 
 
 def today_summary(passages: list[tuple[str, str, int]], on_site: list[str],

@@ -151,6 +151,10 @@ from gateway.export_cli import export  # noqa: E402
 
 main.add_command(export)
 
+from gateway.web_cli import web  # noqa: E402
+
+main.add_command(web)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

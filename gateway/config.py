@@ -56,6 +56,36 @@ class SiteConfig:
     push: str = "realtime"              # push schedule: realtime | semimonthly
     tz_offset_min: int = 480
     project: str | None = None
+    web: "WebConfig" = None          # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The labour manager's web app ([web]); off while ``listen`` is empty."""
+    listen: str = ""
+    port: int = 8080
+    cert: Path | None = None
+    key: Path | None = None
+    accounts: Path | None = None
+    session_idle_min: float = 15.0
+    session_max_hours: float = 12.0
+    allow_plain_http: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cert and self.key)
+
+    def check_transport(self) -> None:
+        """Passwords must not cross the site LAN in clear: off-host listening needs TLS."""
+        local = self.listen in ("127.0.0.1", "::1", "localhost")
+        if self.tls:
+            for p in (self.cert, self.key):
+                if not Path(p).exists():
+                    raise ConfigError(f"[web] {p}: no such file (cert and key must both exist)")
+        elif not local and not self.allow_plain_http:
+            raise ConfigError(f"[web] listen = {self.listen!r} without cert/key would send passwords in "
+                              f"clear over the site network: give [web] cert and key (PEM files), listen "
+                              f"on 127.0.0.1, or set allow_plain_http = true on a closed network")
 
 
 @dataclass(frozen=True)
@@ -128,6 +158,9 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
               "detect_width": (int, 320)},
     "roster": {"path": (str, "roster.db"), "min_age": (int, 18), "max_age_male": (int, 60),
                "max_age_female": (int, 55)},
+    "web": {"listen": (str, ""), "port": (int, 8080), "cert": (str, None), "key": (str, None),
+            "accounts": (str, "web/accounts.db"), "session_idle_min": ((int, float), 15),
+            "session_max_hours": ((int, float), 12), "allow_plain_http": (bool, False)},
     "lanes": {},     # [lanes.NAME] tables, checked against LANE_SCHEMA
 }
 LANE_SCHEMA: dict[str, tuple[type | tuple, Any]] = {
@@ -200,7 +233,17 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
     home = home or sitegate_home()
     g, b, o, u, s = (_section(data, n) for n in ("gateway", "broker", "outbox", "uplink", "simulate"))
     faces, roster, lanes = _faces_roster_lanes(data, home)
-    f, ph, sc = (_section(data, n) for n in ("fences", "phone", "schedule"))
+    f, ph, sc, wb = (_section(data, n) for n in ("fences", "phone", "schedule", "web"))
+    if not 0 <= wb["port"] <= 65535 or wb["session_idle_min"] <= 0 or wb["session_max_hours"] <= 0:
+        raise ConfigError("[web] port must be 0..65535, session_idle_min and session_max_hours > 0")
+    if bool(wb["cert"]) != bool(wb["key"]):
+        raise ConfigError("[web] give both cert and key (or neither)")
+    web = WebConfig(listen=wb["listen"], port=wb["port"],
+                    cert=_path(home, wb["cert"]) if wb["cert"] else None,
+                    key=_path(home, wb["key"]) if wb["key"] else None,
+                    accounts=_path(home, wb["accounts"]), session_idle_min=float(wb["session_idle_min"]),
+                    session_max_hours=float(wb["session_max_hours"]),
+                    allow_plain_http=wb["allow_plain_http"])
     if sc["push"] not in ("realtime", "semimonthly"):
         raise ConfigError(f"[schedule] push = {sc['push']!r}: must be realtime or semimonthly "
                           f"(semimonthly: batches released on the 15th and at month end)")
@@ -249,7 +292,8 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       phone_port=ph["port"], phone_cert=_path(home, ph["cert"]),
                       phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
                       session_minutes=ph["session_minutes"], push=sc["push"],
-                      tz_offset_min=sc["tz_offset_min"], project=g["project"], faces=faces, roster=roster, lanes=lanes)
+                      tz_offset_min=sc["tz_offset_min"], project=g["project"], faces=faces, roster=roster, lanes=lanes,
+                      web=web)
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:

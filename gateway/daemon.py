@@ -72,6 +72,11 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         phone = PhoneServer(build_app(cfg, outbox), cfg.phone_listen, cfg.phone_port,
                             cfg.phone_cert, cfg.phone_key).start()
         log.info("phone clock-in page on %s/", phone.url)
+    web = None
+    if cfg.web.listen:
+        from .web_cli import start_web
+        web = start_web(cfg)      # ConfigError (unsafe transport) stops the start, loudly
+        log.info("labour manager web app on %s/", web.url)
     lanes, closers = [], []
     if cfg.lanes:
         from .site_lanes import build_lanes
@@ -120,5 +125,8 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         t.join(10)
     if phone is not None:
         phone.close()
+    if web is not None:
+        from .web_cli import stop_web
+        stop_web(web)
     outbox.close()
     return 0

@@ -1,0 +1,189 @@
+"""Local accounts for the labour manager's web app: users with a role, scrypt password hashes,
+server-side sessions with an idle and an absolute timeout, and a lockout after repeated
+wrong passwords.
+
+Roles: ``manager`` (everything, including registering cards and enrolling faces), ``viewer``
+(reads everything, changes nothing), ``installer`` (today's counts, devices and alarms; no
+personal data). Session tokens are random; the database keeps only their SHA-256, so a copy of
+``accounts.db`` cannot be replayed as a cookie.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("manager", "viewer", "installer")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,32}$")
+MIN_PASSWORD = 8
+MAX_FAILURES = 5          # wrong passwords in a row before the account locks
+LOCK_S = 300.0
+
+# scrypt: N=2^15, r=8, p=1 -- 32 MiB, ~0.1 s on a gateway-class CPU
+_N, _R, _P = 2 ** 15, 8, 1
+
+
+class AccountError(ValueError):
+    pass
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    dk = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 1024 * 1024, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${dk.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, dk = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                             maxmem=64 * 1024 * 1024, dklen=len(dk) // 2)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got.hex(), dk)
+
+
+_DUMMY = hash_password("not a real password")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise AccountError(f"user name {name!r}: 2-32 of letters, digits, _ . @ -")
+    return name
+
+
+def check_new_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password too short: at least {MIN_PASSWORD} characters")
+    if password.strip() != password:
+        raise AccountError("password must not start or end with spaces")
+    return password
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    role: str
+    csrf: str
+    created: float
+
+
+class Accounts:
+    def __init__(self, path: str | Path, idle_s: float = 900.0, max_s: float = 12 * 3600.0,
+                 clock=time.time) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.idle_s, self.max_s, self.clock = idle_s, max_s, clock
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript("""
+            CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL,
+                pw TEXT NOT NULL, created REAL NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
+                locked_until REAL NOT NULL DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user TEXT NOT NULL,
+                csrf TEXT NOT NULL, created REAL NOT NULL, last REAL NOT NULL);
+        """)
+        try:
+            self.path.chmod(0o600)
+        except OSError:
+            pass
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ------------------------------------------------------------------ users
+    def add(self, name: str, role: str, password: str) -> None:
+        check_name(name)
+        if role not in ROLES:
+            raise AccountError(f"role {role!r}: one of {', '.join(ROLES)}")
+        check_new_password(password)
+        try:
+            self._conn.execute("INSERT INTO users (name, role, pw, created) VALUES (?,?,?,?)",
+                               (name, role, hash_password(password), self.clock()))
+        except sqlite3.IntegrityError:
+            raise AccountError(f"user {name} exists (use passwd to change the password)") from None
+
+    def set_password(self, name: str, password: str) -> None:
+        check_new_password(password)
+        n = self._conn.execute("UPDATE users SET pw = ?, failures = 0, locked_until = 0 WHERE name = ?",
+                               (hash_password(password), name)).rowcount
+        if not n:
+            raise AccountError(f"no user {name}")
+        self._conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def set_role(self, name: str, role: str) -> None:
+        if role not in ROLES:
+            raise AccountError(f"role {role!r}: one of {', '.join(ROLES)}")
+        if not self._conn.execute("UPDATE users SET role = ? WHERE name = ?", (role, name)).rowcount:
+            raise AccountError(f"no user {name}")
+
+    def remove(self, name: str) -> None:
+        if not self._conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
+            raise AccountError(f"no user {name}")
+        self._conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def users(self) -> list[dict]:
+        now = self.clock()
+        return [{"name": n, "role": r, "locked": lu > now}
+                for n, r, lu in self._conn.execute("SELECT name, role, locked_until FROM users ORDER BY name")]
+
+    # ------------------------------------------------------------------ sessions
+    def login(self, name: str, password: str) -> str:
+        """A new session token, or AccountError (the same message for a wrong name or password)."""
+        now = self.clock()
+        row = self._conn.execute("SELECT pw, failures, locked_until FROM users WHERE name = ?",
+                                 (name,)).fetchone()
+        if row is None:
+            check_password(password, _DUMMY)     # same time as a real check
+            raise AccountError("wrong user name or password")
+        pw, failures, locked_until = row
+        if locked_until > now:
+            raise AccountError(f"account locked after {MAX_FAILURES} wrong passwords; "
+                               f"try again in {int(locked_until - now) // 60 + 1} min")
+        if not check_password(password, pw):
+            failures += 1
+            lock = now + LOCK_S if failures >= MAX_FAILURES else 0
+            self._conn.execute("UPDATE users SET failures = ?, locked_until = ? WHERE name = ?",
+                               (0 if lock else failures, lock, name))
+            raise AccountError("wrong user name or password")
+        self._conn.execute("UPDATE users SET failures = 0 WHERE name = ?", (name,))
+        token = secrets.token_urlsafe(32)
+        self._conn.execute("INSERT INTO sessions VALUES (?,?,?,?,?)",
+                           (_digest(token), name, secrets.token_urlsafe(24), now, now))
+        self._conn.execute("DELETE FROM sessions WHERE last < ? OR created < ?",
+                           (now - self.idle_s, now - self.max_s))
+        return token
+
+    def session(self, token: str | None) -> tuple[Session | None, str]:
+        """(session, "") when valid (and touched), else (None, "none" | "expired")."""
+        if not token:
+            return None, "none"
+        now = self.clock()
+        key = _digest(token)
+        row = self._conn.execute("""SELECT s.user, u.role, s.csrf, s.created, s.last FROM sessions s
+                                    JOIN users u ON u.name = s.user WHERE s.token = ?""", (key,)).fetchone()
+        if row is None:
+            return None, "none"
+        user, role, csrf, created, last = row
+        if now - last > self.idle_s or now - created > self.max_s:
+            self._conn.execute("DELETE FROM sessions WHERE token = ?", (key,))
+            return None, "expired"
+        self._conn.execute("UPDATE sessions SET last = ? WHERE token = ?", (now, key))
+        return Session(user, role, csrf, created), ""
+
+    def logout(self, token: str | None) -> None:
+        if token:
+            self._conn.execute("DELETE FROM sessions WHERE token = ?", (_digest(token),))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,148 @@
+"""`sitegate web …`: the labour manager's web app -- serve it, manage its local accounts.
+
+`sitegate run` serves the app itself when ``[web] listen`` is set; `sitegate web serve` runs it
+alone (e.g. on a laptop copy of the site data, or while the daemon is stopped) and follows
+the outbox into the attendance ledger meanwhile.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+
+from .faces_cli import config_option, site
+
+
+def open_accounts(cfg, clock=None):
+    from .web_accounts import Accounts
+    w = cfg.web
+    kw = {"clock": clock} if clock else {}
+    return Accounts(w.accounts, idle_s=w.session_idle_min * 60, max_s=w.session_max_hours * 3600, **kw)
+
+
+def start_web(cfg, lanes_info: list | None = None):
+    """Build and start the web app for ``cfg`` (ConfigError when the transport is unsafe)."""
+    from .site_data import SiteData
+    from .webapp import WebServer, build_app
+    cfg.web.check_transport()
+    data = SiteData(cfg)
+    accounts = open_accounts(cfg)
+    app = build_app(data, accounts, secure_cookie=cfg.web.tls)
+    server = WebServer(app, cfg.web.listen, cfg.web.port, cfg.web.cert, cfg.web.key).start()
+    server.resources = (data, accounts)
+    return server
+
+
+def stop_web(server) -> None:
+    server.close()
+    for r in server.resources:
+        r.close()
+
+
+@click.group()
+def web() -> None:
+    """The labour manager's web app (roster, today, unknown cards, monthly sheet)."""
+
+
+@web.command("serve")
+@config_option
+@click.option("--listen", help="Address to listen on (default: [web] listen, else 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port; 0 = any free port).")
+def serve(config, listen, port):
+    """Serve the web app in the foreground until Ctrl-C; prints its URL."""
+    import dataclasses
+    import signal
+
+    from .config import ConfigError
+    from .site_data import LedgerFollower
+    cfg = site(config)
+    w = cfg.web
+    cfg.web = dataclasses.replace(w, listen=listen or w.listen or "127.0.0.1",
+                                  port=w.port if port is None else port)
+    if not open_accounts(cfg).users():
+        click.echo("warning: no accounts yet; add one with: sitegate web user add NAME --role manager",
+                   err=True)
+    try:
+        server = start_web(cfg)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    stop = threading.Event()
+    follower = threading.Thread(target=LedgerFollower(cfg).run, args=(stop,), daemon=True, name="ledger")
+    follower.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"web app on {server.url}/", err=False)
+    sys.stdout.flush()
+    stop.wait()
+    follower.join(5)
+    stop_web(server)
+
+
+@web.group()
+def user() -> None:
+    """Local accounts: manager (everything), viewer (read only), installer (devices, no personal data)."""
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _call(fn, *args):
+    from .web_accounts import AccountError
+    try:
+        return fn(*args)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@user.command("add")
+@config_option
+@click.argument("name")
+@click.option("--role", type=click.Choice(["manager", "viewer", "installer"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin (scripts).")
+def user_add(config, name, role, password_stdin):
+    """Add account NAME (asks for the password twice)."""
+    accounts = open_accounts(site(config))
+    _call(accounts.add, name, role, _password(password_stdin))
+    click.echo(f"{name}: {role}")
+
+
+@user.command("passwd")
+@config_option
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin (scripts).")
+def user_passwd(config, name, password_stdin):
+    """Set NAME's password (signs out NAME's sessions, lifts a lockout)."""
+    accounts = open_accounts(site(config))
+    _call(accounts.set_password, name, _password(password_stdin))
+    click.echo(f"{name}: password changed")
+
+
+@user.command("role")
+@config_option
+@click.argument("name")
+@click.argument("role", type=click.Choice(["manager", "viewer", "installer"]))
+def user_role(config, name, role):
+    """Change NAME's role."""
+    _call(open_accounts(site(config)).set_role, name, role)
+    click.echo(f"{name}: {role}")
+
+
+@user.command("remove")
+@config_option
+@click.argument("name")
+def user_remove(config, name):
+    """Delete account NAME and its sessions."""
+    _call(open_accounts(site(config)).remove, name)
+    click.echo(f"{name}: removed")
+
+
+@user.command("list")
+@config_option
+def user_list(config):
+    """Accounts with their roles (and whether locked after wrong passwords)."""
+    for u in open_accounts(site(config)).users():
+        click.echo(f"{u['name']:20} {u['role']:10}{'  LOCKED' if u['locked'] else ''}")
