@@ -66,7 +66,7 @@ def run(config):
     logging.getLogger("sitegate").setLevel(logging.INFO)
     try:
         sys.exit(run_daemon(cfg))
-    except keys.KeyFileError as exc:
+    except (keys.KeyFileError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

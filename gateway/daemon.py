@@ -55,6 +55,8 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    if cfg.web.listen:
+        cfg.web.check_transport()          # before anything is opened: refuse loudly, change nothing
     outbox = open_outbox(cfg)
     uplink = make_uplink(cfg, outbox)
     threads = [threading.Thread(target=uplink.run, args=(stop,), name="uplink", daemon=True)]
