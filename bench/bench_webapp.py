@@ -51,8 +51,8 @@ def fill(home: Path, workers: int, records: int, today: dt.date) -> tuple[object
     roster_s = time.perf_counter() - t0
     days_needed = records // (2 * workers)
     day_list, d = [], today
-    while len(day_list) < days_needed:          # working days back from today (Sundays off)
-        if d.weekday() != 6:
+    while len(day_list) < days_needed:          # today, then working days back (Sundays off)
+        if d == today or d.weekday() != 6:
             day_list.append(d)
         d -= dt.timedelta(days=1)
     day_list.reverse()

@@ -79,6 +79,25 @@ def serve(config, listen, port):
     stop_web(server)
 
 
+@web.command("cert")
+@config_option
+@click.option("--host", "hosts", multiple=True, help="Extra host name or IP for the certificate.")
+@click.option("--force", is_flag=True, help="Replace an existing certificate.")
+def cert(config, hosts, force):
+    """Make a self-signed TLS certificate for the web app at [web] cert/key (web/cert.pem and
+    web/key.pem when unset; add those two lines to [web])."""
+    from .phone import make_cert
+    cfg = site(config)
+    crt = cfg.web.cert or cfg.home / "web" / "cert.pem"
+    key = cfg.web.key or cfg.home / "web" / "key.pem"
+    if crt.exists() and not force:
+        raise click.ClickException(f"{crt} exists (use --force to replace)")
+    make_cert(crt, key, list(hosts))
+    click.echo(f"certificate: {crt}\nkey:         {key} (0600)")
+    if not cfg.web.tls:
+        click.echo(f'now add to [web] in site.toml:\n  cert = "{crt}"\n  key = "{key}"')
+
+
 @web.group()
 def user() -> None:
     """Local accounts: manager (everything), viewer (read only), installer (devices, no personal data)."""
