@@ -95,12 +95,25 @@ def run(db, broker_url, username, password, ca_file, cert_file, key_file, client
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if ready_file:
-        def mark_ready():
-            if receiver.connected.wait(30):
+    from uplink.sdnotify import Notifier
+    notifier = Notifier()
+
+    def mark_ready():
+        # systemd (Type=notify): ready once subscribed, so units ordered after us find a
+        # receiver that is listening; STATUS shows the counters while running
+        if receiver.connected.wait(30):
+            notifier.notify("READY=1", f"STATUS=receiving on {broker.display()}")
+            if ready_file:
                 Path(ready_file).write_text("ready\n")
-        threading.Thread(target=mark_ready, daemon=True).start()
+        else:
+            notifier.notify("READY=1", f"STATUS=broker {broker.display()} not reachable yet; retrying")
+        while not stop.wait(5):
+            c = ingest.counters
+            notifier.notify(f"STATUS={'connected' if receiver.connected.is_set() else 'disconnected'}; "
+                            f"records stored {c.get('records_ok', 0)}, rejected blocks {c.get('rejected', 0)}")
+    threading.Thread(target=mark_ready, daemon=True, name="notify").start()
     receiver.run(stop)
+    notifier.notify("STOPPING=1")
     click.echo(json.dumps({"counters": dict(ingest.counters)}, sort_keys=True))
 
 

@@ -14,7 +14,7 @@ from uplink.schedule import Schedule
 
 from . import keys
 from .config import SiteConfig
-from .sdnotify import Notifier, watchdog_interval
+from uplink.sdnotify import Notifier, watchdog_interval
 from .simulate import run_source
 
 log = logging.getLogger("sitegate")

@@ -11,7 +11,7 @@ import pytest
 from gateway import keys
 from gateway.daemon import healthy
 from gateway.provision import Answers, ProvisionError, provision
-from gateway.sdnotify import Notifier, watchdog_interval
+from uplink.sdnotify import Notifier, watchdog_interval
 from procs import central_cmd
 from uplink import bundle
 
