@@ -55,6 +55,9 @@ def test_header_weekdays_and_title():
     assert build(2028, 2, [], {}).title == "考勤表 2028年02月"
     assert S.filename(s, "xlsx", "P") == "attendance-P-2028-02.xlsx"
     assert S.filename(s, "csv") == "attendance-2028-02.csv"
+    assert S.filename(s, "csv", "../../etc/x") == "attendance-etc_x-2028-02.csv"
+    assert S.filename(s, "xlsx", "长沙 一期/二标段") == "attendance-长沙_一期_二标段-2028-02.xlsx"
+    assert S.filename(s, "xlsx", "/") == "attendance-2028-02.xlsx"
 
 
 def test_empty_month_has_no_rows():
