@@ -45,7 +45,7 @@ def test_parse_month_and_bounds():
     assert parse_month("2026-11") == (2026, 11)
     assert parse_month("2028-02") == (2028, 2)
     for bad in ("2026-13", "2026-00", "2026-1", "26-11", "2026/11", "november", "2026-11-01", "",
-                "1999-12", " 2026-11"):
+                "1999-12", " 2026-11", "2026-+1", "2026- 1", "2026-1 ", "+2026-11"):
         with pytest.raises(LedgerError, match="YYYY-MM"):
             parse_month(bad)
     assert month_bounds(2028, 2) == ("2028-02-01", "2028-02-29", 29)
@@ -104,6 +104,24 @@ def test_catch_up_twice_counts_once_and_resumes_after_reopen(tmp_path, outbox):
     assert again.on_site("2026-11-03") == [] and again.on_site("2026-11-04") == ["W1"]
     assert again.gaps() == []
     again.close()
+
+
+def test_a_lost_mark_does_not_count_twice(tmp_path, outbox):
+    for d in (2, 3):
+        put(outbox, allow("W1", "in"), local_ms(2026, 11, d, 8))
+        put(outbox, allow("W1", "out"), local_ms(2026, 11, d, 17))
+    v = put(outbox, allow("W2", "in"), local_ms(2026, 11, 3, 8))
+    put(outbox, void("W2", v), local_ms(2026, 11, 3, 8, 0, 9))
+    ledger = Ledger(tmp_path / "attendance.db", 480)
+    assert ledger.catch_up(outbox) == 6
+    before = rows(ledger, "SELECT * FROM days ORDER BY worker, day")
+    ledger._conn.execute("DELETE FROM meta")               # e.g. restored from an older copy
+    assert ledger.last_seq == 0
+    assert ledger.catch_up(outbox) == 0
+    assert ledger.last_seq == 6
+    assert rows(ledger, "SELECT * FROM days ORDER BY worker, day") == before
+    assert rows(ledger, "SELECT SUM(ins), SUM(outs) FROM days")[0] == (2, 2)
+    ledger.close()
 
 
 def test_catch_up_in_small_batches_takes_everything(tmp_path, outbox):
