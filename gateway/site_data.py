@@ -53,9 +53,17 @@ class SiteData:
         from .roster import Roster
         self.cfg = cfg
         self.rules = rules_of(cfg)
-        self.roster = Roster(cfg.roster.path, key=load_or_create_key(cfg.home / "keys" / "roster.sm4"))
-        self.templates = TemplateStore(cfg.faces.store, key_file=cfg.home / "keys" / "templates.sm4")
-        self.ledger = Ledger(ledger_path(cfg), cfg.tz_offset_min)
+        opened: list = []
+        try:                                  # a file that fails to open closes the ones before it
+            self.roster = Roster(cfg.roster.path, key=load_or_create_key(cfg.home / "keys" / "roster.sm4"))
+            opened.append(self.roster)
+            self.templates = TemplateStore(cfg.faces.store, key_file=cfg.home / "keys" / "templates.sm4")
+            opened.append(self.templates)
+            self.ledger = Ledger(ledger_path(cfg), cfg.tz_offset_min)
+        except BaseException:
+            for c in opened:
+                c.close()
+            raise
         self._people: list[Entry] = []
         self._version: tuple | None = None
         self._lock = threading.Lock()

@@ -130,6 +130,15 @@ def test_bad_input_exits_2_with_the_reason(home, tmp_path):
     assert list(home.iterdir()) == []                      # refused before touching anything
 
 
+def test_broken_ledger_file_is_a_clear_error(site, tmp_path):
+    (site.home / "attendance.db").write_bytes(b"not a database " * 300)
+    res = export("--month", "2026-11", "-c", str(site.home / "site.toml"), "-o", str(tmp_path / "x.csv"))
+    err = res.stderr.decode()
+    assert res.returncode == 1 and "Traceback" not in err
+    assert "cannot open the site's data in" in err and "not a database" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_fresh_home_without_an_outbox_gives_an_empty_sheet(home, tmp_path):
     res = export("--month", "2026-11", "-o", "-")
     assert res.returncode == 0, res.stderr.decode()[-500:]
