@@ -233,7 +233,6 @@ def test_local_day_boundary_in_the_ledger(tmp_path, outbox):
     assert site.month_days(2026, 11) == {"W1": {20}, "W2": {21}, "W3": {30}}
     assert site.month_days(2026, 12) == {"W3": {1}}
     assert site.worker_month("W2", 2026, 11)[21]["first"] == "00:30"
-    assert site.today(local_ms(2026, 11, 21, 0, 30)) == "2026-11-21"
     utc = Ledger(tmp_path / "utc.db", 0)                      # a UTC site sees other days
     utc.catch_up(outbox)
     assert utc.month_days(2026, 11) == {"W1": {20}, "W2": {20}, "W3": {30}}
