@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -56,12 +57,10 @@ def local_day_minute(ts_ms: int, tz_offset_min: int) -> tuple[str, int]:
 
 def parse_month(text: str) -> tuple[int, int]:
     """``YYYY-MM`` -> (year, month); LedgerError with what to type otherwise."""
-    try:
-        y, m = (int(p) for p in str(text).split("-"))
-        if not (2000 <= y <= 2100 and 1 <= m <= 12) or len(str(text)) != 7:
-            raise ValueError
-    except ValueError:
-        raise LedgerError(f"month {text!r}: give it as YYYY-MM, e.g. 2026-11") from None
+    found = re.fullmatch(r"(\d{4})-(\d{2})", str(text))
+    y, m = (int(found[1]), int(found[2])) if found else (0, 0)
+    if not (2000 <= y <= 2100 and 1 <= m <= 12):
+        raise LedgerError(f"month {text!r}: give it as YYYY-MM, e.g. 2026-11")
     return y, m
 
 
@@ -157,21 +156,22 @@ class Ledger:
                              "indexed; the monthly sheet lacks them (central has them)", expected, seq - 1)
             expected = seq + 1
             if rec.get("type") == "attendance":
-                self._add(seq, rec["ts"], rec.get("body") or {})
-                n += 1
+                n += self._add(seq, rec["ts"], rec.get("body") or {})
             after = seq
         if records:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(after),))
         return n
 
-    def _add(self, seq: int, ts: int, body: dict) -> None:
+    def _add(self, seq: int, ts: int, body: dict) -> bool:
         day, minute = local_day_minute(ts, self.tz)
         worker, decision = body.get("worker"), str(body.get("decision", ""))
-        self._conn.execute(
+        fresh = self._conn.execute(
             "INSERT OR IGNORE INTO passages (seq, ts, day, minute, worker, dir, decision, reason, method, lane)"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
             (seq, ts, day, minute, worker, body.get("dir"), decision, body.get("reason"),
-             body.get("method"), body.get("lane") or body.get("device")))
+             body.get("method"), body.get("lane") or body.get("device"))).rowcount
+        if not fresh:             # already indexed (the mark was lost or reset): count it once
+            return False
         if decision == "allow" and worker:
             d = body.get("dir")
             self._conn.execute(
@@ -187,6 +187,7 @@ class Ledger:
             self._conn.execute("UPDATE passages SET voided = 1 WHERE seq = ?", (body["ref"],))
             if row and row[0]:
                 self._recompute(*row)
+        return True
 
     def _recompute(self, worker: str, day: str) -> None:
         self._conn.execute("DELETE FROM days WHERE worker = ? AND day = ?", (worker, day))

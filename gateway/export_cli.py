@@ -1,6 +1,7 @@
 """`sitegate export attendance --month YYYY-MM`: the monthly attendance sheet (考勤表)."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import click
@@ -42,14 +43,16 @@ def export_attendance(config, month, fmt, output):
     err = Console(stderr=True)
     try:
         data = SiteData(cfg)
-    except (PermissionError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (PermissionError, ValueError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot open the site's data in {cfg.home}: {exc}") from exc
     try:
         with err.status("indexing new attendance records…"):
             new = data.catch_up()
         gaps = data.ledger.gaps()
         with err.status(f"building the sheet for {year}-{mon:02d}…"):
             sheet = data.sheet(year, mon)
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"reading the site's data in {cfg.home}: {exc}") from exc
     finally:
         data.close()
     project = cfg.project or cfg.gateway_id

@@ -224,8 +224,9 @@ def _roster_call(fn, *args, **kw):
 @click.option("--cert-valid-to", help="YYYY-MM-DD")
 @click.option("--birth", help="YYYY-MM-DD (default: from the ID number)")
 @click.option("--gender", type=click.Choice(["male", "female"]))
+@click.option("--team", help="Work team (班组), shown on screens and the monthly sheet.")
 def roster_add(config, worker_id, **fields):
-    """Add or update a worker."""
+    """Add or update a worker (every field is replaced: give them all when updating)."""
     _worker_id(worker_id)
     ros = open_roster(site(config))
     _roster_call(ros.add, worker_id, **fields)
@@ -261,7 +262,7 @@ def roster_import(config, file):
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def roster_list(config, as_json):
-    """Workers with their status; ID numbers masked."""
+    """Workers with their team and status; ID numbers masked."""
     from drivers.sam.idnumber import mask
     ros = open_roster(site(config))
     rows = []
@@ -269,14 +270,14 @@ def roster_list(config, as_json):
         private = ros.private(w.worker_id)
         rows.append({"worker_id": w.worker_id, "status": w.status, "blacklisted": w.blacklisted,
                      "contract_end": w.contract_end and w.contract_end.isoformat(), "trade": w.trade,
-                     "cert_valid_to": w.cert_valid_to and w.cert_valid_to.isoformat(),
+                     "cert_valid_to": w.cert_valid_to and w.cert_valid_to.isoformat(), "team": w.team,
                      "id_number": mask(private["id_number"]) if private.get("id_number") else None})
     if as_json:
         click.echo(json.dumps(rows, sort_keys=True, ensure_ascii=False))
         return
     for r in rows:
         flag = " BLACKLISTED" if r["blacklisted"] else ""
-        click.echo(f"{r['worker_id']}  {r['id_number'] or '-':20}  {r['status']}{flag}")
+        click.echo(f"{r['worker_id']}  {r['id_number'] or '-':20}  {r['team'] or '-'}  {r['status']}{flag}")
 
 
 @roster.command("blacklist")

@@ -76,9 +76,23 @@ class Roster:
                 status TEXT NOT NULL DEFAULT 'pending', worker TEXT, decided_by TEXT,
                 decided_ms INTEGER, note TEXT);
         """)
-        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
-        if "team" not in cols:   # roster files from before teams were kept locally
-            self._conn.execute("ALTER TABLE workers ADD COLUMN team TEXT")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Roster files from before teams were kept locally get the column. Under a write lock
+        and re-checked inside it: the daemon and a CLI may open an old file at the same moment."""
+        def has_team() -> bool:
+            return "team" in {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
+        if has_team():
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not has_team():
+                self._conn.execute("ALTER TABLE workers ADD COLUMN team TEXT")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._conn.close()

@@ -70,25 +70,31 @@ def flags(worker: Worker, today: date, rules: Rules = Rules(), soon_days: int = 
     """What a labour manager should look at, worst first: blacklisted, contract_expired,
     certificate_missing/_expired, under_age, over_age, then contract_ending, certificate_ending,
     near_age_limit (within ``soon_days`` / one year). Pure; the roster screen shows these."""
-    out = []
+    bad, soon = [], []
     if worker.blacklisted:
-        out.append("blacklisted")
+        bad.append("blacklisted")
     if worker.contract_end is not None:
         left = (worker.contract_end - today).days
-        out += ["contract_expired"] if left < 0 else (["contract_ending"] if left <= soon_days else [])
+        if left < 0:
+            bad.append("contract_expired")
+        elif left <= soon_days:
+            soon.append("contract_ending")
     if worker.trade and rules.special_trades_need_cert:
         if worker.cert_valid_to is None:
-            out.append("certificate_missing")
+            bad.append("certificate_missing")
         else:
             left = (worker.cert_valid_to - today).days
-            out += ["certificate_expired"] if left < 0 else (["certificate_ending"] if left <= soon_days else [])
+            if left < 0:
+                bad.append("certificate_expired")
+            elif left <= soon_days:
+                soon.append("certificate_ending")
     if worker.birth is not None:
         age = age_on(worker.birth, today)
         limit = rules.max_age_female if worker.gender == "female" else rules.max_age_male
         if age < rules.min_age:
-            out.append("under_age")
+            bad.append("under_age")
         elif age > limit:
-            out.append("over_age")
+            bad.append("over_age")
         elif age == limit:
-            out.append("near_age_limit")
-    return out
+            soon.append("near_age_limit")
+    return bad + soon

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Iterable
@@ -134,5 +135,8 @@ def xlsx_bytes(sheet: Sheet) -> bytes:
 
 
 def filename(sheet: Sheet, ext: str, project: str = "") -> str:
+    """``attendance-PROJECT-YYYY-MM.ext``; the project name (free text in site.toml) is reduced to
+    characters that are safe in a file name, so it can never point into another folder."""
+    project = re.sub(r"[^\w.-]+", "_", project or "").strip("._")
     stem = f"attendance-{project + '-' if project else ''}{sheet.year}-{sheet.month:02d}"
     return f"{stem}.{ext}"

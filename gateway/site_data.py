@@ -8,6 +8,7 @@ never kept).
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -52,9 +53,17 @@ class SiteData:
         from .roster import Roster
         self.cfg = cfg
         self.rules = rules_of(cfg)
-        self.roster = Roster(cfg.roster.path, key=load_or_create_key(cfg.home / "keys" / "roster.sm4"))
-        self.templates = TemplateStore(cfg.faces.store, key_file=cfg.home / "keys" / "templates.sm4")
-        self.ledger = Ledger(ledger_path(cfg), cfg.tz_offset_min)
+        opened: list = []
+        try:                                  # a file that fails to open closes the ones before it
+            self.roster = Roster(cfg.roster.path, key=load_or_create_key(cfg.home / "keys" / "roster.sm4"))
+            opened.append(self.roster)
+            self.templates = TemplateStore(cfg.faces.store, key_file=cfg.home / "keys" / "templates.sm4")
+            opened.append(self.templates)
+            self.ledger = Ledger(ledger_path(cfg), cfg.tz_offset_min)
+        except BaseException:
+            for c in opened:
+                c.close()
+            raise
         self._people: list[Entry] = []
         self._version: tuple | None = None
         self._lock = threading.Lock()
@@ -114,15 +123,21 @@ class SiteData:
 
 class LedgerFollower:
     """Daemon thread: index new outbox records into the ledger every ``interval`` seconds, over
-    its own read-only outbox connection (never the lanes' writing one)."""
+    its own read-only outbox connection (never the lanes' writing one).
+
+    The ledger is opened on the first step, not in the constructor: a broken or unwritable
+    ``attendance.db`` lags the sheet (logged, retried), it never keeps the lanes from starting."""
 
     def __init__(self, cfg: SiteConfig, interval: float = 1.0) -> None:
         self.cfg, self.interval = cfg, interval
-        self.ledger = Ledger(ledger_path(cfg), cfg.tz_offset_min)
+        self.ledger: Ledger | None = None
         self.errors = 0
+        self._last_error: str | None = None
 
     def step(self) -> int:
         from uplink.outbox import Outbox
+        if self.ledger is None:
+            self.ledger = Ledger(ledger_path(self.cfg), self.cfg.tz_offset_min)
         outbox = Outbox(self.cfg.outbox_path, self.cfg.gateway_id, readonly=True)
         try:
             return self.ledger.catch_up(outbox)
@@ -136,11 +151,21 @@ class LedgerFollower:
             last = stop.is_set()
             try:
                 self.step()
+                if self._last_error is not None:
+                    log.warning("attendance ledger: indexing again")
+                    self._last_error = None
             except Exception as exc:   # keep following; the sheet lags, the records are safe
                 self.errors += 1
-                log.error("attendance ledger: %s: %s", type(exc).__name__, exc)
+                what = f"{type(exc).__name__}: {exc}"
+                if what != self._last_error:          # once per distinct problem, not every second
+                    log.error("attendance ledger: %s", what)
+                    self._last_error = what
+                if self.ledger is not None and isinstance(exc, sqlite3.DatabaseError):
+                    self.ledger.close()               # reopen on the next step
+                    self.ledger = None
             if last:
-                self.ledger.close()
+                if self.ledger is not None:
+                    self.ledger.close()
                 return
             stop.wait(self.interval)
 
