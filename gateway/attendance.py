@@ -123,6 +123,9 @@ class Ledger:
                         if len(records) >= batch:
                             break
                     n = self._ingest(records, after)
+                    head = getattr(outbox, "head_seq", 0)
+                    if len(records) < batch and head > self.last_seq:
+                        self._tail_gap(self.last_seq + 1, head)
                     self._conn.execute("COMMIT")
                 except BaseException:
                     self._conn.execute("ROLLBACK")
@@ -161,6 +164,15 @@ class Ledger:
         if records:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(after),))
         return n
+
+    def _tail_gap(self, first: int, last: int) -> None:
+        """The outbox has numbered up to ``last`` but holds nothing after ``first - 1``: those
+        records were purged before we saw them (no newer record has to arrive to tell)."""
+        now = int(datetime.now(timezone.utc).timestamp() * 1000)
+        self._conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?)", (first, last, now))
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(last),))
+        log.critical("attendance ledger: records %d..%d left the outbox before they were indexed; "
+                     "the monthly sheet lacks them (central has them)", first, last)
 
     def _add(self, seq: int, ts: int, body: dict) -> bool:
         day, minute = local_day_minute(ts, self.tz)

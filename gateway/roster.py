@@ -189,6 +189,9 @@ class Roster:
             self._conn.execute("""INSERT INTO unknown_cards (id_mac, sealed, first_ms, last_ms, reads, lane)
                 VALUES (?,?,?,?,1,?) ON CONFLICT(id_mac) DO UPDATE SET sealed=excluded.sealed,
                 last_ms=excluded.last_ms, reads=reads+1, lane=excluded.lane,
+                worker=CASE WHEN status='registered' THEN NULL ELSE worker END,
+                decided_by=CASE WHEN status='registered' THEN NULL ELSE decided_by END,
+                decided_ms=CASE WHEN status='registered' THEN NULL ELSE decided_ms END,
                 status=CASE WHEN status='registered' THEN 'pending' ELSE status END""",
                                (mac, sealed, ts, ts, lane))
         return self.unknown(mac)
@@ -248,8 +251,11 @@ class Roster:
 
     def version(self) -> tuple:
         """Changes whenever a worker is added, changed or removed (for caches)."""
-        return self._conn.execute("SELECT COUNT(*), MAX(updated_ms), TOTAL(LENGTH(worker)) "
-                                  "FROM workers").fetchone()
+        # data_version moves on commits by other connections (another process), total_changes
+        # on ours; together they catch two changes within one millisecond as well
+        data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return (data_version, self._conn.total_changes,
+                *self._conn.execute("SELECT COUNT(*), MAX(updated_ms) FROM workers").fetchone())
 
     # ------------------------------------------------------------------ reads
     _COLS = "worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to, team"

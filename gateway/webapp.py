@@ -352,7 +352,7 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
                  else "text/csv; charset=utf-8")
         fname = S.filename(sheet, ext, cfg.project or cfg.gateway_id)
         return Response(body, media_type=media,
-                        headers={"Content-Disposition": f"attachment; filename=\"{fname}\""})
+                        headers={"Content-Disposition": _disposition(fname)})
 
     return app
 
@@ -364,6 +364,12 @@ _FLAGS = ("blacklisted", "contract_expired", "contract_ending", "certificate_mis
 def _mask(number: str) -> str:
     from drivers.sam.idnumber import mask
     return mask(number) if number else ""
+
+
+def _disposition(fname: str) -> str:
+    """RFC 6266: an ASCII fallback plus the UTF-8 name (a Chinese project name survives)."""
+    ascii_name = fname.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(fname)}"
 
 
 def _looks_like_id(text: str) -> bool:

@@ -307,3 +307,24 @@ def test_readonly_ledger_reads_and_cannot_write(tmp_path, outbox):
         ro.catch_up(outbox)
     assert ro.last_seq == 1                                # rolled back, nothing half-written
     ro.close()
+
+
+def test_gap_at_the_end_is_reported_without_waiting_for_a_newer_record(tmp_path, outbox, caplog):
+    ts = local_ms(2026, 11, 14, 8)
+    for i in range(3):
+        put(outbox, allow(f"W{i}"), ts + i)
+    ledger = Ledger(tmp_path / "attendance.db", 480)
+    assert ledger.catch_up(outbox) == 1 + 1 + 1
+    for i in range(3, 6):                                  # 4..6, then acked and purged
+        put(outbox, allow(f"W{i}"), ts + i)
+    outbox.seal()
+    assert outbox.ack(6, outbox.hash_of(6))
+    assert outbox.purge(now=ts + 30 * 86400_000) == 6
+    assert list(outbox.iter_records()) == []
+    caplog.set_level(logging.CRITICAL, logger="sitegate.attendance")
+    assert ledger.catch_up(outbox) == 0
+    assert ledger.gaps() == [(4, 6)] and ledger.last_seq == 6
+    assert "4..6" in caplog.records[0].getMessage()
+    put(outbox, allow("W9"), ts + 9)                        # the next record follows on cleanly
+    assert ledger.catch_up(outbox) == 1 and ledger.gaps() == [(4, 6)]
+    ledger.close()

@@ -1,0 +1,87 @@
+"""The web app's edges through the whole FastAPI stack in-process (the browser tests cover the
+pages end to end): download names, roster cache, ID numbers never echoed, headers, redirects."""
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import unquote
+
+import pytest
+
+from webfixtures import ID_W1, PASSWORDS, TZ, make_site
+
+
+
+@pytest.fixture
+def client(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gateway.site_data import SiteData
+    from gateway.web_cli import open_accounts
+    from gateway.webapp import build_app
+    today = dt.datetime.now(TZ).date()
+    cfg, _ = make_site(tmp_path, today)
+    cfg.project = "京沪高速/三标"
+    data = SiteData(cfg)
+    c = TestClient(build_app(data, open_accounts(cfg)))
+    assert c.post("/login", data={"user": "boss", "password": PASSWORDS["boss"]},
+                  follow_redirects=False).status_code == 303
+    c.data, c.today = data, today
+    yield c
+    data.close()
+
+
+def test_sheet_download_keeps_a_chinese_project_name(client):
+    r = client.get(f"/sheet/{client.today:%Y-%m}.csv")
+    assert r.status_code == 200
+    cd = r.headers["content-disposition"]
+    ascii_part, utf8_part = cd.split("; filename*=UTF-8''")
+    assert ascii_part.isascii() and "/" not in unquote(utf8_part)
+    assert unquote(utf8_part) == f"attendance-京沪高速_三标-{client.today:%Y-%m}.csv"
+
+
+def test_bad_sheet_names_are_404_not_errors(client):
+    for name in ("2026-13.xlsx", "2026-11.pdf", "..%2F..%2Fetc.csv", "x"):
+        assert client.get(f"/sheet/{name}").status_code == 404
+
+
+def test_roster_screen_sees_a_change_made_within_the_same_millisecond(client):
+    assert "W000001" in client.get("/roster").text
+    client.data.roster.add("W000001", id_number=ID_W1, name="张三", team="新班组")
+    client.data.roster.add("W000001", id_number=ID_W1, name="张三", team="钢筋班二")
+    assert "钢筋班二" in client.get("/roster?q=W000001").text
+
+
+def test_id_number_search_is_posted_and_never_echoed(client):
+    page = client.get("/roster").text
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    r = client.post("/roster", data={"csrf": csrf, "q": ID_W1}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/roster?q=W000001"
+    r = client.post("/roster", data={"csrf": csrf, "q": "110101199901011111"}, follow_redirects=False)
+    assert "110101199901011111" not in unquote(r.headers["location"])
+    assert "1101**********1111" in unquote(r.headers["location"])
+    r = client.get(f"/roster?q={ID_W1}")            # typed into the address bar by hand
+    assert ID_W1 not in r.text and "W000001" in r.text
+    assert client.post("/roster", data={"q": ID_W1}, follow_redirects=False).status_code == 403
+
+
+def test_headers_and_open_redirect(client):
+    r = client.get("/")
+    assert r.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert float(r.headers["server-timing"].split("dur=")[1]) > 0
+    client.cookies.clear()
+    r = client.post("/login", data={"user": "boss", "password": PASSWORDS["boss"],
+                                    "next": "//evil.example/x"}, follow_redirects=False)
+    assert r.headers["location"] == "/"
+    r = client.post("/login", data={"user": "boss", "password": PASSWORDS["boss"], "next": "/unknown"},
+                    follow_redirects=False)
+    assert r.headers["location"] == "/unknown"
+
+
+def test_requeued_card_forgets_its_old_decision(client):
+    roster = client.data.roster
+    card = roster.note_unknown({"name": "周八", "id_number": "110101199603071233"}, "lane1")
+    roster.register_unknown(card["key"], "W000050", "boss")
+    roster.remove("W000050")                          # worker left; the card is read again
+    again = roster.note_unknown({"name": "周八", "id_number": "110101199603071233"}, "lane1")
+    assert again["status"] == "pending" and again["worker"] is None and again["decided_by"] is None
