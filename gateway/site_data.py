@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -169,6 +168,3 @@ class LedgerFollower:
                 return
             stop.wait(self.interval)
 
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000

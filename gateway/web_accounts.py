@@ -145,15 +145,15 @@ class Accounts:
         if row is None:
             check_password(password, _DUMMY)     # same time as a real check
             raise AccountError("wrong user name or password")
-        pw, failures, locked_until = row
+        pw, _, locked_until = row
         if locked_until > now:
             raise AccountError(f"account locked after {MAX_FAILURES} wrong passwords; "
                                f"try again in {int(locked_until - now) // 60 + 1} min")
         if not check_password(password, pw):
-            failures += 1
-            lock = now + LOCK_S if failures >= MAX_FAILURES else 0
-            self._conn.execute("UPDATE users SET failures = ?, locked_until = ? WHERE name = ?",
-                               (0 if lock else failures, lock, name))
+            # counted in SQL, so concurrent attempts cannot both read the same count
+            self._conn.execute("UPDATE users SET failures = failures + 1 WHERE name = ?", (name,))
+            self._conn.execute("UPDATE users SET failures = 0, locked_until = ? WHERE name = ? AND "
+                               "failures >= ?", (now + LOCK_S, name, MAX_FAILURES))
             raise AccountError("wrong user name or password")
         self._conn.execute("UPDATE users SET failures = 0 WHERE name = ?", (name,))
         token = secrets.token_urlsafe(32)

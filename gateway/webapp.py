@@ -24,6 +24,7 @@ from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -158,7 +159,7 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         name, password = str(form.get("user", "")), str(form.get("password", ""))
         nxt = _safe_next(str(form.get("next", "")))
         try:
-            token = accounts.login(name, password)
+            token = await run_in_threadpool(accounts.login, name, password)   # scrypt: off the loop
         except AccountError as exc:
             log.warning("web sign-in refused for %r: %s", name[:32], exc)
             return render(request, "login.html", None, code=401, notice=None, error=str(exc), next=nxt,
@@ -346,8 +347,10 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
             raise Refused(404, "not_found") from None
         if ext not in ("xlsx", "csv"):
             raise Refused(404, "not_found")
-        sheet = data.sheet(year, mon)
-        body = S.xlsx_bytes(sheet) if ext == "xlsx" else S.csv_bytes(sheet)
+        def build() -> tuple[S.Sheet, bytes]:          # seconds for a big site: off the event loop
+            sheet = data.sheet(year, mon)
+            return sheet, S.xlsx_bytes(sheet) if ext == "xlsx" else S.csv_bytes(sheet)
+        sheet, body = await run_in_threadpool(build)
         media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if ext == "xlsx"
                  else "text/csv; charset=utf-8")
         fname = S.filename(sheet, ext, cfg.project or cfg.gateway_id)

@@ -19,7 +19,7 @@ GW = "gw-fault-1"
 
 
 def write_site(home, broker_url, **extra):
-    sim = extra.pop("simulate", {"records": N, "rate": 900})
+    sim = extra.pop("simulate", {"records": N, "rate": 500})
     outbox = extra.pop("outbox", {"max_block_records": 50})
     lines = ["[gateway]", f'id = "{extra.pop("gw", GW)}"', "[broker]", f'url = "{broker_url}"',
              "[outbox]", *[f"{k} = {v}" for k, v in outbox.items()],
