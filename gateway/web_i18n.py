@@ -10,6 +10,8 @@ _T: dict[str, tuple[str, str]] = {
     "signout": ("退出", "Sign out"),
     "user": ("用户名", "User name"),
     "password": ("密码", "Password"),
+    "bad_login": ("用户名或密码错误。", "Wrong user name or password."),
+    "locked": ("密码连续错误，账户已锁定；请 {after} 后再试。", "Account locked after repeated wrong passwords; try again in {after}."),
     "expired": ("会话已过期，请重新登录。", "Your session expired; please sign in again."),
     "signed_out": ("已退出。", "Signed out."),
     "need_signin": ("请先登录。", "Please sign in."),

@@ -21,7 +21,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -37,7 +37,7 @@ from .web_i18n import pick, t
 
 log = logging.getLogger("sitegate.web")
 
-COOKIE, LANG_COOKIE = "sg_session", "sg_lang"
+COOKIE, LANG_COOKIE, FLASH_COOKIE = "sg_session", "sg_lang", "sg_flash"
 PAGE_SIZE = 50
 READ = ("manager", "viewer")                 # personal data
 ANY = ("manager", "viewer", "installer")
@@ -112,8 +112,10 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         body = env.get_template(template).render(
             t=lambda k, **kw: t(lang, k, **kw), lang=lang, session=session, here=here,
             other_lang="en" if lang == "zh" else "zh", path=request.url.path, project=cfg.project or "",
-            gateway=cfg.gateway_id, flash=request.query_params.get("msg"), **ctx)
+            gateway=cfg.gateway_id, flash=unquote(request.cookies.get(FLASH_COOKIE, "")) or None, **ctx)
         resp = HTMLResponse(body, status_code=code)
+        if FLASH_COOKIE in request.cookies:
+            resp.delete_cookie(FLASH_COOKIE, path="/")
         if request.query_params.get("lang") in ("zh", "en"):
             resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", httponly=True,
                             secure=secure_cookie)
@@ -143,7 +145,13 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
                       message=t(lang_of(request), exc.key, **exc.kw))
 
     def back(path: str, msg: str | None = None) -> RedirectResponse:
-        return RedirectResponse(path + ("?" + urlencode({"msg": msg}) if msg else ""), status_code=303)
+        """Redirect after a POST; the message rides in a short-lived cookie only we can set (a
+        message in the URL could be put there by anyone's link)."""
+        resp = RedirectResponse(path, status_code=303)
+        if msg:
+            resp.set_cookie(FLASH_COOKIE, quote(msg[:300]), max_age=60, httponly=True, samesite="strict",
+                            secure=secure_cookie, path="/")
+        return resp
 
     # ------------------------------------------------------------------ sign in / out
     @app.get("/login", response_class=HTMLResponse)
@@ -162,7 +170,10 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
             token = await run_in_threadpool(accounts.login, name, password)   # scrypt: off the loop
         except AccountError as exc:
             log.warning("web sign-in refused for %r: %s", name[:32], exc)
-            return render(request, "login.html", None, code=401, notice=None, error=str(exc), next=nxt,
+            lang = lang_of(request)
+            minutes = str(exc).split("try again in ")[-1] if "locked" in str(exc) else ""
+            error = t(lang, "locked", after=minutes) if minutes else t(lang, "bad_login")
+            return render(request, "login.html", None, code=401, notice=None, error=error, next=nxt,
                           user=name)
         log.info("web sign-in: %s", name)
         resp = RedirectResponse(nxt or "/", status_code=303)
@@ -237,8 +248,7 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
             if w is None:
                 return back("/roster", t(lang_of(request), "no_id_match", masked=_mask(q.upper())))
             q = w.worker_id
-        return RedirectResponse("/roster?" + urlencode({"q": q} | {k: v for k, v in query.items() if v}),
-                                status_code=303)
+        return back("/roster?" + urlencode({"q": q} | {k: v for k, v in query.items() if v}))
 
     # ------------------------------------------------------------------ a worker's month
     @app.get("/workers/{worker_id}", response_class=HTMLResponse)

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 import stdnum.cn.ric
 
-from drivers.sam.cardtext import (CardDecodeError, decode_text, encode_text, MARKER_OFFSET)
+from drivers.sam.cardtext import (CardDecodeError, decode_text, encode_text)
 from drivers.sam.idnumber import IdNumberError, check_char, check_id_number, mask
 from drivers.sim.samples import FOREIGN, FOREIGN_2023, HMT, RESIDENT, RESIDENT_LONG_TERM
 

@@ -2,7 +2,6 @@
 expiry through a browser is in test_webapp_browser.py)."""
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 

@@ -57,8 +57,11 @@ def test_id_number_search_is_posted_and_never_echoed(client):
     r = client.post("/roster", data={"csrf": csrf, "q": ID_W1}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/roster?q=W000001"
     r = client.post("/roster", data={"csrf": csrf, "q": "110101199901011111"}, follow_redirects=False)
-    assert "110101199901011111" not in unquote(r.headers["location"])
-    assert "1101**********1111" in unquote(r.headers["location"])
+    assert "110101199901011111" not in unquote(r.headers["location"] + r.headers["set-cookie"])
+    assert "1101**********1111" in unquote(r.headers["set-cookie"])      # said once, masked
+    page = client.get(r.headers["location"]).text
+    assert "1101**********1111" in page.split('id="flash">')[1].split("<")[0]
+    assert 'id="flash"' not in client.get("/roster").text                # and only once
     r = client.get(f"/roster?q={ID_W1}")            # typed into the address bar by hand
     assert ID_W1 not in r.text and "W000001" in r.text
     assert client.post("/roster", data={"q": ID_W1}, follow_redirects=False).status_code == 403
@@ -85,3 +88,18 @@ def test_requeued_card_forgets_its_old_decision(client):
     roster.remove("W000050")                          # worker left; the card is read again
     again = roster.note_unknown({"name": "周八", "id_number": "110101199603071233"}, "lane1")
     assert again["status"] == "pending" and again["worker"] is None and again["decided_by"] is None
+
+
+def test_messages_cannot_be_planted_through_a_link(client):
+    assert "Call 400-" not in client.get("/roster?msg=Call+400-123+to+verify").text
+
+
+def test_sign_in_errors_are_in_the_page_language(client):
+    client.cookies.clear()
+    r = client.post("/login", data={"user": "boss", "password": "wrong-password"})
+    assert r.status_code == 401 and "用户名或密码错误" in r.text
+    r = client.post("/login?lang=en", data={"user": "boss", "password": "wrong-password"})
+    assert "Wrong user name or password" in r.text
+    for _ in range(5):
+        r = client.post("/login", data={"user": "boss", "password": "wrong-password"})
+    assert "Account locked" in r.text               # English stuck (cookie)
