@@ -64,12 +64,16 @@ def cert(config, hosts, force):
 @click.option("--photo", "photos", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Face photo(s) to enrol in the site's template store (skip when the worker "
                    "is already enrolled for the turnstiles).")
-@click.option("--id-number", prompt=True, hide_input=True, help="18-digit resident ID.")
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
-def enrol(config, worker, photos, id_number, pin):
-    """Enrol a worker for phone clock-in: ID number (HMAC'd) + PIN (scrypt), and the face."""
+def enrol(config, worker, photos):
+    """Enrol a worker for phone clock-in: ID number (HMAC'd) + PIN (scrypt), and the face.
+
+    The ID number and the PIN are asked for (not echoed), never taken as options: a command
+    line ends up in shell history and in every user's process list. Scripts pipe three lines:
+    ID number, PIN, PIN again."""
     from .phone_store import CredentialError, PhoneStore
     cfg = _cfg(config)
+    id_number = click.prompt("ID number (18 digits)", hide_input=True)
+    pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
     if photos:
         from biometrics.enrol import enrol_images
         from .faces_cli import open_store

@@ -34,6 +34,10 @@ def test_cert_enrol_qr(home):
     p = run(home, "phone", "enrol", "--worker", "W000002", input="110101199003074470\n1234\n1234\n",
             check=False)
     assert p.returncode != 0 and "check digit" in p.stderr
+    # secrets are never accepted on the command line (shell history, process list)
+    p = run(home, "phone", "enrol", "--worker", "W000003", "--id-number", ID_A, "--pin", "2468",
+            input=f"{ID_A}\n2468\n2468\n", check=False)
+    assert p.returncode == 2 and "No such option" in p.stderr
     url = run(home, "phone", "qr", "--worker", "W000001").stdout.strip()
     assert url.startswith("https://192.168.1.20:8443/?t=") and len(url) > 50
     run(home, "phone", "qr", "--worker", "W000001", "-o", str(home / "qr.svg"))
