@@ -77,8 +77,12 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     web = None
     if cfg.web.listen:
         from .web_cli import start_web
-        web = start_web(cfg)      # ConfigError (unsafe transport) stops the start, loudly
-        log.info("labour manager web app on %s/", web.url)
+        from .webapp import WebStartError
+        try:
+            web = start_web(cfg)
+            log.info("labour manager web app on %s/", web.url)
+        except WebStartError as exc:   # attendance goes on without the screens; say so loudly
+            log.critical("%s; the gateway runs on without the web app", exc)
     lanes, closers = [], []
     if cfg.lanes:
         from .site_lanes import build_lanes

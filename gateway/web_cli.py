@@ -29,7 +29,12 @@ def start_web(cfg, lanes_info: list | None = None):
     data = SiteData(cfg)
     accounts = open_accounts(cfg)
     app = build_app(data, accounts, secure_cookie=cfg.web.tls)
-    server = WebServer(app, cfg.web.listen, cfg.web.port, cfg.web.cert, cfg.web.key).start()
+    try:
+        server = WebServer(app, cfg.web.listen, cfg.web.port, cfg.web.cert, cfg.web.key).start()
+    except BaseException:
+        data.close()
+        accounts.close()
+        raise
     server.resources = (data, accounts)
     return server
 

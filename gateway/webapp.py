@@ -30,6 +30,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from . import sheet as S
 from .attendance import LedgerError, month_calendar, parse_month, today_summary
+from .config import ConfigError
 from .roster import RosterError
 from .site_data import SiteData
 from .web_accounts import Accounts, AccountError, Session
@@ -410,29 +411,47 @@ def _read_health(path: Path, now: float) -> tuple[dict | None, float | None]:
     return health, max(0.0, now - float(health.get("ts", 0)))
 
 
+class WebStartError(ConfigError):
+    """The web app could not listen (busy port, unreadable certificate)."""
+
+
 class WebServer:
-    """uvicorn in a thread; ``port=0`` picks a free port (see :attr:`port`)."""
+    """uvicorn in a thread on a socket we bind ourselves, so a busy port is a clear error at
+    once and ``port=0`` (any free port) is known before the first request (:attr:`port`)."""
 
     def __init__(self, app: FastAPI, host: str, port: int, cert: Path | None = None,
                  key: Path | None = None) -> None:
+        import socket
+
         import uvicorn
         self.tls = bool(cert and key)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+        self.host = host or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((self.host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise WebStartError(f"web app cannot listen on {self.host}:{port}: {exc.strerror}; "
+                                f"choose another [web] port (or --port), or stop what uses it") from None
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 ssl_certfile=str(cert) if self.tls else None,
-                                ssl_keyfile=str(key) if self.tls else None, lifespan="off")
+                                ssl_keyfile=str(key) if self.tls else None)
         self.server = uvicorn.Server(config)
-        self.host = host
-        self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
-        self.port = 0
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
+                                        name="web", daemon=True)
 
     def start(self, timeout: float = 15.0) -> "WebServer":
         self._thread.start()
         end = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > end:
-                raise RuntimeError(f"web app did not start on {self.host}")
+                self._sock.close()
+                raise WebStartError(f"web app did not start on {self.host}:{self.port} "
+                                    f"(TLS certificate and key readable?)")
             time.sleep(0.02)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
 
     @property
@@ -443,3 +462,4 @@ class WebServer:
     def close(self) -> None:
         self.server.should_exit = True
         self._thread.join(10)
+        self._sock.close()

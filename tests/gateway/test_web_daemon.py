@@ -105,3 +105,38 @@ listen = "0.0.0.0"
     assert r.returncode == 1
     assert "cert and key" in r.stderr and "allow_plain_http" in r.stderr
     assert not cfg.outbox_path.exists()              # nothing was opened
+
+
+def test_busy_web_port_does_not_stop_attendance(home, tmp_path, mosquitto):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        site, cfg = write_site(tmp_path, home, f"""
+[gateway]
+id = "gw-web-busy"
+[broker]
+url = "{mosquitto.url}"
+[simulate]
+records = 20
+rate = 200
+[web]
+listen = "127.0.0.1"
+port = {port}
+""")
+        keys.generate(cfg.key_file)
+        env = dict(os.environ, SITEGATE_HOME=str(home))
+        proc = subprocess.Popen(sitegate_cmd("run", "-c", str(site)), env=env, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            def made_all():
+                out = subprocess.run(sitegate_cmd("status", "-c", str(site), "--json"), env=env,
+                                     capture_output=True, text=True)
+                return out.returncode in (0, 1) and '"head_seq": 20' in out.stdout
+            wait_for(made_all, 30, "the daemon to record all 20 clock-ins")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "runs on without the web app" in err

@@ -42,6 +42,11 @@ def site(tmp_path_factory):
     stop_web(server)
 
 
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+    return pw_expect(locator)
+
+
 def new_page(site, lang="zh"):
     ctx = site["browser"].new_context(locale="zh-CN" if lang == "zh" else "en-US", accept_downloads=True,
                                       viewport={"width": 1280, "height": 900})
@@ -96,7 +101,7 @@ def test_manager_day(site):
     page.fill("#q", "张三")
     page.click("#search")
     rows = page.locator("#roster tr")
-    assert rows.count() == 2                      # header + one worker
+    expect(rows).to_have_count(2)                 # header + one worker
     assert "W000001" in rows.nth(1).inner_text()
     assert "1101**********1234" in rows.nth(1).inner_text()
     no_full_id(page)
@@ -108,7 +113,7 @@ def test_manager_day(site):
     page.goto(site["url"] + "/roster")
     page.fill("#q", ID_W2)
     page.click("#search")
-    assert "W000002" in page.locator("#roster").inner_text()
+    expect(page.locator("#roster")).to_contain_text("W000002")
     no_full_id(page)
 
     # the worker's month
@@ -129,13 +134,13 @@ def test_manager_day(site):
     card.locator("input[name=worker_id]").fill("W000003")
     card.locator("input[name=team]").fill("木工班")
     card.locator(".do-register").click()
-    assert page.url.endswith("/workers/W000003") or "/workers/W000003?" in page.url
+    page.wait_for_url("**/workers/W000003")
     assert "W000003" in page.locator("#flash").inner_text()
     assert "王五" in page.locator("h1").inner_text()
     assert page.locator("#face").inner_text() == "未采集"
     page.set_input_files("#photos", str(FACE))
     page.click("#upload")
-    assert "人脸已采集" in page.locator("#flash").inner_text()
+    expect(page.locator("#flash")).to_contain_text("人脸已采集")
     assert page.locator("#face").inner_text().startswith("已采集")
     shot(page, "07-registered-and-enrolled")
     page.goto(site["url"] + "/unknown")
@@ -188,7 +193,7 @@ def test_manager_day(site):
     shot(page, "10-today-english")
 
     page.click("#logout")
-    assert "/login" in page.url
+    page.wait_for_url("**/login?why=signed_out")
     page.goto(site["url"] + "/roster")
     assert "/login" in page.url
     ctx.close()
@@ -263,7 +268,7 @@ def test_expired_session_is_refused(site, tmp_path):
         page.fill("#user", "boss")
         page.fill("#password", PASSWORDS["boss"])
         page.click("#signin")
-        assert page.locator("#on-site").count() == 1
+        expect(page.locator("#on-site")).to_have_count(1)
         for _ in range(3):                           # activity keeps the session alive
             time.sleep(1.0)
             page.goto(server.url + "/roster")
