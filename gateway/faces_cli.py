@@ -218,7 +218,8 @@ def _roster_call(fn, *args, **kw):
 @click.argument("worker_id")
 @click.option("--id-number", help="Resident ID number (stored encrypted; looked up by keyed hash).")
 @click.option("--name")
-@click.option("--status", type=click.Choice(["active", "exited", "suspended"]), default="active")
+@click.option("--status", type=click.Choice(["active", "exited", "suspended"]),
+              help="Default for a new worker: active.")
 @click.option("--contract-end", help="YYYY-MM-DD")
 @click.option("--trade", help="Special trade (特种作业) needing a certificate.")
 @click.option("--cert-valid-to", help="YYYY-MM-DD")
@@ -226,10 +227,14 @@ def _roster_call(fn, *args, **kw):
 @click.option("--gender", type=click.Choice(["male", "female"]))
 @click.option("--team", help="Work team (班组), shown on screens and the monthly sheet.")
 def roster_add(config, worker_id, **fields):
-    """Add or update a worker (every field is replaced: give them all when updating)."""
+    """Add a worker, or change an existing worker's given fields (the others are kept)."""
     _worker_id(worker_id)
     ros = open_roster(site(config))
-    _roster_call(ros.add, worker_id, **fields)
+    if ros.get(worker_id) is not None:
+        _roster_call(ros.update, worker_id, **fields)
+        click.echo(f"{worker_id}: updated")
+        return
+    _roster_call(ros.add, worker_id, **{k: v for k, v in fields.items() if v is not None})
     click.echo(f"{worker_id}: on the roster")
 
 

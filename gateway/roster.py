@@ -131,6 +131,21 @@ class Roster:
                 raise RosterError("that ID number is already on the roster under another worker id") from None
         return self.get(worker_id)
 
+    def update(self, worker_id: str, **fields: Any) -> Worker:
+        """Change only the fields given (None = keep what is there); a new ID number without a
+        birth date or gender re-derives them from the number."""
+        worker = self.get(worker_id)
+        if worker is None:
+            raise RosterError(f"worker {worker_id} is not on the roster")
+        given = {k: v for k, v in fields.items() if v is not None}
+        p = self.private(worker_id)
+        current = {"id_number": p.get("id_number"), "name": p.get("name"), "birth": p.get("birth"),
+                   "gender": p.get("gender"), "status": worker.status, "contract_end": worker.contract_end,
+                   "trade": worker.trade, "cert_valid_to": worker.cert_valid_to, "team": worker.team}
+        if "id_number" in given:
+            current["birth"] = current["gender"] = None
+        return self.add(worker_id, **(current | given))
+
     def import_records(self, records: Iterable[Mapping[str, Any]]) -> int:
         n = 0
         for i, rec in enumerate(records, 1):

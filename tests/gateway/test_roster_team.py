@@ -132,3 +132,19 @@ def test_cli_roster_team(home, tmp_path):
     r = Roster(home / "roster.db", key_file=home / "keys" / "roster.sm4")
     assert r.get("W1").team == "A-钢筋"
     r.close()
+
+
+def test_cli_update_changes_only_what_is_given(home):
+    assert run("roster", "add", "W1", "--team", "A-钢筋", "--id-number", NUMBER, "--name", "张三",
+               "--contract-end", "2030-01-01").stdout.strip() == "W1: on the roster"
+    assert run("roster", "add", "W1", "--team", "B-木工").stdout.strip() == "W1: updated"
+    r = Roster(home / "roster.db", key_file=home / "keys" / "roster.sm4")
+    w = r.by_id_number(NUMBER)                 # the card still finds the worker
+    assert w is not None and w.worker_id == "W1" and w.team == "B-木工"
+    assert str(w.contract_end) == "2030-01-01" and w.status == "active" and w.birth is not None
+    assert r.private("W1")["name"] == "张三"
+    r.close()
+    assert run("roster", "add", "W1", "--status", "suspended").exit_code == 0
+    r = Roster(home / "roster.db", key_file=home / "keys" / "roster.sm4")
+    assert r.get("W1").status == "suspended" and r.get("W1").team == "B-木工"
+    r.close()
