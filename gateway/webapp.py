@@ -272,6 +272,28 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
                       today=d, prev=f"{prev_m[0]}-{prev_m[1]:02d}", next=f"{next_m[0]}-{next_m[1]:02d}",
                       templates=data.templates.count(worker_id))
 
+    @app.post("/workers/{worker_id}/edit")
+    async def edit_worker(request: Request, worker_id: str):
+        """Status, team, trade, contract end and certificate date; an exit can delete the face
+        templates at once (PIPL: personal data not kept longer than needed)."""
+        session = need(request, WRITE)
+        form = await form_of(request, session)
+        if data.entry(worker_id) is None:
+            raise Refused(404, "not_found")
+        fields = {k: str(form.get(k, "")).strip() for k in ("status", "team", "trade", "contract_end",
+                                                            "cert_valid_to")}
+        lang = lang_of(request)
+        try:
+            data.roster.update(worker_id, **fields)
+        except RosterError as exc:
+            return back(f"/workers/{quote(worker_id)}", str(exc))
+        msg = t(lang, "saved")
+        if fields["status"] == "exited" and form.get("delete_face"):
+            n = await run_in_threadpool(data.templates.remove, worker_id)
+            msg += " " + t(lang, "face_deleted", n=n)
+        log.info("web: %s edited worker %s (status %s)", session.user, worker_id, fields["status"])
+        return back(f"/workers/{quote(worker_id)}", msg)
+
     @app.post("/workers/{worker_id}/face")
     async def enrol_face(request: Request, worker_id: str):
         session = need(request, WRITE)

@@ -103,3 +103,39 @@ def test_sign_in_errors_are_in_the_page_language(client):
     for _ in range(5):
         r = client.post("/login", data={"user": "boss", "password": "wrong-password"})
     assert "Account locked" in r.text               # English stuck (cookie)
+
+
+def _csrf(client, path="/roster") -> str:
+    return client.get(path).text.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_manager_edits_a_worker_and_deletes_the_face_on_exit(client):
+    import numpy as np
+    data = client.data
+    data.templates.add("W000002", [np.random.default_rng(0).normal(0, 0.1, 128)])
+    form = {"csrf": _csrf(client, "/workers/W000002"), "status": "active", "team": "电工二班",
+            "trade": "electrician", "contract_end": "2031-06-30", "cert_valid_to": "2030-01-01"}
+    r = client.post("/workers/W000002/edit", data=form, follow_redirects=False)
+    assert r.status_code == 303 and "已保存" in unquote(r.headers["set-cookie"])
+    w = data.roster.get("W000002")
+    assert (w.team, str(w.contract_end), str(w.cert_valid_to)) == ("电工二班", "2031-06-30", "2030-01-01")
+    assert data.roster.by_id_number("110101198503071236").worker_id == "W000002"   # card still matches
+    # a bad date changes nothing and says why
+    r = client.post("/workers/W000002/edit", data=form | {"contract_end": "2031-02-30"}, follow_redirects=False)
+    assert "not a date" in unquote(r.headers["set-cookie"])
+    assert str(data.roster.get("W000002").contract_end) == "2031-06-30"
+    # exit with deletion: status exited, templates gone
+    r = client.post("/workers/W000002/edit", data=form | {"status": "exited", "delete_face": "1"},
+                    follow_redirects=False)
+    assert data.roster.get("W000002").status == "exited" and data.templates.count("W000002") == 0
+    assert "1 " in unquote(r.headers["set-cookie"])
+
+
+def test_viewer_cannot_edit(client, tmp_path):
+    from fastapi.testclient import TestClient
+    viewer = TestClient(client.app)
+    viewer.post("/login", data={"user": "look", "password": PASSWORDS["look"]})
+    r = viewer.post("/workers/W000001/edit", data={"csrf": _csrf(viewer), "status": "exited"},
+                    follow_redirects=False)
+    assert r.status_code == 403 and client.data.roster.get("W000001").status == "active"
+    assert 'id="edit"' not in viewer.get("/workers/W000001").text

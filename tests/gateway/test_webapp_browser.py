@@ -143,11 +143,15 @@ def test_manager_day(site):
     expect(page.locator("#flash")).to_contain_text("人脸已采集")
     assert page.locator("#face").inner_text().startswith("已采集")
     shot(page, "07-registered-and-enrolled")
+    page.fill("#edit input[name=team]", "木工二班")
+    page.click("#save")
+    expect(page.locator("#flash")).to_contain_text("已保存")
+    assert "木工二班" in page.locator("#details").inner_text()
     page.goto(site["url"] + "/unknown")
     assert page.locator(".unknown-card").count() == 0
     page.goto(site["url"] + "/roster?q=" + ID_UNKNOWN)
     assert "W000003" in page.locator("#roster").inner_text()
-    assert "木工班" in page.locator("#roster").inner_text()
+    assert "木工二班" in page.locator("#roster").inner_text()
 
     # the month's sheet: XLSX and CSV downloads, contents checked
     page.goto(site["url"] + "/sheet")
