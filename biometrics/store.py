@@ -57,6 +57,10 @@ class TemplateStore:
                 self._conn.execute("VACUUM")
         return n
 
+    def version(self) -> tuple:
+        """Changes whenever templates are added or removed (for galleries and screens)."""
+        return self._conn.execute("SELECT COUNT(*), MAX(id) FROM templates").fetchone()
+
     def workers(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT worker FROM templates ORDER BY worker")]
 

@@ -21,6 +21,7 @@ import logging
 import re
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -109,42 +110,40 @@ class Ledger:
         row = self._conn.execute("SELECT v FROM meta WHERE k = 'last_seq'").fetchone()
         return int(row[0]) if row else 0
 
+    @contextmanager
+    def _write(self):
+        """One writer at a time, across threads (lock) and processes (BEGIN IMMEDIATE)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
     def catch_up(self, outbox: Any, batch: int = 5000) -> int:
         """Copy every outbox record after our high-water mark; returns how many were new."""
         total = 0
         while True:
-            with self._lock:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    after = self.last_seq
-                    records = []
-                    for rec in outbox.iter_records(after):
-                        records.append(rec)
-                        if len(records) >= batch:
-                            break
-                    n = self._ingest(records, after)
-                    head = getattr(outbox, "head_seq", 0)
-                    if len(records) < batch and head > self.last_seq:
-                        self._tail_gap(self.last_seq + 1, head)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            total += n
+            with self._write():
+                after = self.last_seq
+                records = []
+                for rec in outbox.iter_records(after):
+                    records.append(rec)
+                    if len(records) >= batch:
+                        break
+                total += self._ingest(records, after)
+                head = getattr(outbox, "head_seq", 0)
+                if len(records) < batch and head > self.last_seq:
+                    self._tail_gap(self.last_seq + 1, head)
             if len(records) < batch:
                 return total
 
     def ingest(self, records: Iterable[dict]) -> int:
         """Add records (wire form: seq, ts, type, body) that follow on from :attr:`last_seq`."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                n = self._ingest(list(records), self.last_seq)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        return n
+        with self._write():
+            return self._ingest(list(records), self.last_seq)
 
     def _ingest(self, records: list[dict], after: int) -> int:
         expected, n = after + 1, 0

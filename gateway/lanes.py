@@ -134,7 +134,7 @@ class FaceService:
 
     def gallery(self) -> Gallery:
         with self._lock:
-            version = self.store._conn.execute("SELECT COUNT(*), MAX(id) FROM templates").fetchone()
+            version = self.store.version()
             if self._gallery is None or version != self._version:
                 self._gallery, self._version = self.store.gallery(), version
             return self._gallery

@@ -27,6 +27,12 @@ class Rules:
     special_trades_need_cert: bool = True
 
 
+def rules_from(roster_cfg) -> Rules:
+    """The site's rules from its ``[roster]`` settings (a RosterConfig)."""
+    return Rules(min_age=roster_cfg.min_age, max_age_male=roster_cfg.max_age_male,
+                 max_age_female=roster_cfg.max_age_female)
+
+
 def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 

@@ -19,7 +19,7 @@ from drivers.sam.idnumber import mask
 from . import sheet as S
 from .attendance import Ledger
 from .config import SiteConfig
-from .rules import Rules, Worker, age_on, flags
+from .rules import Worker, age_on, flags, rules_from
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,6 @@ def ledger_path(cfg: SiteConfig) -> Path:
     return cfg.home / "attendance.db"
 
 
-def rules_of(cfg: SiteConfig) -> Rules:
-    r = cfg.roster
-    return Rules(min_age=r.min_age, max_age_male=r.max_age_male, max_age_female=r.max_age_female)
-
-
 class SiteData:
     def __init__(self, cfg: SiteConfig) -> None:
         from biometrics.crypto import load_or_create_key
@@ -51,7 +46,7 @@ class SiteData:
 
         from .roster import Roster
         self.cfg = cfg
-        self.rules = rules_of(cfg)
+        self.rules = rules_from(cfg.roster)
         opened: list = []
         try:                                  # a file that fails to open closes the ones before it
             self.roster = Roster(cfg.roster.path, key=load_or_create_key(cfg.home / "keys" / "roster.sm4"))
@@ -86,7 +81,7 @@ class SiteData:
     # ------------------------------------------------------------------ roster
     def people(self) -> list[Entry]:
         with self._lock:
-            version = (self.roster.version(), self._faces_version())
+            version = (self.roster.version(), self.templates.version())
             if version != self._version:
                 faces = set(self.templates.workers())
                 out = []
@@ -96,9 +91,6 @@ class SiteData:
                                      w.worker_id in faces))
                 self._people, self._version = out, version
             return self._people
-
-    def _faces_version(self) -> tuple:
-        return self.templates._conn.execute("SELECT COUNT(*), MAX(id) FROM templates").fetchone()
 
     def entry(self, worker_id: str) -> Entry | None:
         return next((e for e in self.people() if e.worker_id == worker_id), None)

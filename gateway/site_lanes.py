@@ -9,7 +9,7 @@ from .config import SiteConfig
 from .lane import LaneSettings
 from .lanes import FaceService, FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
 from .roster import Roster
-from .rules import Rules
+from .rules import rules_from
 
 
 def build_lanes(cfg: SiteConfig, outbox: Any) -> tuple[list[LaneRunner], list[Any]]:
@@ -26,7 +26,7 @@ def build_lanes(cfg: SiteConfig, outbox: Any) -> tuple[list[LaneRunner], list[An
     store = TemplateStore(f.store, key_file=cfg.home / "keys" / "templates.sm4")
     faces = FaceService(store, Thresholds(verify=f.verify, verify_nearest=f.verify_nearest, verify_z=f.verify_z,
                                           min_cohort=f.min_cohort, identify=f.identify, margin=f.margin))
-    rules = Rules(min_age=r.min_age, max_age_male=r.max_age_male, max_age_female=r.max_age_female)
+    rules = rules_from(cfg.roster)
     liveness = None if f.liveness == "off" else LivenessPolicy(min_turn=f.min_turn, challenge=f.challenge)
     boards: dict[str, SharedGate] = {}
     closers: list[Any] = [roster, store]

@@ -222,14 +222,15 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
             elif needle and needle not in e.worker_id.lower() and needle not in e.name.lower() \
                     and needle not in (e.worker.team or "").lower():
                 continue
-            fl = data.flags(e, day)
-            if flag == "any" and not fl or flag and flag != "any" and flag not in fl:
-                continue
-            rows.append((e, fl))
+            if flag:                     # flags for every worker only when filtering by them
+                fl = data.flags(e, day)
+                if not fl if flag == "any" else flag not in fl:
+                    continue
+            rows.append(e)
         pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
         page = min(max(page, 1), pages)
-        shown = [{"e": e, "flags": fl, "age": data.age(e, day)}
-                 for e, fl in rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
+        shown = [{"e": e, "flags": data.flags(e, day), "age": data.age(e, day)}
+                 for e in rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
         shown_q = _mask(q.strip()) if by_id_number is not None else q
         query = {"q": shown_q, "status": status, "flag": flag}
         return render(request, "roster.html", session, rows=shown, total=len(rows), page=page, pages=pages,
