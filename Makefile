@@ -1,6 +1,6 @@
 # sitegate -- two commands on a fresh machine:
 #   make demo   set up .venv and run the whole spine on embedded defaults
-#   make test   set up .venv (and Mosquitto when missing) and run the whole suite
+#   make test   set up .venv (and Mosquitto when missing), check the import contracts, run the suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # Debian puts mosquitto in /usr/sbin, which a non-root PATH may lack.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps demo test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sitegate needs Python >= 3.11"' \
@@ -48,7 +48,11 @@ system-deps:
 demo: setup
 	$(VENV)/bin/sitegate demo
 
-test: setup system-deps
+# Import arrows (pyproject.toml [tool.importlinter]): a wrong arrow fails CI before any test runs.
+lint: setup
+	$(VENV)/bin/lint-imports --no-cache
+
+test: setup system-deps lint
 	$(PY) -m pytest
 
 bench: setup system-deps

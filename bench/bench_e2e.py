@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from brokers import Mosquitto  # noqa: E402
-from gateway.simulate import clock_in  # noqa: E402
+from gateway.clockin.simulate import clock_in  # noqa: E402
 from uplink.broker import BrokerConfig  # noqa: E402
 from uplink.outbox import Limits, Outbox  # noqa: E402
 from uplink.publisher import Uplink  # noqa: E402

@@ -36,7 +36,7 @@ def server_ms(resp) -> float:
 
 def fill(home: Path, workers: int, records: int, today: dt.date) -> tuple[object, dict]:
     from gateway.config import parse
-    from gateway.site_data import SiteData
+    from gateway.ledger.site_data import SiteData
     cfg = parse({"gateway": {"id": "gw-bench", "project": "P-BENCH"}, "web": {"listen": "127.0.0.1"}}, home)
     data = SiteData(cfg)
     t0 = time.perf_counter()
@@ -109,9 +109,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     from fastapi.testclient import TestClient
 
-    from gateway.site_data import SiteData
-    from gateway.web_cli import open_accounts
-    from gateway.webapp import build_app
+    from gateway.ledger.site_data import SiteData
+    from gateway.cli.web import open_accounts
+    from gateway.web.app import build_app
 
     today = dt.datetime.now(TZ).date()
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from uplink.sm2 import Verifier, public_key_pem, sig_to_der
 from uplink.wire import ZERO_HASH, WireError, decode_block
 
-from .store import Store, records
+from .store import Store
+
+from .schema import records
 
 
 @dataclass

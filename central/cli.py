@@ -22,24 +22,10 @@ from uplink.broker import BrokerConfig
 from uplink.sm2 import SM2Error, public_key_from_pem, public_key_pem, validate_public_key
 from uplink.wire import WireError, check_gateway_id
 
-from . import audit
-from .store import Store, default_url
+from . import audit, cli_ops
+from .cli_common import db_option, home, open_store
 
 console = Console(stderr=True)
-
-
-def home() -> Path:
-    env = os.environ.get("SITEGATE_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".sitegate"
-
-
-def open_store(db: str | None) -> Store:
-    return Store(db or default_url(home()))
-
-
-db_option = click.option("--db", metavar="URL", envvar="SITEGATE_CENTRAL_DB",
-                         help="sqlite:///path or postgresql://... [env SITEGATE_CENTRAL_DB] "
-                         "(default: $SITEGATE_HOME/central/central.db)")
 
 
 @click.group()
@@ -249,9 +235,7 @@ def export(fmt, gateway_id, output, db):
     console.print(f"exported {n} blocks")
 
 
-from . import cli_ops  # noqa: E402
-
-cli_ops.register(main, db_option)
+cli_ops.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

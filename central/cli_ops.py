@@ -10,13 +10,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .cli_common import db_option
 from .codes import InputError, check_date, check_month
 
 console = Console(stderr=True)
 
 
 def _ctx(db):
-    from .cli import home, open_store
+    from .cli_common import home, open_store
     from .crypto import FieldCipher, load_key
     return open_store(db), FieldCipher(load_key(home()))
 
@@ -33,7 +34,7 @@ def _fail(exc: Exception):
     raise click.ClickException(str(exc)) from exc
 
 
-def register(main: click.Group, db_option) -> None:
+def register(main: click.Group) -> None:
     @main.group("warnings")
     def warnings_group():
         """Wage-payment warnings W01-W15: list, clear with evidence, extend, evaluate."""
@@ -245,7 +246,7 @@ def register(main: click.Group, db_option) -> None:
     @roster.command("key")
     def roster_key():
         """Print central's roster public key (give it to each gateway)."""
-        from .cli import home
+        from .cli_common import home
         from .roster import load_signer
         click.echo(load_signer(home()).public_hex)
 

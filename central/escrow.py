@@ -19,7 +19,7 @@ from . import codes as C
 from .codes import InputError
 from .crypto import FieldCipher, mask_card
 from .store import Store
-from .tables import (account_flows, complaints, deposit_events, deposits, payment_guarantees,
+from .schema import (account_flows, complaints, deposit_events, deposits, payment_guarantees,
                      payroll_lines, project_workers, projects, special_accounts)
 
 

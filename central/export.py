@@ -18,8 +18,9 @@ from uplink.wire import parse_canonical
 from .attendance import CN, month_bounds
 from .codes import ATTEND_TYPE, DIRECTION, yuan
 from .crypto import FieldCipher, mask_card
-from .store import Store, gateways, records
-from .tables import payroll_lines, project_workers, workers
+from .store import Store
+from .schema import gateways, records
+from .schema import payroll_lines, project_workers, workers
 
 
 class PlatformCipher:

@@ -17,7 +17,7 @@ from . import codes as C
 from .codes import InputError
 from .crypto import FieldCipher, mask_card, mask_id
 from .store import Store, now_ms
-from .tables import (blacklist, certificates, companies, contracts, entry_exits, project_companies,
+from .schema import (blacklist, certificates, companies, contracts, entry_exits, project_companies,
                      project_workers, projects, roster_changes, teams, workers)
 
 

@@ -22,8 +22,10 @@ import sqlalchemy as sa
 from uplink.sm2 import Signer, generate_private_key
 from uplink.wire import TOPIC_ROOT, WireError, canonical, check_gateway_id, parse_canonical
 
-from .store import Store, gateways, now_ms
-from .tables import gateway_roster, roster_changes
+from .store import Store, now_ms
+
+from .schema import gateways
+from .schema import gateway_roster, roster_changes
 
 log = logging.getLogger("sitegate.central")
 LIMIT = 500

@@ -16,54 +16,8 @@ from sqlalchemy import event
 
 from uplink.wire import ZERO_HASH, Block
 
-metadata = sa.MetaData()
-
-gateways = sa.Table(
-    "gateways", metadata,
-    sa.Column("gw_id", sa.String(64), primary_key=True),
-    sa.Column("public_key", sa.String(128), nullable=False),
-    sa.Column("project", sa.String(64)),
-    sa.Column("label", sa.String(200)),
-    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("head_seq", sa.BigInteger, nullable=False, default=0),
-    sa.Column("head_hash", sa.String(64), nullable=False, default=ZERO_HASH),
-    sa.Column("last_seen", sa.BigInteger),
-)
-
-records = sa.Table(
-    "records", metadata,
-    sa.Column("gw_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("ts", sa.BigInteger, nullable=False),
-    sa.Column("type", sa.String(32), nullable=False),
-    sa.Column("block_first", sa.BigInteger, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-)
-
-blocks = sa.Table(
-    "blocks", metadata,
-    sa.Column("gw_id", sa.String(64), primary_key=True),
-    sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("last", sa.BigInteger, nullable=False),
-    sa.Column("head", sa.String(64), nullable=False),
-    sa.Column("sealed", sa.BigInteger, nullable=False),
-    sa.Column("signed", sa.LargeBinary, nullable=False),
-    sa.Column("signature", sa.LargeBinary, nullable=False),
-    sa.Column("received_at", sa.BigInteger, nullable=False),
-)
-
-rejections = sa.Table(
-    "rejections", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.BigInteger, nullable=False),
-    sa.Column("gw_id", sa.String(64)),
-    sa.Column("topic", sa.String(200)),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("reason", sa.String(300), nullable=False),
-    sa.Column("size", sa.Integer, nullable=False),
-)
+from . import attendance
+from .schema import blocks, gateways, records, rejections
 
 
 @dataclass(frozen=True)
@@ -180,7 +134,7 @@ class Store:
     def park_block(self, block: Block) -> bool:
         """Keep a verified block that arrived ahead of its predecessor; False when the bound
         (MAX_PARKED per gateway) is reached -- the caller then answers ``gap`` as usual."""
-        from .tables import pending_blocks as pb
+        from .schema import pending_blocks as pb
         with self.engine.begin() as conn:
             n = conn.execute(sa.select(sa.func.count()).select_from(pb).where(
                 pb.c.gw_id == block.gw)).scalar()
@@ -196,7 +150,7 @@ class Store:
     def drain(self, gw: str) -> Outcome | None:
         """Commit parked blocks that now follow the head; the last ok outcome, or None."""
         from uplink.wire import WireError, decode_block
-        from .tables import pending_blocks as pb
+        from .schema import pending_blocks as pb
         last = None
         while True:
             with self.engine.connect() as conn:
@@ -274,6 +228,4 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
 
 def _sqlite_on_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
-from . import attendance, tables  # noqa: E402,F401  (registers registry/escrow/warning tables)
-
-__all__ = ["Store", "Outcome", "tables", "attendance"]
+__all__ = ["Store", "Outcome"]

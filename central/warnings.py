@@ -24,8 +24,9 @@ import sqlalchemy as sa
 from . import checks
 from .codes import InputError
 from .rules import BY_CODE, LEVELS, param
-from .store import Store, gateways, now_ms, rejections
-from .tables import (account_flows, attendance_days, complaints, deposit_events, deposits,
+from .store import Store, now_ms
+from .schema import gateways, rejections
+from .schema import (account_flows, attendance_days, complaints, deposit_events, deposits,
                      payroll_lines, project_workers, projects, rule_params, special_accounts,
                      warning_events, warnings_t)
 

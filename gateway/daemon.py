@@ -1,4 +1,5 @@
-"""`sitegate run`: the site daemon -- outbox, uplink, and (for now) simulated clock-ins."""
+"""`sitegate run`: the site daemon -- outbox and uplink, the lanes, the phone page, the web app,
+the ledger follower and (when configured) simulated clock-ins, with health and watchdog."""
 from __future__ import annotations
 
 import json
@@ -8,29 +9,12 @@ import signal
 import threading
 import time
 
-from uplink.outbox import Outbox
-from uplink.publisher import Uplink
-from uplink.schedule import Schedule
-
-from . import keys
-from .config import SiteConfig
+from gateway.config import SiteConfig
+from gateway.site import make_uplink, open_outbox
 from uplink.sdnotify import Notifier, watchdog_interval
-from .simulate import run_source
+from gateway.clockin.simulate import run_source
 
 log = logging.getLogger("sitegate")
-
-
-def open_outbox(cfg: SiteConfig, readonly: bool = False) -> Outbox:
-    signer = None if readonly else keys.load(cfg.key_file)
-    return Outbox(cfg.outbox_path, cfg.gateway_id, signer, cfg.limits, readonly=readonly)
-
-
-def make_uplink(cfg: SiteConfig, outbox: Outbox) -> Uplink:
-    gate = None
-    if cfg.push != "realtime":
-        gate = Schedule(cfg.push, cfg.tz_offset_min).cutoff_ms
-    return Uplink(outbox, cfg.broker, window=cfg.window, ack_timeout=cfg.ack_timeout,
-                  linger=cfg.linger, state_interval=cfg.state_interval, release_cutoff=gate)
 
 
 def healthy(uplink_alive: bool, alarms: list[dict], lanes: list[dict]) -> bool:
@@ -64,20 +48,20 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         threads.append(threading.Thread(
             target=run_source, name="simulate", daemon=True,
             args=(outbox, stop, cfg.simulate_rate, cfg.simulate_records, cfg.simulate_workers)))
-    from .site_data import LedgerFollower
+    from gateway.ledger.site_data import LedgerFollower
     threads.append(threading.Thread(target=LedgerFollower(cfg).run, args=(stop,), name="ledger",
                                     daemon=True))
     phone = None
     if cfg.phone_listen:
-        from .phone import PhoneServer
-        from .phone_cli import build_app
-        phone = PhoneServer(build_app(cfg, outbox), cfg.phone_listen, cfg.phone_port,
+        from gateway.phone.app import PhoneServer
+        from gateway.phone.build import build_phone_app
+        phone = PhoneServer(build_phone_app(cfg, outbox), cfg.phone_listen, cfg.phone_port,
                             cfg.phone_cert, cfg.phone_key).start()
         log.info("phone clock-in page on %s/", phone.url)
     web = None
     if cfg.web.listen:
-        from .web_cli import start_web
-        from .webapp import WebStartError
+        from gateway.web.serve import start_web
+        from gateway.web.app import WebStartError
         try:
             web = start_web(cfg)
             log.info("labour manager web app on %s/", web.url)
@@ -85,7 +69,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             log.critical("%s; the gateway runs on without the web app", exc)
     lanes, closers = [], []
     if cfg.lanes:
-        from .site_lanes import build_lanes
+        from gateway.clockin.build import build_lanes
         lanes, closers = build_lanes(cfg, outbox)
     log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s, %d lane(s)", cfg.gateway_id,
              cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display(), len(lanes))
@@ -125,14 +109,14 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     for lane in lanes:
         lane.stop()
     if closers:
-        from .site_lanes import close_all
+        from gateway.clockin.build import close_all
         close_all(closers)
     for t in threads:
         t.join(10)
     if phone is not None:
         phone.close()
     if web is not None:
-        from .web_cli import stop_web
+        from gateway.web.serve import stop_web
         stop_web(web)
     outbox.close()
     return 0

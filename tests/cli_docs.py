@@ -21,7 +21,7 @@ def _walk(cmd: click.Command, path: list[str]):
 
 def render() -> str:
     from central.cli import main as central_main
-    from gateway.cli import main as gateway_main
+    from gateway.cli.main import main as gateway_main
     out = ["# Command reference", "",
            "Generated from each command's `--help` by `tests/cli_docs.py`; "
            "`tests/test_cli_docs.py` fails when it is out of date.", ""]

@@ -13,7 +13,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from central import migrate
-from central.store import Store, blocks, gateways, metadata, records, rejections
+from central.store import Store
+from central.schema import blocks, gateways, metadata, records, rejections
 
 
 def _diff(store: Store) -> list:

@@ -13,7 +13,7 @@ import pytest
 from paths import FACES
 from click.testing import CliRunner
 
-from gateway.cli import main
+from gateway.cli.main import main
 from drivers.sim.gps import GpsSimulator
 from drivers.sim.samples import HMT, RESIDENT
 from drivers.sim.turnstile import TurnstileSimulator

@@ -9,7 +9,7 @@ import pytest
 
 from drivers.sam.reader import CardRead, SamReader
 from drivers.sim.samples import HMT, RESIDENT
-from gateway.devices import DeviceStatus, DeviceSupervisor
+from gateway.clockin.devices import DeviceStatus, DeviceSupervisor
 
 pytestmark = pytest.mark.timeout(30)
 

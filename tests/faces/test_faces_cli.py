@@ -18,7 +18,7 @@ class Out:
 def run(*args, ok=None):
     from click.testing import CliRunner
 
-    from gateway.cli import main
+    from gateway.cli.main import main
     res = CliRunner().invoke(main, list(map(str, args)))
     if res.exception and not isinstance(res.exception, SystemExit):
         raise res.exception

@@ -10,12 +10,13 @@ import numpy as np
 
 import geofence
 from gateway import keys
-from gateway.phone import PhoneApp, PhoneServer, make_cert
+from gateway.phone.app import PhoneApp, PhoneServer
+from gateway.tls import make_cert
 from biometrics.enrol import enrol_images
 from biometrics.store import TemplateStore
-from gateway.lanes import FaceService
-from gateway.phone_store import PhoneStore
-from gateway.selfie import BiometricsSelfie
+from gateway.clockin.faces import FaceService
+from gateway.phone.credentials import PhoneStore
+from gateway.phone.selfie import BiometricsSelfie
 from uplink.outbox import Outbox
 
 # shared/ beside the checkout (as CI has it), or $SITEGATE_SHARED

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from attendance_records import allow, deny, local_ms, put, signed_outbox, void
-from gateway.attendance import (Ledger, LedgerError, local_day_minute, month_bounds, month_calendar,
+from gateway.ledger.ledger import (Ledger, LedgerError, local_day_minute, month_bounds, month_calendar,
                                 parse_month, today_summary)
 from uplink.outbox import Outbox
 

@@ -15,7 +15,7 @@ from attendance_records import allow, deny, local_ms, put, void
 from drivers.sim.samples import HMT, RESIDENT
 from gateway import keys
 from gateway.config import load
-from gateway.roster import Roster
+from gateway.roster.store import Roster
 from procs import sitegate_cmd
 from uplink.outbox import Outbox
 

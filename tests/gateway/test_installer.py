@@ -10,7 +10,7 @@ import pytest
 
 from gateway import keys
 from gateway.daemon import healthy
-from gateway.provision import Answers, ProvisionError, provision
+from gateway.ops.provision import Answers, ProvisionError, provision
 from uplink.sdnotify import Notifier, watchdog_interval
 from procs import central_cmd
 from uplink import bundle

@@ -8,8 +8,8 @@ import time
 import pytest
 
 import geofence
-from gateway.phone import PhoneApp
-from gateway.phone_store import CredentialError, PhoneStore
+from gateway.phone.app import PhoneApp
+from gateway.phone.credentials import CredentialError, PhoneStore
 from geosites import GEOD
 from phone_fixtures import CAMERA_A, ID_A, PIN_A, make_site, road_fence
 from uplink.outbox import Limits, Outbox

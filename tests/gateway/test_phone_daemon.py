@@ -11,9 +11,9 @@ import urllib.request
 
 from gateway import daemon, keys
 from gateway.config import parse
-from gateway.fences import add as add_fence
-from gateway.phone import make_cert
-from gateway.phone_store import PhoneStore
+from gateway.fences.store import add as add_fence
+from gateway.tls import make_cert
+from gateway.phone.credentials import PhoneStore
 from biometrics.store import TemplateStore
 from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS, enrol_face
 from spine import start_central, wait_for

@@ -11,8 +11,8 @@ import sys
 from click.testing import CliRunner
 
 from biometrics.crypto import load_or_create_key, seal
-from gateway.cli import main
-from gateway.roster import Roster
+from gateway.cli.main import main
+from gateway.roster.store import Roster
 
 OLD_SCHEMA = """
 CREATE TABLE workers (
@@ -74,7 +74,7 @@ def test_old_roster_file_gets_a_team_column(tmp_path):
 OPEN_ALL = """
 import sys, time
 from pathlib import Path
-from gateway.roster import Roster
+from gateway.roster.store import Roster
 key, go, paths = bytes.fromhex(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 print("ready", flush=True)
 while not go.exists():

@@ -5,7 +5,8 @@ from datetime import date
 
 import pytest
 
-from gateway.rules import Rules, Worker, flags
+from gateway.clockin.rules import Rules, flags
+from gateway.roster.worker import Worker
 
 TODAY = date(2026, 11, 21)
 

@@ -7,8 +7,8 @@ import io
 
 import openpyxl
 
-from gateway import sheet as S
-from gateway.sheet import MARK, Person, build
+from gateway.ledger import sheet as S
+from gateway.ledger.sheet import MARK, Person, build
 
 FIXED = len(S.HEAD_ZH)
 

@@ -11,8 +11,8 @@ from attendance_records import allow, local_ms, put
 from drivers.sim.samples import RESIDENT
 from gateway import keys
 from gateway.config import parse
-from gateway.roster import Roster
-from gateway.site_data import LedgerFollower, SiteData
+from gateway.roster.store import Roster
+from gateway.ledger.site_data import LedgerFollower, SiteData
 from uplink.outbox import Outbox
 
 GW = "gw-sd-1"

@@ -9,7 +9,7 @@ import pytest
 
 from drivers.sam.cardtext import Identity
 from drivers.sim.samples import FOREIGN, HMT, RESIDENT, RESIDENT_LONG_TERM
-from gateway.roster import Roster, RosterError
+from gateway.roster.store import Roster, RosterError
 
 
 def identity(card: dict) -> Identity:

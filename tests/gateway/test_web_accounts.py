@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.web_accounts import (LOCK_S, MAX_FAILURES, AccountError, Accounts, check_password,
+from gateway.web.accounts import (LOCK_S, MAX_FAILURES, AccountError, Accounts, check_password,
                                   hash_password)
 
 

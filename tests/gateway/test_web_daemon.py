@@ -15,8 +15,8 @@ import httpx
 
 from gateway import keys
 from gateway.config import load
-from gateway.phone import make_cert
-from gateway.web_accounts import Accounts
+from gateway.tls import make_cert
+from gateway.web.accounts import Accounts
 from procs import sitegate_cmd
 from spine import wait_for
 from test_phone_daemon import free_port

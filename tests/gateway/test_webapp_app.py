@@ -15,9 +15,9 @@ from webfixtures import ID_W1, PASSWORDS, TZ, make_site
 def client(tmp_path):
     from fastapi.testclient import TestClient
 
-    from gateway.site_data import SiteData
-    from gateway.web_cli import open_accounts
-    from gateway.webapp import build_app
+    from gateway.ledger.site_data import SiteData
+    from gateway.cli.web import open_accounts
+    from gateway.web.app import build_app
     today = dt.datetime.now(TZ).date()
     cfg, _ = make_site(tmp_path, today)
     cfg.project = "京沪高速/三标"

@@ -27,7 +27,7 @@ FACE = DATA / "ageitgey/examples__biden.jpg"
 def site(tmp_path_factory):
     from playwright import sync_api      # no skip: the web app must be tested in a browser
     assert os.path.exists(CHROMIUM), "Debian chromium is required: apt-get install -y chromium (make system-deps)"
-    from gateway.web_cli import start_web, stop_web
+    from gateway.cli.web import start_web, stop_web
     home = tmp_path_factory.mktemp("web-site")
     today = dt.datetime.now(TZ).date()
     cfg, expected = make_site(home, today)
@@ -204,7 +204,7 @@ def test_manager_day(site):
 
 
 def test_viewer_may_look_but_not_change(site):
-    from gateway.site_data import SiteData
+    from gateway.ledger.site_data import SiteData
     data = SiteData(site["cfg"])
     data.roster.note_unknown({"name": "赵六", "id_number": "110101199403071238", "gender": "male"}, "lane2")
     ctx, page = new_page(site)
@@ -252,7 +252,7 @@ def test_installer_sees_no_personal_data(site):
 def test_forged_form_without_token_is_refused(site):
     ctx, page = new_page(site)
     sign_in(site, page, "boss")
-    from gateway.site_data import SiteData
+    from gateway.ledger.site_data import SiteData
     data = SiteData(site["cfg"])
     card = data.roster.note_unknown({"name": "孙七", "id_number": "110101199503071231"}, "lane1")
     r = page.request.post(f"{site['url']}/unknown/{card['key']}/reject", form={"note": "x"}, max_redirects=0)
@@ -263,7 +263,7 @@ def test_forged_form_without_token_is_refused(site):
 
 
 def test_expired_session_is_refused(site, tmp_path):
-    from gateway.web_cli import start_web, stop_web
+    from gateway.cli.web import start_web, stop_web
     cfg, _ = make_site(tmp_path, site["today"], web={"session_idle_min": 0.04})    # 2.4 s idle timeout
     server = start_web(cfg)
     try:

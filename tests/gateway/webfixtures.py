@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gateway import keys
 from gateway.config import parse
-from gateway.site_data import SiteData
+from gateway.ledger.site_data import SiteData
 from uplink.outbox import Outbox
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -49,7 +49,7 @@ def make_site(home: Path, today: dt.date, web: dict | None = None):
     data.roster.note_unknown({"name": "王五", "id_number": ID_UNKNOWN, "gender": "male",
                               "birth": dt.date(1992, 3, 7), "card_type": "resident"}, "lane1")
     data.close()
-    from gateway.web_cli import open_accounts
+    from gateway.cli.web import open_accounts
     accounts = open_accounts(cfg)
     for name, role in ROLES.items():
         accounts.add(name, role, PASSWORDS[name])

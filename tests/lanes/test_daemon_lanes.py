@@ -18,7 +18,7 @@ from faceframes import camera_frames, photo
 from gateway import keys
 from gateway.config import load
 from gateway.daemon import run
-from gateway.roster import Roster
+from gateway.roster.store import Roster
 from uplink.outbox import Outbox
 
 pytestmark = pytest.mark.timeout(90)

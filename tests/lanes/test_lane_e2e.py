@@ -88,8 +88,8 @@ def test_bad_input_gives_reasons_not_crashes(rig, tmp_path):
 
 def test_face_only_lane_identifies_and_opens(rig):
     """1:N lane (no card): the same rig's devices, a second runner in face mode."""
-    from gateway.lane import LaneSettings
-    from gateway.lanes import LaneDevices, LaneOptions, LaneRunner
+    from gateway.clockin.machine import LaneSettings
+    from gateway.clockin.runner import LaneDevices, LaneOptions, LaneRunner
     rig.runner.stop()
     rig.show(live(rig, "103", ("103_6", "103_18")))
     dev = rig.runner.dev

@@ -5,8 +5,9 @@ from datetime import date
 
 import pytest
 
-from gateway import lane as L
-from gateway.rules import Rules, Worker, age_on, eligibility, passback
+from gateway.clockin import machine as L
+from gateway.clockin.rules import Rules, age_on, eligibility, passback
+from gateway.roster.worker import Worker
 
 TODAY = date(2026, 11, 21)
 OK_LIVE = {"passed": True, "reason": "ok", "turn_milli": 300, "frames": 6}

@@ -17,9 +17,10 @@ from drivers.sim.samples import HMT, RESIDENT
 from drivers.sim.turnstile import TurnstileSimulator
 from drivers.turnstile import Lane, ModbusRelayGate
 from faceframes import camera_frames, photo
-from gateway.lane import LaneSettings
-from gateway.lanes import FaceService, FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
-from gateway.roster import Roster
+from gateway.clockin.machine import LaneSettings
+from gateway.clockin.faces import FaceService
+from gateway.clockin.runner import FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
+from gateway.roster.store import Roster
 from spine import make_gateway
 
 pytestmark = pytest.mark.timeout(90)

@@ -1,0 +1,376 @@
+"""Every table central keeps (SQLAlchemy Core), on one ``metadata``: the spine (gateways,
+records, blocks, rejections), then registry, escrow and warning tables.  Imports nothing of
+central, so any module (and Alembic) can import it alone.
+
+Column names are the national interface's field names (standards.md §1.3), so exports and the
+API use them unchanged.  Personal fields end in ``Enc`` (SM4-GCM, see crypto.py) or ``Index``
+(keyed SM3); money is integer fen; dates are dates in China time.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from uplink.wire import ZERO_HASH
+
+metadata = sa.MetaData()
+
+gateways = sa.Table(
+    "gateways", metadata,
+    sa.Column("gw_id", sa.String(64), primary_key=True),
+    sa.Column("public_key", sa.String(128), nullable=False),
+    sa.Column("project", sa.String(64)),
+    sa.Column("label", sa.String(200)),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("head_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("head_hash", sa.String(64), nullable=False, default=ZERO_HASH),
+    sa.Column("last_seen", sa.BigInteger),
+)
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("gw_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("block_first", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+blocks = sa.Table(
+    "blocks", metadata,
+    sa.Column("gw_id", sa.String(64), primary_key=True),
+    sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("sealed", sa.BigInteger, nullable=False),
+    sa.Column("signed", sa.LargeBinary, nullable=False),
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+)
+
+rejections = sa.Table(
+    "rejections", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("gw_id", sa.String(64)),
+    sa.Column("topic", sa.String(200)),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(300), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+)
+
+S, D, B, I = sa.String, sa.Date, sa.BigInteger, sa.Integer
+
+
+def _c(name, type_, *args, **kw):
+    kw.setdefault("nullable", not kw.get("primary_key", False))
+    return sa.Column(name, type_, *args, **kw)
+
+
+companies = sa.Table(
+    "companies", metadata,
+    _c("corpCode", S(18), primary_key=True),
+    _c("corpName", S(200), nullable=False),
+    _c("areaCode", S(6)),
+    _c("address", S(300)),
+    _c("legalMan", S(100)),
+    _c("createdAt", B, nullable=False),
+)
+
+projects = sa.Table(
+    "projects", metadata,
+    _c("projectCode", S(64), primary_key=True),
+    _c("name", S(200), nullable=False),
+    _c("category", S(2)),
+    _c("contractorCorpCode", S(18), sa.ForeignKey("companies.corpCode"), nullable=False),
+    _c("buildCorpCode", S(18), sa.ForeignKey("companies.corpCode")),
+    _c("areaCode", S(6), nullable=False),
+    _c("address", S(300)),
+    _c("prjStatus", S(3), nullable=False),
+    _c("invest", B),                       # contract value, fen
+    _c("labourCostMonthly", B),            # agreed monthly labour cost into the account, fen
+    _c("contractSignDate", D),
+    _c("startDate", D),
+    _c("completeDate", D),
+    _c("builderLicenseNum", S(64)),
+    _c("laborManagerNameEnc", sa.Text),
+    _c("laborManagerIdIndex", S(64)),
+    _c("laborManagerIdMasked", S(32)),
+    _c("laborManagerPhoneEnc", sa.Text),
+    _c("noticeBoardDate", D),              # rights-notice board photo uploaded
+    _c("depositExempt", sa.Boolean, nullable=False, default=False),
+    _c("payDay", I),                       # day of next month wages are due [P]
+    _c("createdAt", B, nullable=False),
+)
+
+project_companies = sa.Table(
+    "project_companies", metadata,
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), primary_key=True),
+    _c("corpCode", S(18), sa.ForeignKey("companies.corpCode"), primary_key=True),
+    _c("corpType", S(3), nullable=False),
+    _c("entryTime", D),
+    _c("exitTime", D),
+    _c("pmNameEnc", sa.Text),
+)
+
+teams = sa.Table(
+    "teams", metadata,
+    _c("teamSysNo", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False),
+    _c("corpCode", S(18), sa.ForeignKey("companies.corpCode"), nullable=False),
+    _c("teamName", S(100), nullable=False),
+    _c("entryTime", D),
+    _c("exitTime", D),
+    sa.UniqueConstraint("projectCode", "teamName"),
+)
+
+workers = sa.Table(
+    "workers", metadata,
+    _c("workerId", S(32), primary_key=True),
+    _c("idCardType", S(2), nullable=False),
+    _c("idCardIndex", S(64), nullable=False, unique=True),
+    _c("idCardNumberEnc", sa.Text, nullable=False),
+    _c("idCardMasked", S(32), nullable=False),
+    _c("workerNameEnc", sa.Text, nullable=False),
+    _c("gender", S(1)),
+    _c("birthDate", D),
+    _c("nation", S(20)),
+    _c("cultureLevelType", S(2)),
+    _c("cellPhoneEnc", sa.Text),
+    _c("createdAt", B, nullable=False),
+)
+
+project_workers = sa.Table(
+    "project_workers", metadata,
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), primary_key=True),
+    _c("workerId", S(32), sa.ForeignKey("workers.workerId"), primary_key=True),
+    _c("teamSysNo", I, sa.ForeignKey("teams.teamSysNo")),
+    _c("corpCode", S(18), sa.ForeignKey("companies.corpCode"), nullable=False),
+    _c("workType", S(4), nullable=False),
+    _c("workRole", S(2), nullable=False),
+    _c("isTeamLeader", sa.Boolean, nullable=False, default=False),
+    _c("cardNumber", S(32)),
+    _c("payRollBankCardNumberEnc", sa.Text),
+    _c("payRollBankCardMasked", S(32)),
+    _c("payRollTopBankCode", S(8)),
+    _c("isLaborManager", sa.Boolean, nullable=False, default=False),
+    _c("entryDate", D, nullable=False),
+    _c("exitDate", D),
+    _c("faceTemplateEnc", sa.Text),
+)
+
+entry_exits = sa.Table(
+    "entry_exits", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), nullable=False),
+    _c("workerId", S(32), nullable=False),
+    _c("date", D, nullable=False),
+    _c("type", S(1), nullable=False),
+)
+
+contracts = sa.Table(
+    "contracts", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False),
+    _c("workerId", S(32), sa.ForeignKey("workers.workerId"), nullable=False),
+    _c("corpCode", S(18), nullable=False),
+    _c("contractPeriodType", S(1), nullable=False),
+    _c("startDate", D, nullable=False),
+    _c("endDate", D),
+    _c("unitPrice", B),
+    _c("signDate", D),
+)
+
+certificates = sa.Table(
+    "certificates", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("workerId", S(32), sa.ForeignKey("workers.workerId"), nullable=False),
+    _c("certType", S(8), nullable=False),
+    _c("certNo", S(64)),
+    _c("validTo", D),
+)
+
+blacklist = sa.Table(
+    "blacklist", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("subjectType", S(8), nullable=False),     # worker | company
+    _c("subjectId", S(32), nullable=False),
+    _c("reason", S(300), nullable=False),
+    _c("fromDate", D, nullable=False),
+    _c("toDate", D),
+)
+
+roster_changes = sa.Table(
+    "roster_changes", metadata,
+    _c("version", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), nullable=False, index=True),
+    _c("workerId", S(32), nullable=False),
+    _c("entry", sa.Text),                        # canonical JSON, None = removed
+    _c("at", B, nullable=False),
+)
+
+gateway_roster = sa.Table(
+    "gateway_roster", metadata,
+    _c("gw_id", S(64), primary_key=True),
+    _c("version", I, nullable=False),
+    _c("at", B, nullable=False),
+)
+
+pending_blocks = sa.Table(        # verified blocks that arrived before their predecessor
+    "pending_blocks", metadata,
+    _c("gw_id", S(64), primary_key=True),
+    _c("first", B, primary_key=True, autoincrement=False),
+    _c("last", B, nullable=False),
+    _c("payload", sa.LargeBinary, nullable=False),
+    _c("received_at", B, nullable=False),
+)
+
+attendance_days = sa.Table(
+    "attendance_days", metadata,
+    _c("projectCode", S(64), primary_key=True),
+    _c("workerId", S(32), primary_key=True),
+    _c("day", D, primary_key=True),
+    _c("firstIn", B, nullable=False),
+)
+
+# ------------------------------------------------------------------ escrow
+special_accounts = sa.Table(
+    "special_accounts", metadata,
+    _c("accountId", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False),
+    _c("accountName", S(300), nullable=False),
+    _c("bankCode", S(8), nullable=False),
+    _c("accountNoEnc", sa.Text, nullable=False),
+    _c("accountNoIndex", S(64), nullable=False, unique=True),
+    _c("accountMasked", S(40), nullable=False),
+    _c("openedDate", D, nullable=False),
+    _c("agreementRef", S(100)),
+    _c("closedDate", D),
+)
+
+account_flows = sa.Table(
+    "account_flows", metadata,
+    _c("bankSerial", S(64), primary_key=True),
+    _c("accountId", I, sa.ForeignKey("special_accounts.accountId"), nullable=False),
+    _c("projectCode", S(64), nullable=False, index=True),
+    _c("valueDate", D, nullable=False),
+    _c("direction", S(3), nullable=False),       # in | out
+    _c("kind", S(16), nullable=False),
+    _c("amount", B, nullable=False),
+    _c("forMonth", S(7)),
+)
+
+payroll_lines = sa.Table(
+    "payroll_lines", metadata,
+    _c("thirdPayRollCode", S(64), primary_key=True),     # payroll serial
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False, index=True),
+    _c("corpCode", S(18), nullable=False),
+    _c("teamSysNo", I),
+    _c("workerId", S(32), sa.ForeignKey("workers.workerId"), nullable=False),
+    _c("payMonth", S(7), nullable=False),
+    _c("days", I, nullable=False),
+    _c("workHours", I),
+    _c("totalPayAmount", B, nullable=False),
+    _c("actualAmount", B, nullable=False),
+    _c("isBackPay", sa.Boolean, nullable=False, default=False),
+    _c("isFinal", sa.Boolean, nullable=False, default=False),   # settlement on exit
+    _c("balanceDate", D, nullable=False),
+    _c("bankSerial", S(64), sa.ForeignKey("account_flows.bankSerial"), nullable=False,
+       unique=True),
+)
+
+deposits = sa.Table(
+    "deposits", metadata,
+    _c("depositId", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False),
+    _c("form", S(20), nullable=False),
+    _c("issuer", S(200), nullable=False),
+    _c("guaranteeNo", S(64), nullable=False, unique=True),
+    _c("validFrom", D, nullable=False),
+    _c("validTo", D),
+)
+
+deposit_events = sa.Table(
+    "deposit_events", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("depositId", I, sa.ForeignKey("deposits.depositId"), nullable=False),
+    _c("date", D, nullable=False),
+    _c("type", S(8), nullable=False),
+    _c("amount", B, nullable=False),
+    _c("ref", S(100)),
+)
+
+payment_guarantees = sa.Table(
+    "payment_guarantees", metadata,
+    _c("guaranteeNo", S(64), primary_key=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False),
+    _c("issuer", S(200), nullable=False),
+    _c("amount", B, nullable=False),
+    _c("validFrom", D, nullable=False),
+    _c("validTo", D, nullable=False),
+)
+
+complaints = sa.Table(
+    "complaints", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False),
+    _c("openedDate", D, nullable=False),
+    _c("severity", S(8), nullable=False),
+    _c("closedDate", D),
+)
+
+# ------------------------------------------------------------------ warnings
+warnings_t = sa.Table(
+    "warnings", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("rule", S(4), nullable=False),
+    _c("subjectType", S(8), nullable=False),
+    _c("subjectId", S(64), nullable=False),
+    _c("projectCode", S(64), nullable=False, index=True),
+    _c("period", S(10), nullable=False),
+    _c("level", S(8), nullable=False),
+    _c("state", S(20), nullable=False),
+    _c("openedOn", D, nullable=False),
+    _c("dueOn", D, nullable=False),
+    _c("tier", I, nullable=False, default=0),          # 0 county, 1 city, 2 province
+    _c("details", sa.Text),
+    _c("clearedOn", D),
+    _c("clearedBy", S(100)),
+    _c("clearReason", S(500)),
+    _c("evidence", sa.Text),
+    _c("extensionDays", I),
+    _c("extensionReason", S(500)),
+    _c("updatedAt", B, nullable=False),
+    sa.UniqueConstraint("rule", "subjectType", "subjectId", "period", name="uq_warning_key"),
+)
+
+warning_events = sa.Table(
+    "warning_events", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("warningId", I, sa.ForeignKey("warnings.id"), nullable=False, index=True),
+    _c("on", D, nullable=False),
+    _c("fromState", S(20)),
+    _c("toState", S(20), nullable=False),
+    _c("level", S(8), nullable=False),
+    _c("actor", S(100), nullable=False),
+    _c("note", S(500)),
+    _c("at", B, nullable=False),
+)
+
+rule_params = sa.Table(
+    "rule_params", metadata,
+    _c("region", S(6), primary_key=True),       # "*" or a province prefix like "45"
+    _c("rule", S(4), primary_key=True),
+    _c("key", S(32), primary_key=True),
+    _c("value", S(100), nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    _c("tokenIndex", S(64), primary_key=True),
+    _c("name", S(100), nullable=False),
+    _c("role", S(8), nullable=False),           # read | admin
+    _c("createdAt", B, nullable=False),
+)

@@ -1,0 +1,148 @@
+"""Installer commands: `sitegate provision`, `sitegate doctor`, `sitegate install-service`.
+
+Registered in gateway/cli.py; each is a thin shell over gateway.provision / gateway.doctor /
+gateway.service."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gateway.config import sitegate_home
+
+err = Console(stderr=True)
+
+
+def _probe_with_progress(ports: list[str]) -> list:
+    from rich.progress import Progress
+    from drivers.probe import identify, list_ports
+    found = list(dict.fromkeys([*list_ports(), *ports]))
+    infos = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("probing serial ports", total=len(found))
+        for port in found:
+            progress.update(task, description=f"probing {port}")
+            infos.append(identify(port, listen=1.2))
+            progress.advance(task)
+    return infos
+
+
+@click.command()
+@click.option("--project", help="Project code (项目编码) the gateway serves.")
+@click.option("--gateway-id", help="Gateway id: 1-64 of [A-Za-z0-9_.-]; also the MQTT username.")
+@click.option("--broker", "broker_url", help="Broker URL, mqtts://host:8883 (mqtt:// only for tests).")
+@click.option("--username", help="Broker username (default: the gateway id).")
+@click.option("--password", help="Broker password (stored in keys/broker.password, 0600).")
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="Broker CA certificate (PEM).")
+@click.option("--timezone", default=None, help="IANA time zone [default: Asia/Shanghai].")
+@click.option("--passphrase", help="Seal the private key with this passphrase "
+              "(the daemon then needs SITEGATE_KEY_PASSPHRASE or the key-passphrase credential).")
+@click.option("--port", "ports", multiple=True, help="Also probe this serial port (e.g. a simulator pty).")
+@click.option("--no-probe", is_flag=True, help="Do not probe serial ports.")
+@click.option("--force", is_flag=True, help="Replace an existing key (central must then re-register it).")
+@click.option("-y", "--yes", "non_interactive", is_flag=True,
+              help="Never prompt: missing required flags are errors.")
+@click.option("-c", "--config", type=click.Path(dir_okay=False),
+              help="Where to write site.toml [default: $SITEGATE_HOME/site.toml].")
+def provision(project, gateway_id, broker_url, username, password, ca_file, timezone, passphrase,
+              ports, no_probe, force, non_interactive, config):
+    """Set up this gateway: key pair, site.toml, device probe, registration bundle (JSON + QR)."""
+    from gateway.ops.provision import Answers, ProvisionError, provision as do_provision
+    interactive = not non_interactive and sys.stdin.isatty()
+
+    def need(value, prompt, flag, default=None, hide=False):
+        if value:
+            return value
+        if interactive:
+            return click.prompt(prompt, default=default, hide_input=hide)
+        if default is not None:
+            return default
+        raise click.UsageError(f"{flag} is required (or run without -y in a terminal to be asked)")
+
+    project = need(project, "Project code 项目编码", "--project")
+    gateway_id = need(gateway_id, "Gateway id", "--gateway-id")
+    broker_url = need(broker_url, "Broker URL", "--broker", "mqtts://127.0.0.1:8883")
+    timezone = need(timezone, "Time zone", "--timezone", "Asia/Shanghai")
+    if interactive and password is None:
+        password = click.prompt("Broker password (empty: none)", default="", hide_input=True,
+                                show_default=False) or None
+    answers = Answers(project=project, gateway_id=gateway_id, broker_url=broker_url,
+                      username=username or gateway_id, password=password, ca_file=ca_file,
+                      timezone=timezone, passphrase=passphrase, ports=list(ports),
+                      probe=not no_probe, force=force)
+    home = sitegate_home()
+    try:
+        res = do_provision(answers, home, Path(config) if config else None, probe=_probe_with_progress)
+    except ProvisionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:
+        from gateway import keys
+        if isinstance(exc, keys.KeyFileError):
+            raise click.ClickException(f"{exc} (pass --passphrase, or --force to make a new key)") from exc
+        raise
+    out = Console()
+    out.print(f"key:      {res.key_file} ({'new' if res.key_made else 'kept; --force replaces it'})")
+    out.print(f"config:   {res.config}")
+    for d in res.devices:
+        out.print(f"device:   {d.port}: {d.device or '-'} {d.detail}")
+    for ln in res.lanes:
+        out.print(f"lane:     {ln['name']} ({ln['dir']}) card {ln['idcard']} gate {ln['gate']}")
+    out.print(f"bundle:   {res.bundle_json}\nQR code:  {res.bundle_png}")
+    out.print(f"next:     at central, `sitegate-central gateways add {res.bundle_json.name}`; "
+              f"then `sitegate run -c {res.config}` and `sitegate doctor -c {res.config}`")
+
+
+@click.command()
+@click.option("-c", "--config", type=click.Path(dir_okay=False),
+              help="Site configuration [default: $SITEGATE_HOME/site.toml].")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--offline", is_flag=True, help="Skip the broker connection check.")
+def doctor(config, as_json, offline):
+    """Check config, key, clock, disk and backlog, devices, broker and central. Exit 1 on a failure."""
+    from gateway.ops.doctor import as_json as to_json, run_checks
+    home = sitegate_home()
+    path = Path(config) if config else home / "site.toml"
+    checks = run_checks(path, home, network=not offline)
+    report = to_json(checks)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, sort_keys=True))
+    else:
+        table = Table(title="sitegate doctor")
+        for col in ("check", "verdict", "detail", "what to do"):
+            table.add_column(col)
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for c in checks:
+            table.add_row(c.name, f"[{style[c.verdict]}]{c.verdict}[/]", c.detail, c.fix)
+        Console(width=160).print(table)
+    sys.exit(0 if report["ok"] else 1)
+
+
+@click.command("install-service")
+@click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False),
+              help="Install under this root (a staging directory for packaging or tests).")
+@click.option("--central", is_flag=True, help="Also install sitegate-central.service.")
+def install_service(root, central):
+    """Put sitegate.service (and the USB reader's udev rule) in place; prints what to run next."""
+    import shutil as _shutil
+    src = Path(__file__).resolve().parents[2] / "systemd"
+    if not src.is_dir():
+        raise click.ClickException(f"unit files not found at {src}: install from a source checkout")
+    root = Path(root)
+    plan = [(src / "sitegate.service", root / "etc/systemd/system/sitegate.service"),
+            (src / "60-sitegate-idcard.rules", root / "etc/udev/rules.d/60-sitegate-idcard.rules")]
+    if central:
+        plan.append((src / "sitegate-central.service", root / "etc/systemd/system/sitegate-central.service"))
+    try:
+        for a, b in plan:
+            b.parent.mkdir(parents=True, exist_ok=True)
+            _shutil.copyfile(a, b)
+            b.chmod(0o644)
+            click.echo(f"installed {b}")
+    except PermissionError as exc:
+        raise click.ClickException(f"{exc}: run with sudo (or pass --root to stage elsewhere)") from exc
+    click.echo("next: useradd --system sitegate; udevadm control --reload; systemctl daemon-reload; "
+               "systemctl enable --now sitegate")

@@ -1,0 +1,137 @@
+"""`sitegate roster …`: the site's local roster (names and ID numbers SM4-sealed at rest).
+
+Screens never show an ID number unmasked; JSON never carries one.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+
+from gateway.cli.options import config_option, open_roster, open_store, site, worker_id_param as _worker_id
+
+
+# ====================================================================== roster
+@click.group()
+def roster() -> None:
+    """The local roster: who may pass (sensitive fields SM4-encrypted)."""
+
+
+def _roster_call(fn, *args, **kw):
+    from gateway.roster.store import RosterError
+    try:
+        return fn(*args, **kw)
+    except RosterError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@roster.command("add")
+@config_option
+@click.argument("worker_id")
+@click.option("--id-number", help="Resident ID number (stored encrypted; looked up by keyed hash).")
+@click.option("--name")
+@click.option("--status", type=click.Choice(["active", "exited", "suspended"]),
+              help="Default for a new worker: active.")
+@click.option("--contract-end", help="YYYY-MM-DD")
+@click.option("--trade", help="Special trade (特种作业) needing a certificate.")
+@click.option("--cert-valid-to", help="YYYY-MM-DD")
+@click.option("--birth", help="YYYY-MM-DD (default: from the ID number)")
+@click.option("--gender", type=click.Choice(["male", "female"]))
+@click.option("--team", help="Work team (班组), shown on screens and the monthly sheet.")
+def roster_add(config, worker_id, **fields):
+    """Add a worker, or change an existing worker's given fields (the others are kept)."""
+    _worker_id(worker_id)
+    ros = open_roster(site(config))
+    if ros.get(worker_id) is not None:
+        _roster_call(ros.update, worker_id, **fields)
+        click.echo(f"{worker_id}: updated")
+        return
+    _roster_call(ros.add, worker_id, **{k: v for k, v in fields.items() if v is not None})
+    click.echo(f"{worker_id}: on the roster")
+
+
+@roster.command("import")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def roster_import(config, file):
+    """Import workers from JSON (array), JSON Lines or CSV with a worker_id column."""
+    text = Path(file).read_text(encoding="utf-8-sig")
+    try:
+        if file.lower().endswith(".csv"):
+            rows = [{k: v for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(io.StringIO(text))]
+            for r in rows:
+                if "blacklisted" in r:
+                    r["blacklisted"] = r["blacklisted"].strip().lower() in ("1", "true", "yes")
+        elif text.lstrip().startswith("["):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, csv.Error) as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    if not all(isinstance(r, dict) for r in rows):
+        raise click.ClickException(f"{file}: every record must be an object")
+    ros = open_roster(site(config))
+    n = _roster_call(ros.import_records, rows)
+    click.echo(f"{n} worker(s) imported")
+
+
+@roster.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def roster_list(config, as_json):
+    """Workers with their team and status; ID numbers masked."""
+    from drivers.sam.idnumber import mask
+    ros = open_roster(site(config))
+    rows = []
+    for w in ros.workers():
+        private = ros.private(w.worker_id)
+        rows.append({"worker_id": w.worker_id, "status": w.status, "blacklisted": w.blacklisted,
+                     "contract_end": w.contract_end and w.contract_end.isoformat(), "trade": w.trade,
+                     "cert_valid_to": w.cert_valid_to and w.cert_valid_to.isoformat(), "team": w.team,
+                     "id_number": mask(private["id_number"]) if private.get("id_number") else None})
+    if as_json:
+        click.echo(json.dumps(rows, sort_keys=True, ensure_ascii=False))
+        return
+    for r in rows:
+        flag = " BLACKLISTED" if r["blacklisted"] else ""
+        click.echo(f"{r['worker_id']}  {r['id_number'] or '-':20}  {r['team'] or '-'}  {r['status']}{flag}")
+
+
+@roster.command("blacklist")
+@config_option
+@click.argument("worker_id")
+@click.option("--reason", required=True)
+@click.option("--off", is_flag=True, help="Take the worker off the blacklist.")
+def roster_blacklist(config, worker_id, reason, off):
+    """Refuse WORKER_ID at every lane (the denial record carries reason "blacklisted")."""
+    ros = open_roster(site(config))
+    _roster_call(ros.blacklist, worker_id, reason, on=not off)
+    click.echo(f"{worker_id}: {'off' if off else 'on'} the blacklist")
+
+
+@roster.command("status")
+@config_option
+@click.argument("worker_id")
+@click.argument("status", type=click.Choice(["active", "exited", "suspended"]))
+def roster_status(config, worker_id, status):
+    """Set WORKER_ID's status (exited workers are refused)."""
+    ros = open_roster(site(config))
+    _roster_call(ros.set_status, worker_id, status)
+    click.echo(f"{worker_id}: {status}")
+
+
+@roster.command("remove")
+@config_option
+@click.argument("worker_id")
+def roster_remove(config, worker_id):
+    """Delete WORKER_ID from the roster and delete their face templates (PIPL: deletion on exit)."""
+    cfg = site(config)
+    ros = open_roster(cfg)
+    gone = ros.remove(worker_id)
+    n = open_store(cfg).remove(worker_id)
+    if not gone and not n:
+        raise click.ClickException(f"{worker_id} is not on the roster")
+    click.echo(f"{worker_id}: removed from the roster, {n} face template(s) deleted")

@@ -1,0 +1,233 @@
+"""`sitegate doctor`: one table of checks, each with a verdict (ok / warn / fail) and what to do.
+
+Every check is a function returning :class:`Check`; ``run_checks`` runs them in order and stops
+at nothing (a broken config only skips the checks that need it).  While `sitegate run` is up it
+writes ``run/health.json`` each loop; doctor reads it for what only the daemon can see (its open
+devices, its uplink) and otherwise probes for itself.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gateway.config import ConfigError, SiteConfig, load
+
+HEALTH_FRESH_S = 10.0
+
+
+@dataclass
+class Check:
+    name: str
+    verdict: str          # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+
+def health_path(home: Path) -> Path:
+    return home / "run" / "health.json"
+
+
+def read_health(home: Path) -> dict | None:
+    """The daemon's last health snapshot, when it is fresh."""
+    try:
+        data = json.loads(health_path(home).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if time.time() - data.get("ts", 0) <= HEALTH_FRESH_S else None
+
+
+def check_config(path: Path, home: Path) -> tuple[Check, SiteConfig | None]:
+    try:
+        cfg = load(path, home)
+    except ConfigError as exc:
+        return Check("config", "fail", str(exc), "fix the named line/field, or re-run `sitegate provision`"), None
+    return Check("config", "ok", f"{path} valid (gateway {cfg.gateway_id})"), cfg
+
+
+def check_key(cfg: SiteConfig) -> Check:
+    from gateway import keys
+    if not cfg.key_file.exists():
+        return Check("key", "fail", f"no key at {cfg.key_file}", "run `sitegate provision`")
+    if keys.loose_permissions(cfg.key_file):
+        mode = oct(cfg.key_file.stat().st_mode & 0o777)
+        return Check("key", "fail", f"{cfg.key_file} is {mode}: others may read it",
+                     f"chmod 600 {cfg.key_file}")
+    try:
+        signer = keys.load(cfg.key_file)
+    except keys.KeyFileError as exc:
+        return Check("key", "fail", str(exc), "set SITEGATE_KEY_PASSPHRASE or restore the key file")
+    enc = "passphrase-sealed, " if keys.is_encrypted(cfg.key_file) else ""
+    return Check("key", "ok", f"{enc}0600, public {signer.public_hex[:16]}…")
+
+
+class _Timex(ctypes.Structure):
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("constant", ctypes.c_long), ("precision", ctypes.c_long),
+                ("tolerance", ctypes.c_long), ("time_sec", ctypes.c_long),
+                ("time_usec", ctypes.c_long), ("tick", ctypes.c_long), ("ppsfreq", ctypes.c_long),
+                ("jitter", ctypes.c_long), ("shift", ctypes.c_int), ("stabil", ctypes.c_long),
+                ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long), ("errcnt", ctypes.c_long),
+                ("stbcnt", ctypes.c_long), ("tai", ctypes.c_int), ("pad", ctypes.c_int * 11)]
+
+
+def kernel_clock() -> tuple[bool, float] | None:
+    """(synchronised, max error in ms) from the kernel's NTP state (adjtimex), or None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        tx = _Timex()
+        state = libc.adjtimex(ctypes.byref(tx))
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return state != 5 and not (tx.status & 0x40), tx.maxerror / 1000.0   # TIME_ERROR, STA_UNSYNC
+
+
+def check_clock(max_error_ms: float = 1000.0) -> Check:
+    k = kernel_clock()
+    if k is None:
+        return Check("clock", "warn", "cannot read the kernel's NTP state",
+                     "check `timedatectl` / `chronyc tracking` by hand")
+    synced, err = k
+    if not synced:
+        return Check("clock", "fail", "clock not synchronised (kernel STA_UNSYNC)",
+                     "enable NTP: `timedatectl set-ntp true` or configure chrony")
+    if err > max_error_ms:
+        return Check("clock", "fail", f"clock error bound {err:.0f} ms", "check the NTP server reachability")
+    return Check("clock", "ok", f"synchronised, max error {err:.0f} ms")
+
+
+def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
+    from uplink.outbox import Outbox, alarms
+    free = shutil.disk_usage(cfg.home).free
+    disk = Check("disk", "ok", f"{free / 2**30:.1f} GiB free")
+    if free < cfg.limits.min_free_bytes:
+        disk = Check("disk", "fail", f"only {free / 2**20:.0f} MiB free (< min_free_mb)",
+                     "free disk space; capture stops below the limit")
+    if not cfg.outbox_path.exists():
+        return [disk, Check("backlog", "warn", "no outbox yet", "start the daemon: `sitegate run`")]
+    ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True)
+    try:
+        st = ob.stats()
+    finally:
+        ob.close()
+    crit = [a for a in alarms(st, cfg.limits) if a["level"] == "critical"]
+    age = st["oldest_unacked_age_s"]
+    detail = f"{st['backlog']} unsent, oldest {age:.0f} s (seq {st['acked_seq']}/{st['head_seq']} acked)"
+    if crit:
+        back = Check("backlog", "fail", detail + "; " + crit[0]["message"], "see `sitegate status`")
+    elif age > old_s:
+        back = Check("backlog", "warn", detail, "records are waiting: check broker and central below")
+    else:
+        back = Check("backlog", "ok", detail)
+    return [disk, back]
+
+
+def check_devices(cfg: SiteConfig, health: dict | None, listen: float = 0.3) -> list[Check]:
+    if not cfg.lanes:
+        return [Check("devices", "ok", "no lanes configured (nothing to answer)")]
+    out = []
+    want = {"idcard": "idcard", "gate": "modbus-relay"}
+    lanes_alive = {ln["name"]: ln for ln in (health or {}).get("lanes", [])}
+    for lane in cfg.lanes:
+        for role, kind in want.items():
+            port = getattr(lane, role)
+            if not port or (role == "idcard" and lane.mode == "face"):
+                continue
+            name = f"{lane.name} {role}"
+            if health is not None:
+                info = lanes_alive.get(lane.name)
+                if info and info.get("alive") and Path(port).exists():
+                    out.append(Check(name, "ok", f"{port} open in the running daemon"))
+                else:
+                    out.append(Check(name, "fail", f"{port}: lane not running in the daemon",
+                                     "check the cable, then `journalctl -u sitegate`"))
+                continue
+            from drivers.probe import identify
+            info = identify(port, listen=listen)
+            if info.device == kind:
+                out.append(Check(name, "ok", f"{port}: {info.detail}"))
+            else:
+                out.append(Check(name, "fail", f"{port}: {info.detail or 'wrong device'}",
+                                 f"check the cable and power; `sitegate probe ports --port {port}`"))
+    return out
+
+
+def check_broker(cfg: SiteConfig, timeout: float = 5.0) -> Check:
+    """Connect with the gateway's own credentials (a separate client id) and read CONNACK."""
+    from uplink.broker import connect, new_client
+    done, result = threading.Event(), {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        result["rc"] = reason_code
+        done.set()
+
+    client = new_client(cfg.broker, f"{cfg.gateway_id}-doctor")
+    client.on_connect = on_connect
+    try:
+        connect(client, cfg.broker)
+    except Exception as exc:  # noqa: BLE001 - any socket/TLS error is the verdict
+        return Check("broker", "fail", f"{cfg.broker.display()} unreachable: {exc}",
+                     "check network/firewall and the broker URL in site.toml")
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            return Check("broker", "fail", f"{cfg.broker.display()}: no CONNACK in {timeout:g} s",
+                         "check TLS settings (ca_file) and the port")
+        rc = result["rc"]
+        if rc.is_failure:
+            return Check("broker", "fail", f"{cfg.broker.display()} refused: {rc}",
+                         "check username / password_file; ask central for this gateway's credential")
+        return Check("broker", "ok", f"{cfg.broker.display()} accepted credentials"
+                     + (f" ({cfg.broker.username})" if cfg.broker.username else ""))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def check_central(cfg: SiteConfig, health: dict | None) -> Check:
+    from uplink.outbox import Outbox
+    bad = [a for a in (health or {}).get("alarms", []) if a["code"] in ("central_rejected", "ack_mismatch")]
+    if bad:
+        return Check("central", "fail", bad[0]["message"],
+                     "is this gateway registered? `sitegate-central gateways add BUNDLE`")
+    if not cfg.outbox_path.exists():
+        return Check("central", "warn", "nothing sent yet", "start `sitegate run`")
+    ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True)
+    try:
+        st = ob.stats()
+    finally:
+        ob.close()
+    limit = max(3 * cfg.ack_timeout, 60.0)
+    if st["head_seq"] == 0:
+        return Check("central", "warn", "no records yet, so no acks to judge",
+                     "clock in once (or wait for the first record)")
+    if st["acked_seq"] == st["head_seq"] or st["oldest_unacked_age_s"] <= limit:
+        return Check("central", "ok", f"acknowledged up to seq {st['acked_seq']} of {st['head_seq']}")
+    return Check("central", "fail", f"no ack for {st['oldest_unacked_age_s']:.0f} s "
+                 f"(acked {st['acked_seq']} of {st['head_seq']})",
+                 "check central is running and this gateway is registered there")
+
+
+def run_checks(config: Path, home: Path, *, network: bool = True) -> list[Check]:
+    first, cfg = check_config(config, home)
+    checks = [first]
+    if cfg is None:
+        return checks
+    health = read_health(cfg.home)
+    checks += [check_key(cfg), check_clock(), *check_outbox(cfg), *check_devices(cfg, health)]
+    if network:
+        checks.append(check_broker(cfg))
+    checks.append(check_central(cfg, health))
+    return checks
+
+
+def as_json(checks: list[Check]) -> dict:
+    return {"ok": not any(c.verdict == "fail" for c in checks), "checks": [asdict(c) for c in checks]}

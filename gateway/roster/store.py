@@ -1,0 +1,317 @@
+"""The local roster (SQLite, in SITEGATE_HOME): who may pass, shared by the CLI and the lanes.
+
+Only the registry worker id and the rule fields are in clear. Name, ID number, birth date and
+gender are one SM4-GCM blob bound to the worker id; lookups by ID number use a keyed SM3-HMAC
+of the number, so the database alone does not reveal who is on site.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from cryptography.hazmat.primitives import hashes, hmac
+
+from biometrics.crypto import open_private_db, open_sealed, seal
+
+from gateway.roster.worker import Worker
+
+WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+STATUSES = ("active", "exited", "suspended")
+_CARD_FIELDS = ("name", "id_number", "gender", "birth", "card_type", "valid_to", "nation")
+
+
+class RosterError(ValueError):
+    pass
+
+
+def check_worker_id(wid: str) -> str:
+    if not isinstance(wid, str) or not WORKER_ID_RE.match(wid):
+        raise RosterError(f"bad worker id {wid!r}: letters, digits, _.- (e.g. W000123)")
+    return wid
+
+
+def _date(value: Any, what: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise RosterError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def birth_from_id(number: str) -> tuple[date | None, str | None]:
+    """Birth date and gender from an 18-digit resident ID number (digits 7-14, digit 17)."""
+    if len(number) == 18 and number[:17].isdigit():
+        try:
+            return date(int(number[6:10]), int(number[10:12]), int(number[12:14])), \
+                ("male" if int(number[16]) % 2 else "female")
+        except ValueError:
+            return None, None
+    return None, None
+
+
+class Roster:
+    def __init__(self, path: str | Path, key: bytes | None = None, key_file: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self._conn, self._key = open_private_db(self.path, key, key_file, "Roster")
+        self._lock = threading.Lock()
+        self._conn.executescript("""
+            CREATE TABLE IF NOT EXISTS workers (
+                worker TEXT PRIMARY KEY, id_mac TEXT UNIQUE, sealed BLOB NOT NULL,
+                status TEXT NOT NULL, blacklisted INTEGER NOT NULL DEFAULT 0, blacklist_reason TEXT,
+                contract_end TEXT, trade TEXT, cert_valid_to TEXT, updated_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS presence (
+                worker TEXT PRIMARY KEY, dir TEXT NOT NULL, ts INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS unknown_cards (
+                id_mac TEXT PRIMARY KEY, sealed BLOB NOT NULL, first_ms INTEGER NOT NULL,
+                last_ms INTEGER NOT NULL, reads INTEGER NOT NULL, lane TEXT,
+                status TEXT NOT NULL DEFAULT 'pending', worker TEXT, decided_by TEXT,
+                decided_ms INTEGER, note TEXT);
+        """)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Roster files from before teams were kept locally get the column. Under a write lock
+        and re-checked inside it: the daemon and a CLI may open an old file at the same moment."""
+        def has_team() -> bool:
+            return "team" in {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
+        if has_team():
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not has_team():
+                self._conn.execute("ALTER TABLE workers ADD COLUMN team TEXT")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def id_mac(self, id_number: str) -> str:
+        h = hmac.HMAC(self._key, hashes.SM3())
+        h.update(b"sitegate-id:" + id_number.strip().upper().encode())
+        return h.finalize().hex()
+
+    # ------------------------------------------------------------------ writes
+    def add(self, worker_id: str, *, id_number: str | None = None, name: str | None = None,
+            status: str = "active", contract_end: Any = None, trade: str | None = None,
+            cert_valid_to: Any = None, birth: Any = None, gender: str | None = None,
+            team: str | None = None) -> Worker:
+        check_worker_id(worker_id)
+        if status not in STATUSES:
+            raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
+        b, g = birth_from_id(id_number) if id_number else (None, None)
+        birth_d = _date(birth, "birth") or b
+        secret = {"name": name, "id_number": id_number, "birth": birth_d.isoformat() if birth_d else None,
+                  "gender": gender or g}
+        row = (worker_id, self.id_mac(id_number) if id_number else None,
+               seal(self._key, json.dumps(secret, ensure_ascii=False).encode(), worker_id.encode()),
+               status, _iso(_date(contract_end, "contract_end")), trade or None,
+               _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000,
+               (team or "").strip() or None)
+        with self._lock:
+            try:
+                self._conn.execute("""INSERT INTO workers (worker, id_mac, sealed, status, contract_end, trade,
+                    cert_valid_to, updated_ms, team) VALUES (?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(worker) DO UPDATE SET id_mac=excluded.id_mac, sealed=excluded.sealed,
+                    status=excluded.status, contract_end=excluded.contract_end, trade=excluded.trade,
+                    cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms,
+                    team=excluded.team""", row)
+            except sqlite3.IntegrityError:
+                raise RosterError("that ID number is already on the roster under another worker id") from None
+        return self.get(worker_id)
+
+    def update(self, worker_id: str, **fields: Any) -> Worker:
+        """Change only the fields given (None = keep what is there); a new ID number without a
+        birth date or gender re-derives them from the number."""
+        worker = self.get(worker_id)
+        if worker is None:
+            raise RosterError(f"worker {worker_id} is not on the roster")
+        given = {k: v for k, v in fields.items() if v is not None}
+        p = self.private(worker_id)
+        current = {"id_number": p.get("id_number"), "name": p.get("name"), "birth": p.get("birth"),
+                   "gender": p.get("gender"), "status": worker.status, "contract_end": worker.contract_end,
+                   "trade": worker.trade, "cert_valid_to": worker.cert_valid_to, "team": worker.team}
+        if "id_number" in given:
+            current["birth"] = current["gender"] = None
+        return self.add(worker_id, **(current | given))
+
+    def import_records(self, records: Iterable[Mapping[str, Any]]) -> int:
+        n = 0
+        for i, rec in enumerate(records, 1):
+            rec = dict(rec)
+            try:
+                wid = rec.pop("worker_id")
+            except KeyError:
+                raise RosterError(f"record {i}: worker_id missing") from None
+            allowed = {"id_number", "name", "status", "contract_end", "trade", "cert_valid_to", "birth",
+                       "gender", "blacklisted", "blacklist_reason", "team"}
+            unknown = set(rec) - allowed
+            if unknown:
+                raise RosterError(f"record {i}: unknown field(s) {', '.join(sorted(unknown))}")
+            black, why = rec.pop("blacklisted", False), rec.pop("blacklist_reason", None)
+            self.add(wid, **rec)
+            if black:
+                self.blacklist(wid, why or "listed")
+            n += 1
+        return n
+
+    def set_status(self, worker_id: str, status: str) -> None:
+        if status not in STATUSES:
+            raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
+        self._update(worker_id, "status = ?", (status,))
+
+    def blacklist(self, worker_id: str, reason: str, on: bool = True) -> None:
+        self._update(worker_id, "blacklisted = ?, blacklist_reason = ?", (int(on), reason if on else None))
+
+    def _update(self, worker_id: str, sql: str, args: tuple) -> None:
+        with self._lock:
+            n = self._conn.execute(f"UPDATE workers SET {sql}, updated_ms = ? WHERE worker = ?",
+                                   (*args, time.time_ns() // 1_000_000, worker_id)).rowcount
+        if not n:
+            raise RosterError(f"worker {worker_id} is not on the roster")
+
+    def remove(self, worker_id: str) -> bool:
+        with self._lock:
+            n = self._conn.execute("DELETE FROM workers WHERE worker = ?", (worker_id,)).rowcount
+            self._conn.execute("DELETE FROM presence WHERE worker = ?", (worker_id,))
+        return bool(n)
+
+    # ------------------------------------------------------------------ unknown cards
+    def note_unknown(self, identity: Mapping[str, Any], lane: str, ts_ms: int | None = None) -> dict:
+        """A card was read that is not on the roster: keep it (sealed) for the labour manager's
+        queue. One row per card; repeated reads count up. A rejected card stays rejected."""
+        number = str(identity.get("id_number") or "").strip().upper()
+        if not number:
+            raise RosterError("unknown card without an ID number")
+        mac, ts = self.id_mac(number), ts_ms or time.time_ns() // 1_000_000
+        secret = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in identity.items()
+                  if k in _CARD_FIELDS}
+        secret["id_number"] = number
+        sealed = seal(self._key, json.dumps(secret, ensure_ascii=False, sort_keys=True).encode(),
+                      b"unknown:" + mac.encode())
+        with self._lock:
+            self._conn.execute("""INSERT INTO unknown_cards (id_mac, sealed, first_ms, last_ms, reads, lane)
+                VALUES (?,?,?,?,1,?) ON CONFLICT(id_mac) DO UPDATE SET sealed=excluded.sealed,
+                last_ms=excluded.last_ms, reads=reads+1, lane=excluded.lane,
+                worker=CASE WHEN status='registered' THEN NULL ELSE worker END,
+                decided_by=CASE WHEN status='registered' THEN NULL ELSE decided_by END,
+                decided_ms=CASE WHEN status='registered' THEN NULL ELSE decided_ms END,
+                status=CASE WHEN status='registered' THEN 'pending' ELSE status END""",
+                               (mac, sealed, ts, ts, lane))
+        return self.unknown(mac)
+
+    def _unknown_row(self, row) -> dict:
+        mac, sealed, first, last, reads, lane, status, worker, by, decided, note = row
+        card = json.loads(open_sealed(self._key, sealed, b"unknown:" + mac.encode()))
+        return {"key": mac, "card": card, "first_ms": first, "last_ms": last, "reads": reads,
+                "lane": lane, "status": status, "worker": worker, "decided_by": by,
+                "decided_ms": decided, "note": note}
+
+    _UCOLS = "id_mac, sealed, first_ms, last_ms, reads, lane, status, worker, decided_by, decided_ms, note"
+
+    def unknown(self, key: str) -> dict | None:
+        row = self._conn.execute(f"SELECT {self._UCOLS} FROM unknown_cards WHERE id_mac = ?",
+                                 (key,)).fetchone()
+        return self._unknown_row(row) if row else None
+
+    def unknown_cards(self, status: str | None = "pending", limit: int = 500) -> list[dict]:
+        sql = f"SELECT {self._UCOLS} FROM unknown_cards"
+        args: tuple = ()
+        if status:
+            sql, args = sql + " WHERE status = ?", (status,)
+        rows = self._conn.execute(sql + " ORDER BY last_ms DESC LIMIT ?", (*args, limit))
+        return [self._unknown_row(r) for r in rows]
+
+    def register_unknown(self, key: str, worker_id: str, by: str, **fields: Any) -> Worker:
+        """Put the card's holder on the roster (name, ID number, birth, gender from the card)."""
+        u = self.unknown(key)
+        if u is None:
+            raise RosterError("no such unknown card (already handled?)")
+        if u["status"] != "pending":
+            raise RosterError(f"this card was already {u['status']}")
+        check_worker_id(worker_id)
+        if self.get(worker_id) is not None:
+            raise RosterError(f"worker id {worker_id} is already on the roster")
+        card = u["card"]
+        worker = self.add(worker_id, id_number=card["id_number"], name=card.get("name"),
+                          birth=card.get("birth"), gender=card.get("gender"), **fields)
+        self._decide(key, "registered", by, worker=worker_id)
+        return worker
+
+    def reject_unknown(self, key: str, by: str, note: str | None = None) -> None:
+        u = self.unknown(key)
+        if u is None:
+            raise RosterError("no such unknown card (already handled?)")
+        if u["status"] != "pending":
+            raise RosterError(f"this card was already {u['status']}")
+        self._decide(key, "rejected", by, note=note)
+
+    def _decide(self, key: str, status: str, by: str, worker: str | None = None,
+                note: str | None = None) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE unknown_cards SET status=?, decided_by=?, decided_ms=?, worker=?, "
+                               "note=? WHERE id_mac=?",
+                               (status, by, time.time_ns() // 1_000_000, worker, note, key))
+
+    def version(self) -> tuple:
+        """Changes whenever a worker is added, changed or removed (for caches)."""
+        # data_version moves on commits by other connections (another process), total_changes
+        # on ours; together they catch two changes within one millisecond as well
+        data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return (data_version, self._conn.total_changes,
+                *self._conn.execute("SELECT COUNT(*), MAX(updated_ms) FROM workers").fetchone())
+
+    # ------------------------------------------------------------------ reads
+    _COLS = "worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to, team"
+
+    def _worker(self, row) -> Worker:
+        wid, sealed, status, black, why, contract, trade, cert, team = row
+        secret = json.loads(open_sealed(self._key, sealed, wid.encode()))
+        return Worker(worker_id=wid, status=status, blacklisted=bool(black), blacklist_reason=why,
+                      contract_end=_date(contract, "contract_end"), trade=trade,
+                      cert_valid_to=_date(cert, "cert_valid_to"), birth=_date(secret.get("birth"), "birth"),
+                      gender=secret.get("gender"), team=team)
+
+    def get(self, worker_id: str) -> Worker | None:
+        row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE worker = ?", (worker_id,)).fetchone()
+        return self._worker(row) if row else None
+
+    def by_id_number(self, id_number: str) -> Worker | None:
+        row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE id_mac = ?",
+                                 (self.id_mac(id_number),)).fetchone()
+        return self._worker(row) if row else None
+
+    def private(self, worker_id: str) -> dict[str, Any]:
+        """Decrypted name / ID number (for screens: mask before showing)."""
+        row = self._conn.execute("SELECT sealed FROM workers WHERE worker = ?", (worker_id,)).fetchone()
+        if not row:
+            raise RosterError(f"worker {worker_id} is not on the roster")
+        return json.loads(open_sealed(self._key, row[0], worker_id.encode()))
+
+    def workers(self) -> list[Worker]:
+        return [self._worker(r) for r in self._conn.execute(f"SELECT {self._COLS} FROM workers ORDER BY worker")]
+
+    # ------------------------------------------------------------------ anti-passback state
+    def last_direction(self, worker_id: str) -> str | None:
+        row = self._conn.execute("SELECT dir FROM presence WHERE worker = ?", (worker_id,)).fetchone()
+        return row[0] if row else None
+
+    def record_passage(self, worker_id: str, direction: str, ts_ms: int) -> None:
+        with self._lock:
+            self._conn.execute("INSERT INTO presence (worker, dir, ts) VALUES (?,?,?) ON CONFLICT(worker) "
+                               "DO UPDATE SET dir = excluded.dir, ts = excluded.ts", (worker_id, direction, ts_ms))
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None

@@ -1,0 +1,488 @@
+"""The labour manager's web app, served by the gateway (FastAPI + Jinja2, no JavaScript needed).
+
+Pages: today (on site now, entries/exits by team and by hour), roster (search, status, face,
+contract/certificate expiry, age flags), a worker's month as a calendar (with face enrolment),
+the unknown-card queue (register or reject), devices and alarms, and the monthly sheet
+(XLSX/CSV download). Chinese by default, English with ``?lang=en``.
+
+Security: server-side sessions (:mod:`gateway.web_accounts`) in an HttpOnly, SameSite=Strict
+cookie (Secure over TLS); every form carries the session's CSRF token; every page says
+``Cache-Control: no-store`` and a strict Content-Security-Policy; ID numbers are masked on
+every page. Each response carries ``Server-Timing: app;dur=…`` (what the benchmark measures).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import math
+import secrets
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote, unquote, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from gateway.ledger import sheet as S
+from gateway.ledger.ledger import LedgerError, month_calendar, parse_month, today_summary
+from gateway.config import ConfigError
+from gateway.roster.store import RosterError
+from gateway.ledger.site_data import SiteData
+from gateway.web.accounts import Accounts, AccountError, Session
+from gateway.web.i18n import pick, t
+
+log = logging.getLogger("sitegate.web")
+
+COOKIE, LANG_COOKIE, FLASH_COOKIE = "sg_session", "sg_lang", "sg_flash"
+PAGE_SIZE = 50
+READ = ("manager", "viewer")                 # personal data
+ANY = ("manager", "viewer", "installer")
+WRITE = ("manager",)
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, key: str, **kw: Any) -> None:
+        self.status, self.key, self.kw = status, key, kw
+
+
+def hour_chart_svg(hours: list[dict], lang: str) -> str:
+    """Pure: a bar chart (entries up, exits down) of 24 hourly counts, as inline SVG."""
+    w, h, pad = 720, 220, 24
+    top = max([max(x["in"], x["out"]) for x in hours] + [1])
+    mid, half, bw = h / 2, h / 2 - pad, (w - 2 * pad) / 24
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+             f'aria-label="{html.escape(t(lang, "by_hour"))}" class="chart">',
+             f'<line x1="{pad}" y1="{mid}" x2="{w - pad}" y2="{mid}" stroke="#888"/>']
+    for i, x in enumerate(hours):
+        cx = pad + i * bw
+        hi, ho = half * x["in"] / top, half * x["out"] / top
+        if x["in"]:
+            parts.append(f'<rect class="bar-in" x="{cx + 2:.1f}" y="{mid - hi:.1f}" width="{bw - 4:.1f}" '
+                         f'height="{hi:.1f}" fill="#2e7d32"><title>{i:02d}:00 {t(lang, "entries")} {x["in"]}'
+                         f'</title></rect>')
+        if x["out"]:
+            parts.append(f'<rect class="bar-out" x="{cx + 2:.1f}" y="{mid:.1f}" width="{bw - 4:.1f}" '
+                         f'height="{ho:.1f}" fill="#c62828"><title>{i:02d}:00 {t(lang, "exits")} {x["out"]}'
+                         f'</title></rect>')
+        if i % 3 == 0:
+            parts.append(f'<text x="{cx + bw / 2:.1f}" y="{h - 4}" font-size="11" text-anchor="middle">{i:02d}</text>')
+    parts.append(f'<text x="{pad}" y="14" font-size="11" fill="#2e7d32">▲ {t(lang, "entries")}</text>'
+                 f'<text x="{pad + 90}" y="14" font-size="11" fill="#c62828">▼ {t(lang, "exits")}</text></svg>')
+    return "".join(parts)
+
+
+def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False,
+              clock: Callable[[], float] = time.time, health_path: Path | None = None,
+              lanes: list | None = None) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    env = Environment(loader=PackageLoader("gateway.web", "templates"), autoescape=select_autoescape(["html"]))
+    cfg = data.cfg
+    health_path = health_path or cfg.home / "run" / "health.json"
+    lanes = cfg.lanes if lanes is None else lanes
+    tz = timezone(timedelta(minutes=cfg.tz_offset_min))
+
+    def today() -> date:
+        return datetime.fromtimestamp(clock(), tz).date()
+
+    # ------------------------------------------------------------------ plumbing
+    @app.middleware("http")
+    async def timing_and_headers(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.2f}"
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def lang_of(request: Request) -> str:
+        return pick(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE))
+
+    def render(request: Request, template: str, session: Session | None, code: int = 200,
+               **ctx: Any) -> HTMLResponse:
+        lang = lang_of(request)
+        here = request.url.path + ("?" + str(request.url.query) if request.url.query else "")
+        body = env.get_template(template).render(
+            t=lambda k, **kw: t(lang, k, **kw), lang=lang, session=session, here=here,
+            other_lang="en" if lang == "zh" else "zh", path=request.url.path, project=cfg.project or "",
+            gateway=cfg.gateway_id, flash=unquote(request.cookies.get(FLASH_COOKIE, "")) or None, **ctx)
+        resp = HTMLResponse(body, status_code=code)
+        if FLASH_COOKIE in request.cookies:
+            resp.delete_cookie(FLASH_COOKIE, path="/")
+        if request.query_params.get("lang") in ("zh", "en"):
+            resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", httponly=True,
+                            secure=secure_cookie)
+        return resp
+
+    def need(request: Request, roles: tuple[str, ...]) -> Session:
+        session, why = accounts.session(request.cookies.get(COOKIE))
+        if session is None:
+            raise Refused(401, "expired" if why == "expired" else "need_signin")
+        if session.role not in roles:
+            raise Refused(403, "forbidden", role=t(lang_of(request), "ro_" + session.role))
+        return session
+
+    async def form_of(request: Request, session: Session) -> Any:
+        form = await request.form()
+        if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
+            raise Refused(403, "bad_form")
+        return form
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused):
+        if exc.status == 401:
+            target = "/login?" + urlencode({"next": request.url.path, "why": exc.key})
+            return RedirectResponse(target, status_code=303)
+        session, _ = accounts.session(request.cookies.get(COOKIE))
+        return render(request, "message.html", session, code=exc.status,
+                      message=t(lang_of(request), exc.key, **exc.kw))
+
+    def back(path: str, msg: str | None = None) -> RedirectResponse:
+        """Redirect after a POST; the message rides in a short-lived cookie only we can set (a
+        message in the URL could be put there by anyone's link)."""
+        resp = RedirectResponse(path, status_code=303)
+        if msg:
+            resp.set_cookie(FLASH_COOKIE, quote(msg[:300]), max_age=60, httponly=True, samesite="strict",
+                            secure=secure_cookie, path="/")
+        return resp
+
+    # ------------------------------------------------------------------ sign in / out
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request):
+        why = request.query_params.get("why")
+        return render(request, "login.html", None, notice=t(lang_of(request), why) if why in
+                      ("expired", "need_signin", "signed_out") else None, error=None,
+                      next=_safe_next(request.query_params.get("next")))
+
+    @app.post("/login")
+    async def login(request: Request):
+        form = await request.form()
+        name, password = str(form.get("user", "")), str(form.get("password", ""))
+        nxt = _safe_next(str(form.get("next", "")))
+        try:
+            token = await run_in_threadpool(accounts.login, name, password)   # scrypt: off the loop
+        except AccountError as exc:
+            log.warning("web sign-in refused for %r: %s", name[:32], exc)
+            lang = lang_of(request)
+            minutes = str(exc).split("try again in ")[-1] if "locked" in str(exc) else ""
+            error = t(lang, "locked", after=minutes) if minutes else t(lang, "bad_login")
+            return render(request, "login.html", None, code=401, notice=None, error=error, next=nxt,
+                          user=name)
+        log.info("web sign-in: %s", name)
+        resp = RedirectResponse(nxt or "/", status_code=303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie,
+                        max_age=int(accounts.max_s), path="/")
+        return resp
+
+    @app.post("/logout")
+    async def logout(request: Request):
+        session = need(request, ANY)
+        await form_of(request, session)
+        accounts.logout(request.cookies.get(COOKIE))
+        resp = RedirectResponse("/login?why=signed_out", status_code=303)
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    # ------------------------------------------------------------------ today
+    @app.get("/", response_class=HTMLResponse)
+    async def today_page(request: Request):
+        session = need(request, ANY)
+        day = today().isoformat()
+        passages = data.ledger.day_passages(day)
+        summary = today_summary(passages, data.ledger.on_site(day), data.team_of())
+        lang = lang_of(request)
+        return render(request, "today.html", session, day=day, s=summary,
+                      denials=data.ledger.day_denials(day), chart=hour_chart_svg(summary["hours"], lang))
+
+    # ------------------------------------------------------------------ roster
+    @app.get("/roster", response_class=HTMLResponse)
+    async def roster_page(request: Request, q: str = "", status: str = "", flag: str = "", page: int = 1):
+        session = need(request, READ)
+        day = today()
+        rows = []
+        needle = q.strip().lower()
+        by_id_number = None
+        if _looks_like_id(needle):
+            w = data.roster.by_id_number(needle)
+            by_id_number = w.worker_id if w else ""
+        for e in data.people():
+            if status and e.worker.status != status:
+                continue
+            if by_id_number is not None:
+                if e.worker_id != by_id_number:
+                    continue
+            elif needle and needle not in e.worker_id.lower() and needle not in e.name.lower() \
+                    and needle not in (e.worker.team or "").lower():
+                continue
+            if flag:                     # flags for every worker only when filtering by them
+                fl = data.flags(e, day)
+                if not fl if flag == "any" else flag not in fl:
+                    continue
+            rows.append(e)
+        pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        shown = [{"e": e, "flags": data.flags(e, day), "age": data.age(e, day)}
+                 for e in rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
+        shown_q = _mask(q.strip()) if by_id_number is not None else q
+        query = {"q": shown_q, "status": status, "flag": flag}
+        return render(request, "roster.html", session, rows=shown, total=len(rows), page=page, pages=pages,
+                      q=shown_q, status=status, flag=flag, link=lambda p: "/roster?" + urlencode(query | {"page": p}),
+                      all_flags=_FLAGS)
+
+    @app.post("/roster")
+    async def roster_search(request: Request):
+        """The search form posts here, so an ID number typed into it never lands in a URL
+        (browser history, proxy logs): it is looked up and replaced by the worker id."""
+        session = need(request, READ)
+        form = await form_of(request, session)
+        q = str(form.get("q", "")).strip()
+        query = {"status": str(form.get("status", "")), "flag": str(form.get("flag", ""))}
+        if _looks_like_id(q):
+            w = data.roster.by_id_number(q)
+            if w is None:
+                return back("/roster", t(lang_of(request), "no_id_match", masked=_mask(q.upper())))
+            q = w.worker_id
+        return back("/roster?" + urlencode({"q": q} | {k: v for k, v in query.items() if v}))
+
+    # ------------------------------------------------------------------ a worker's month
+    @app.get("/workers/{worker_id}", response_class=HTMLResponse)
+    async def worker_page(request: Request, worker_id: str, month: str = ""):
+        session = need(request, READ)
+        e = data.entry(worker_id)
+        if e is None:
+            raise Refused(404, "not_found")
+        d = today()
+        try:
+            year, mon = parse_month(month) if month else (d.year, d.month)
+        except LedgerError:
+            year, mon = d.year, d.month
+        days = data.ledger.worker_month(worker_id, year, mon)
+        denied = data.ledger.worker_denials(worker_id, year, mon)
+        prev_m = (year - (mon == 1), 12 if mon == 1 else mon - 1)
+        next_m = (year + (mon == 12), 1 if mon == 12 else mon + 1)
+        return render(request, "worker.html", session, e=e, flags=data.flags(e, d), age=data.age(e, d),
+                      year=year, mon=mon, weeks=month_calendar(year, mon), days=days, denied=denied,
+                      today=d, prev=f"{prev_m[0]}-{prev_m[1]:02d}", next=f"{next_m[0]}-{next_m[1]:02d}",
+                      templates=data.templates.count(worker_id))
+
+    @app.post("/workers/{worker_id}/edit")
+    async def edit_worker(request: Request, worker_id: str):
+        """Status, team, trade, contract end and certificate date; an exit can delete the face
+        templates at once (PIPL: personal data not kept longer than needed)."""
+        session = need(request, WRITE)
+        form = await form_of(request, session)
+        if data.entry(worker_id) is None:
+            raise Refused(404, "not_found")
+        fields = {k: str(form.get(k, "")).strip() for k in ("status", "team", "trade", "contract_end",
+                                                            "cert_valid_to")}
+        lang = lang_of(request)
+        try:
+            data.roster.update(worker_id, **fields)
+        except RosterError as exc:
+            return back(f"/workers/{quote(worker_id)}", str(exc))
+        msg = t(lang, "saved")
+        if fields["status"] == "exited" and form.get("delete_face"):
+            n = await run_in_threadpool(data.templates.remove, worker_id)
+            msg += " " + t(lang, "face_deleted", n=n)
+        log.info("web: %s edited worker %s (status %s)", session.user, worker_id, fields["status"])
+        return back(f"/workers/{quote(worker_id)}", msg)
+
+    @app.post("/workers/{worker_id}/face")
+    async def enrol_face(request: Request, worker_id: str):
+        session = need(request, WRITE)
+        form = await form_of(request, session)
+        if data.entry(worker_id) is None:
+            raise Refused(404, "not_found")
+        from biometrics.enrol import enrol_images
+        files = [f for f in form.getlist("photos") if hasattr(f, "read")][:5]
+        images = [(f.filename or f"photo{i}", await f.read()) for i, f in enumerate(files, 1)]
+        lang = lang_of(request)
+        res = enrol_images([(n, b) for n, b in images if b]) if images else None
+        if res is None or not res.ok:
+            why = "; ".join(f"{label}: {reason}" for label, reason, _ in (res.rejected if res else [])) or "no photo"
+            return back(f"/workers/{quote(worker_id)}", t(lang, "enrol_failed", why=why))
+        n = data.templates.add(worker_id, res.accepted)
+        log.info("web: %s enrolled the face of %s (%d template(s))", session.user, worker_id, n)
+        return back(f"/workers/{quote(worker_id)}", t(lang, "enrolled_ok", n=n))
+
+    # ------------------------------------------------------------------ unknown cards
+    @app.get("/unknown", response_class=HTMLResponse)
+    async def unknown_page(request: Request, show: str = "pending"):
+        session = need(request, READ)
+        show = show if show in ("pending", "registered", "rejected") else "pending"
+        cards = data.roster.unknown_cards(show)
+        for c in cards:
+            c["masked"] = _mask(c["card"].get("id_number", ""))
+            c["first"], c["last"] = data.ledger.when(c["first_ms"]), data.ledger.when(c["last_ms"])
+        return render(request, "unknown.html", session, cards=cards, show=show,
+                      suggest=_suggest_id([e.worker_id for e in data.people()]))
+
+    @app.post("/unknown/{key}/register")
+    async def register_unknown(request: Request, key: str):
+        session = need(request, WRITE)
+        form = await form_of(request, session)
+        wid = str(form.get("worker_id", "")).strip()
+        fields = {k: (str(form.get(k, "")).strip() or None) for k in ("team", "trade", "contract_end",
+                                                                         "cert_valid_to")}
+        try:
+            data.roster.register_unknown(key, wid, session.user, **fields)
+        except RosterError as exc:
+            return back("/unknown", str(exc))
+        log.info("web: %s registered an unknown card as %s", session.user, wid)
+        return back(f"/workers/{quote(wid)}", t(lang_of(request), "registered_ok", w=wid))
+
+    @app.post("/unknown/{key}/reject")
+    async def reject_unknown(request: Request, key: str):
+        session = need(request, WRITE)
+        form = await form_of(request, session)
+        try:
+            data.roster.reject_unknown(key, session.user, str(form.get("note", "")).strip() or None)
+        except RosterError as exc:
+            return back("/unknown", str(exc))
+        log.info("web: %s rejected an unknown card", session.user)
+        return back("/unknown", t(lang_of(request), "rejected_ok"))
+
+    # ------------------------------------------------------------------ devices and alarms
+    @app.get("/devices", response_class=HTMLResponse)
+    async def devices_page(request: Request):
+        session = need(request, ANY)
+        health, age = _read_health(health_path, clock())
+        return render(request, "devices.html", session, health=health, age=age, lanes=lanes,
+                      gaps=data.ledger.gaps(), stale=age is None or age > 30)
+
+    # ------------------------------------------------------------------ the monthly sheet
+    @app.get("/sheet", response_class=HTMLResponse)
+    async def sheet_page(request: Request, month: str = ""):
+        session = need(request, READ)
+        d = today()
+        try:
+            year, mon = parse_month(month) if month else (d.year, d.month)
+        except LedgerError:
+            year, mon = d.year, d.month
+        sheet = data.sheet(year, mon)
+        return render(request, "sheet.html", session, sheet=sheet, month=f"{year}-{mon:02d}",
+                      weekdays=sheet.weekday_row()[len(S.HEAD_ZH):-1])
+
+    @app.get("/sheet/{name}")
+    async def sheet_download(request: Request, name: str):
+        need(request, READ)
+        stem, _, ext = name.rpartition(".")
+        try:
+            year, mon = parse_month(stem)
+        except LedgerError:
+            raise Refused(404, "not_found") from None
+        if ext not in ("xlsx", "csv"):
+            raise Refused(404, "not_found")
+        def build() -> tuple[S.Sheet, bytes]:          # seconds for a big site: off the event loop
+            sheet = data.sheet(year, mon)
+            return sheet, S.xlsx_bytes(sheet) if ext == "xlsx" else S.csv_bytes(sheet)
+        sheet, body = await run_in_threadpool(build)
+        media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if ext == "xlsx"
+                 else "text/csv; charset=utf-8")
+        fname = S.filename(sheet, ext, cfg.project or cfg.gateway_id)
+        return Response(body, media_type=media,
+                        headers={"Content-Disposition": _disposition(fname)})
+
+    return app
+
+
+_FLAGS = ("blacklisted", "contract_expired", "contract_ending", "certificate_missing", "certificate_expired",
+          "certificate_ending", "under_age", "over_age", "near_age_limit")
+
+
+def _mask(number: str) -> str:
+    from drivers.sam.idnumber import mask
+    return mask(number) if number else ""
+
+
+def _disposition(fname: str) -> str:
+    """RFC 6266: an ASCII fallback plus the UTF-8 name (a Chinese project name survives)."""
+    ascii_name = fname.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(fname)}"
+
+
+def _looks_like_id(text: str) -> bool:
+    return len(text) == 18 and text[:17].isdigit()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only our own paths (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""
+
+
+def _suggest_id(existing: list[str]) -> str:
+    nums = [int(w[1:]) for w in existing if w[:1] == "W" and w[1:].isdigit()]
+    return f"W{(max(nums) + 1) if nums else 1:06d}"
+
+
+def _read_health(path: Path, now: float) -> tuple[dict | None, float | None]:
+    import json
+    try:
+        health = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, None
+    return health, max(0.0, now - float(health.get("ts", 0)))
+
+
+class WebStartError(ConfigError):
+    """The web app could not listen (busy port, unreadable certificate)."""
+
+
+class WebServer:
+    """uvicorn in a thread on a socket we bind ourselves, so a busy port is a clear error at
+    once and ``port=0`` (any free port) is known before the first request (:attr:`port`)."""
+
+    def __init__(self, app: FastAPI, host: str, port: int, cert: Path | None = None,
+                 key: Path | None = None) -> None:
+        import socket
+
+        import uvicorn
+        self.tls = bool(cert and key)
+        self.host = host or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((self.host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise WebStartError(f"web app cannot listen on {self.host}:{port}: {exc.strerror}; "
+                                f"choose another [web] port (or --port), or stop what uses it") from None
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                ssl_certfile=str(cert) if self.tls else None,
+                                ssl_keyfile=str(key) if self.tls else None)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
+                                        name="web", daemon=True)
+
+    def start(self, timeout: float = 15.0) -> "WebServer":
+        self._thread.start()
+        end = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > end:
+                self._sock.close()
+                raise WebStartError(f"web app did not start on {self.host}:{self.port} "
+                                    f"(TLS certificate and key readable?)")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
