@@ -53,6 +53,9 @@ class Uplink:
         self.counters = {"published": 0, "acks": 0, "resends": 0, "rejected_by_central": 0,
                          "connects": 0, "connect_failures": 0}
         self.uplink_alarms: dict[str, dict] = {}
+        # other parts of the site (devices, roster, lanes) report their alarms here; they go
+        # into the retained state message and the health file like the uplink's own
+        self._alarm_sources: list[Callable[[], list[dict]]] = []
         self._client: mqtt.Client | None = None
         self._rng = random.Random()
         self._attempt = 0
@@ -251,6 +254,11 @@ class Uplink:
     def _set_alarm(self, code: str, level: str, message: str) -> None:
         self.uplink_alarms[code] = {"code": code, "level": level, "message": message}
 
+    def add_alarm_source(self, source: Callable[[], list[dict]]) -> None:
+        """``source()`` -> current alarms ``{"code", "level", "message"}`` of another part of the
+        site; a change of codes is published at once (checked every second)."""
+        self._alarm_sources.append(source)
+
     def all_alarms(self) -> list[dict]:
         current = alarms(self.outbox.stats(), self.outbox.limits)
         if self.release_cutoff is not None:
@@ -258,7 +266,14 @@ class Uplink:
             first = self.outbox.ts_of(self.outbox.acked_seq + 1)
             if first is not None and first >= self.release_cutoff(now_ms()):
                 current = [a for a in current if a["code"] != "ack_stale"]
-        return current + list(self.uplink_alarms.values())
+        current = current + list(self.uplink_alarms.values())
+        for source in self._alarm_sources:
+            try:
+                current += source()
+            except Exception as exc:  # noqa: BLE001 - a broken source is itself an alarm
+                current.append({"code": "alarm_source_failed", "level": "warning",
+                                "message": f"{getattr(source, '__qualname__', source)}: {exc}"})
+        return current
 
     def state(self, status: str | None = None) -> dict:
         current = self.all_alarms()
