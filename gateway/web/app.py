@@ -172,8 +172,8 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         except AccountError as exc:
             log.warning("web sign-in refused for %r: %s", name[:32], exc)
             lang = lang_of(request)
-            minutes = str(exc).split("try again in ")[-1] if "locked" in str(exc) else ""
-            error = t(lang, "locked", after=minutes) if minutes else t(lang, "bad_login")
+            error = t(lang, "bad_login") if exc.locked_for_s is None else \
+                t(lang, "locked", after=t(lang, "minutes", n=-(-exc.locked_for_s // 60)))
             return render(request, "login.html", None, code=401, notice=None, error=error, next=nxt,
                           user=name)
         log.info("web sign-in: %s", name)

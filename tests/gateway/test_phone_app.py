@@ -10,6 +10,7 @@ import pytest
 import geofence
 from gateway.phone.app import PhoneApp
 from gateway.phone.credentials import CredentialError, PhoneStore
+from gateway.roster.store import Roster
 from geosites import GEOD
 from phone_fixtures import CAMERA_A, ID_A, PIN_A, make_site, road_fence
 from uplink.outbox import Limits, Outbox
@@ -34,13 +35,19 @@ def fix_at(metres_north: float, acc: float = 5.0, **kw) -> dict:
                  "selfie": SELFIE}, **kw)
 
 
+def roster_with_w1(tmp_path) -> Roster:
+    roster = Roster(tmp_path / "roster.db", key_file=tmp_path / "roster.sm4")
+    roster.add("W1")
+    return roster
+
+
 @pytest.fixture
 def app(tmp_path):
     from gateway import keys
     signer = keys.generate(tmp_path / "k.pem")
     outbox = Outbox(tmp_path / "o.db", "gw-phone-2", signer)
     store = PhoneStore(tmp_path / "phone.db")
-    a = PhoneApp(outbox, [road_fence()], store, StubFace())
+    a = PhoneApp(outbox, [road_fence()], store, StubFace(), roster_with_w1(tmp_path))
     yield a
     outbox.close()
 
@@ -96,7 +103,8 @@ def test_outbox_full_refuses_loudly(tmp_path):
     from gateway import keys
     outbox = Outbox(tmp_path / "o.db", "gw-phone-3", keys.generate(tmp_path / "k.pem"),
                     Limits(max_unacked=1))
-    a = PhoneApp(outbox, [road_fence()], PhoneStore(tmp_path / "p.db"), StubFace())
+    a = PhoneApp(outbox, [road_fence()], PhoneStore(tmp_path / "p.db"), StubFace(),
+                 roster_with_w1(tmp_path))
     assert a.clock_in("W1", fix_at(0))[1]["status"] == "ok"
     code, out = a.clock_in("W1", fix_at(10))
     assert code == 503 and out["code"] == "outbox_full" and "存储已满" in out["message_zh"]
