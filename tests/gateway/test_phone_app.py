@@ -175,3 +175,33 @@ def test_time_windows_use_the_gateway_clock(app):
     assert "打卡时段" in out["message_zh"]
     code, out = app.clock_in("W1", fix_at(0, time_ms=noon), now_ms=noon)
     assert out["status"] == "ok" and out["flags"] == []
+
+
+def test_sign_in_answers_by_error_code_with_a_residence_permit(app):
+    from drivers.sim.samples import HMT
+    app.store.enrol("W1", HMT["id_number"], "2468")
+    code, out, session = app.login({"id_number": HMT["id_number"], "pin": "2468"})
+    assert code == 200 and out["worker"] == "W1" and out["masked"] == "8100**********0019" and session
+    for _ in range(5):
+        code, out, session = app.login({"id_number": HMT["id_number"], "pin": "0000"})
+        assert (code, out["code"], session) == (401, "wrong_credentials", None)
+        assert out["message_zh"] == "身份证号或密码错误。"
+    code, out, _ = app.login({"id_number": HMT["id_number"], "pin": "2468"})
+    assert out["code"] == "locked" and "15 分钟" in out["message_zh"] and "15 minutes" in out["message_en"]
+    code, out, _ = app.login({"token": "no-such-token"})
+    assert out["code"] == "token_invalid" and "二维码已失效" in out["message_zh"]
+
+
+def test_roster_refusal_is_recorded_and_answered_from_the_catalogue(app):
+    from gateway.clockin.reasons import message
+    app.roster.blacklist("W1", "fraud")
+    face = app.selfie
+    code, out = app.clock_in("W1", fix_at(0))
+    assert (code, out["status"], out["code"], out["seq"]) == (200, "refused", "blacklisted", 1)
+    assert out["message_zh"] == message("blacklisted", "zh") and face.calls == 0
+    (rec,) = app.outbox.iter_records()
+    assert rec["body"] == {"worker": "W1", "dir": "in", "method": "phone", "device": "phone",
+                           "decision": "deny", "reason": "blacklisted"}
+    assert app.clock_in("W404", fix_at(0))[1]["code"] == "unknown_worker"
+    code, out = app.clock_in("W1", fix_at(0, lon=22.82, lat=108.35))      # bad input first: 400, nothing
+    assert code == 400 and app.outbox.head_seq == 2
