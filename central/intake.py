@@ -134,19 +134,25 @@ class Intake:
                 row = {"gw_id": gw, "seq": r["seq"], "projectCode": project,
                        "gatewayWorker": worker[:32], "registeredAt": r["ts"], "state": "invalid",
                        "reason": str(exc)[:300]}
-            self._store(conn, row)
-            n += 1
+            n += self._store(conn, row)
         return n
 
-    def _store(self, conn, row: dict) -> None:
+    def _store(self, conn, row: dict) -> bool:
         person = row.pop("_person", None)
         if person is not None:
+            rg = registrations.c
+            again = conn.execute(sa.select(sa.func.count()).select_from(registrations).where(
+                rg.gw_id == row["gw_id"], rg.gatewayWorker == row["gatewayWorker"],
+                rg.idCardIndex == row["idCardIndex"], rg.state == "pending")).scalar()
+            if again:              # the same registration sent again (crash before marking it sent)
+                return False
             if person["id_type"] is not None:
                 row["workerId"] = self._worker(conn, person, row["idCardIndex"], row["idCardMasked"])
             else:                               # no national code for the card: keep it sealed here
                 row["idCardNumberEnc"] = self.cipher.seal(person["idn"], "idCardNumber")
                 row["workerNameEnc"] = self.cipher.seal(person["name"], "workerName")
         conn.execute(registrations.insert().values(row))
+        return True
 
     def _worker(self, conn, person: dict, index: str, masked: str) -> str:
         """The registry worker with this ID number, added if new (race-safe by its index)."""

@@ -277,6 +277,8 @@ class Roster:
         with self._lock:
             n = self._conn.execute("DELETE FROM workers WHERE worker = ?", (worker_id,)).rowcount
             self._conn.execute("DELETE FROM presence WHERE worker = ?", (worker_id,))
+            self._conn.execute("DELETE FROM registrations WHERE worker = ? AND reported_seq IS NULL",
+                               (worker_id,))
         return bool(n)
 
     # ------------------------------------------------------------------ unknown cards
@@ -358,9 +360,11 @@ class Roster:
                 for rid, wid, sealed, ms in rows]
 
     def mark_reported(self, registration_id: int, seq: int) -> None:
-        """The registration went into the outbox as record ``seq``."""
+        """The registration went into the outbox as record ``seq``; its sealed copy of the card
+        is no longer needed here and is wiped."""
         with self._lock:
-            self._conn.execute("UPDATE registrations SET reported_seq = ? WHERE id = ?", (seq, registration_id))
+            self._conn.execute("UPDATE registrations SET reported_seq = ?, sealed = X'' WHERE id = ?",
+                               (seq, registration_id))
 
     def registration_status(self, worker_id: str) -> int | None | bool:
         """The outbox seq the worker's latest registration went out as; None while queued;
