@@ -172,7 +172,7 @@ def test_manager_day(site):
     assert w1[2] == "张三" and w1[3] == "1101**********1233" and w1[4] == "钢筋班"
     marked = {int(header[i]) for i in range(6, len(header) - 1) if w1[i] == "√"}
     assert marked == site["w1_days"] and w1[-1] == len(site["w1_days"])
-    assert by_worker["W000002"][5] == "electrician" and by_worker["W000002"][-1] == 1
+    assert by_worker["W000002"][5] == "建筑电工" and by_worker["W000002"][-1] == 1
     assert by_worker["W000003"][-1] == 0          # registered today, not yet through a gate
     with page.expect_download() as dl:
         page.click("#download-csv")
