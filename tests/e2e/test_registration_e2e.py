@@ -12,8 +12,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 

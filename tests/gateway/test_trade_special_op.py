@@ -15,7 +15,7 @@ import pytest
 
 from biometrics.crypto import load_or_create_key, seal
 from central.codes import WORK_TYPE as CENTRAL_WORK_TYPE
-from gateway.clockin.rules import Rules, eligibility, flags, rules_from
+from gateway.clockin.rules import Rules, eligibility, rules_from
 from gateway.codes import SPECIAL_OPERATIONS, WORK_TYPES, classify_legacy
 from gateway.config import ConfigError, load, parse
 from gateway.roster.store import Roster, RosterError
