@@ -1,6 +1,7 @@
 """Phone clock-in over HTTPS: sign in (ID number + PIN or one-time QR), location + selfie,
-the lanes' roster rule (a refusal is recorded as at a lane), fence + face + plausibility checks,
-then one committed record in the same outbox as the turnstiles.  The worker is told "OK" only after ``Outbox.append`` returned (committed).
+the lanes' roster rule (a refusal is recorded as at a lane), fence + face + plausibility
+checks, then one committed record in the same outbox as the turnstiles.  The worker is told
+"OK" only after ``Outbox.append`` returned (committed).
 
 ``PhoneApp`` holds the logic (no sockets); ``serve`` puts it behind a TLS ``ThreadingHTTPServer``
 with the certificate made at provisioning (``sitegate phone cert``).  Logs carry worker ids and
