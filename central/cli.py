@@ -60,14 +60,21 @@ def main(verbose: int) -> None:
 @click.option("--roster/--no-roster", default=True, show_default=True,
               help="Answer roster requests and push roster changes (signed with "
                    "$SITEGATE_HOME/central/roster.key).")
+@click.option("--intake/--no-intake", default=True, show_default=True,
+              help="Take workers registered on site into the registry (registration records, "
+                   "opened with $SITEGATE_HOME/central/intake.key).")
 def run(db, broker_url, username, password, ca_file, cert_file, key_file, client_id, share,
-        max_payload, delay_ms, ready_file, park_gaps, roster):
+        max_payload, delay_ms, ready_file, park_gaps, roster, intake):
     """Receive, verify, store and acknowledge gateway blocks until stopped."""
     from .ingest import Ingest
     from .receiver import Receiver
 
     logging.getLogger("sitegate").setLevel(logging.INFO)
     store = open_store(db)
+    if intake:
+        from .crypto import FieldCipher, load_key
+        from .intake import Intake, load_intake_key
+        store.derivers.append(Intake(FieldCipher(load_key(home())), load_intake_key(home())).derive)
     broker = BrokerConfig(broker_url, username=username, password=password, ca_file=ca_file,
                           cert_file=cert_file, key_file=key_file)
     ingest = Ingest(store, max_payload=max_payload,

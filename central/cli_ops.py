@@ -1,6 +1,7 @@
 """`sitegate-central` commands for the registry, escrow and warnings (mirrors of the library):
 ``warnings list|show|clear|extend|grant|evaluate``, ``import KIND FILE``, ``attendance``,
-``reconcile``, ``export-national``, ``tokens add``, ``api``, ``roster key``."""
+``reconcile``, ``export-national``, ``tokens add``, ``api``, ``roster key``, ``intake key``,
+``registrations``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -251,3 +252,36 @@ def register(main: click.Group) -> None:
         click.echo(load_signer(home()).public_hex)
 
 
+
+    @main.group()
+    def intake():
+        """Registry intake from gateways (workers registered on site)."""
+
+    @intake.command("key")
+    def intake_key():
+        """Print central's intake public key as PEM: put it on each gateway as
+        $SITEGATE_HOME/keys/central-intake.pem (registrations are encrypted to it)."""
+        from uplink.sm2 import public_key_of, public_key_pem
+        from .cli_common import home
+        from .intake import load_intake_key
+        click.echo(public_key_pem(public_key_of(load_intake_key(home()))), nl=False)
+
+    @main.command()
+    @click.option("--project", help="Only this project.")
+    @click.option("--json", "as_json", is_flag=True)
+    @db_option
+    def registrations(project, as_json, db):
+        """Workers registered on site, and what the registry still misses for each
+        (employer, contract, idCardType); ID numbers masked."""
+        from .registry import Registry
+        store, cipher = _ctx(db)
+        rows = Registry(store, cipher).registrations(project)
+        if as_json:
+            click.echo(json.dumps(rows, ensure_ascii=False, sort_keys=True))
+            return
+        table = Table("gateway", "seq", "project", "site id", "worker", "ID number", "status", "missing")
+        for r in rows:
+            table.add_row(r["gateway"], str(r["seq"]), r["projectCode"] or "", r["gatewayWorker"],
+                          r["workerId"] or "", r["idCardNumber"] or "", r["status"],
+                          ", ".join(r["missing"]) or (r["reason"] or ""))
+        Console().print(table)

@@ -349,6 +349,14 @@ class Registry:
         return list(conn.execute(sa.select(project_workers.c.projectCode).where(
             project_workers.c.workerId == wid)).scalars())
 
+    # ---------------------------------------------------------------- intake from gateways
+    def registrations(self, project: str | None = None) -> list[dict]:
+        """Workers registered on site (gateway ``registration`` records) and what is still
+        missing for each: see :func:`central.intake.pending`."""
+        from .intake import pending
+        with self.store.engine.connect() as conn:
+            return pending(conn, project)
+
     # ---------------------------------------------------------------- roster
     def _roster_touch(self, conn, project: str, wid: str) -> None:
         conn.execute(roster_changes.insert().values(

@@ -227,6 +227,28 @@ pending_blocks = sa.Table(        # verified blocks that arrived before their pr
     _c("received_at", B, nullable=False),
 )
 
+registrations = sa.Table(        # workers registered on site (gateway ``registration`` records)
+    "registrations", metadata,
+    _c("gw_id", S(64), primary_key=True),
+    _c("seq", B, primary_key=True, autoincrement=False),
+    _c("projectCode", S(64), index=True),
+    _c("gatewayWorker", S(32), nullable=False),     # the gateway's roster id (its attendance ids)
+    _c("workerId", S(32)),                          # registry worker, once there is one
+    _c("cardType", S(32)),
+    _c("idCardIndex", S(64)),
+    _c("idCardMasked", S(32)),
+    _c("idCardNumberEnc", sa.Text),
+    _c("workerNameEnc", sa.Text),
+    _c("teamName", S(100)),
+    _c("workType", S(4)),
+    _c("specialOp", S(8)),
+    _c("contractEnd", D),
+    _c("certValidTo", D),
+    _c("state", S(12), nullable=False),             # pending | invalid
+    _c("reason", S(300)),
+    _c("registeredAt", B, nullable=False),
+)
+
 attendance_days = sa.Table(
     "attendance_days", metadata,
     _c("projectCode", S(64), primary_key=True),

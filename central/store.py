@@ -52,6 +52,9 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
+        # more derivations in the block's transaction, beside attendance days:
+        # derive(conn, gw, project, new_records) -- e.g. central.intake.Intake.derive
+        self.derivers: list = []
         from .migrate import upgrade
         upgrade(self.engine)          # Alembic: fresh, pre-migration or current databases
 
@@ -120,6 +123,8 @@ class Store:
                 for r, h, data in zip(block.records[skip:], block.hashes[skip:],
                                       block.encoded[skip:])])
             attendance.derive(conn, project, block.records[skip:])
+            for derive in self.derivers:
+                derive(conn, block.gw, project, block.records[skip:])
             conn.execute(blocks.insert().values(
                 gw_id=block.gw, first=block.first, last=block.last, head=block.head,
                 sealed=block.sealed, signed=block.signed, signature=block.signature,

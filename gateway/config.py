@@ -15,6 +15,8 @@ from uplink.broker import BrokerConfig
 from uplink.outbox import Limits
 from uplink.wire import WireError, check_gateway_id
 
+from gateway.codes import SPECIAL_OPERATIONS
+
 
 class ConfigError(ValueError):
     pass
@@ -111,6 +113,8 @@ class RosterConfig:
     min_age: int = 18
     max_age_male: int = 60
     max_age_female: int = 55
+    # special operations (gateway/codes.py) for which the gate requires a valid certificate
+    special_operations: frozenset[str] = frozenset(SPECIAL_OPERATIONS)
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
               "capture_frames": (int, 6), "capture_timeout_s": ((int, float), 2.5),
               "detect_width": (int, 320)},
     "roster": {"path": (str, "roster.db"), "min_age": (int, 18), "max_age_male": (int, 60),
-               "max_age_female": (int, 55)},
+               "max_age_female": (int, 55), "special_operations": (list, None)},
     "web": {"listen": (str, ""), "port": (int, 8080), "cert": (str, None), "key": (str, None),
             "accounts": (str, "web/accounts.db"), "session_idle_min": ((int, float), 15),
             "session_max_hours": ((int, float), 12), "allow_plain_http": (bool, False)},
@@ -187,6 +191,9 @@ def _section(data: dict, name: str, schema: dict | None = None, label: str | Non
         if typ is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"[{label}] {key} = {value!r}: must be true or false")
+        elif typ is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"[{label}] {key} = {value!r}: must be a list of strings")
         elif not isinstance(value, typ) or isinstance(value, bool):
             want = {str: "a string", int: "an integer"}.get(typ, "a number")
             raise ConfigError(f"[{label}] {key} = {value!r}: must be {want}")
@@ -206,7 +213,16 @@ def _faces_roster_lanes(data: dict, home: Path) -> tuple[FacesConfig, RosterConf
         raise ConfigError("[faces] capture_frames must be >= 1")
     faces = FacesConfig(store=_path(home, f.pop("store")), **{k: v for k, v in f.items()})
     r = _section(data, "roster")
-    roster = RosterConfig(path=_path(home, r.pop("path")), **r)
+    if not 0 <= r["min_age"] <= min(r["max_age_male"], r["max_age_female"]):
+        raise ConfigError("[roster] need 0 <= min_age <= max_age_male and max_age_female")
+    ops = r.pop("special_operations")
+    if ops is None:
+        ops = list(SPECIAL_OPERATIONS)
+    unknown = [o for o in ops if o not in SPECIAL_OPERATIONS]
+    if unknown:
+        raise ConfigError(f"[roster] special_operations: unknown code(s) {', '.join(unknown)} "
+                          f"(allowed: {', '.join(SPECIAL_OPERATIONS)})")
+    roster = RosterConfig(path=_path(home, r.pop("path")), special_operations=frozenset(ops), **r)
     raw = data.get("lanes", {})
     if not isinstance(raw, dict):
         raise ConfigError("[lanes] must hold [lanes.NAME] tables")

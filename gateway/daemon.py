@@ -10,7 +10,7 @@ import threading
 import time
 
 from gateway.config import SiteConfig
-from gateway.site import make_uplink, open_outbox
+from gateway.site import make_uplink, open_outbox, open_roster, registration_reporter
 from uplink.sdnotify import Notifier, watchdog_interval
 from gateway.clockin.simulate import run_source
 
@@ -43,6 +43,9 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         cfg.web.check_transport()          # before anything is opened: refuse loudly, change nothing
     outbox = open_outbox(cfg)
     uplink = make_uplink(cfg, outbox)
+    registrations = _registrations(cfg, outbox)     # registrations made on site go to central
+    if registrations is not None:
+        uplink.add_alarm_source(registrations.alarms)
     threads = [threading.Thread(target=uplink.run, args=(stop,), name="uplink", daemon=True)]
     if cfg.simulate_rate > 0:
         threads.append(threading.Thread(
@@ -63,7 +66,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         from gateway.web.serve import start_web
         from gateway.web.app import WebStartError
         try:
-            web = start_web(cfg)
+            web = start_web(cfg, registrations=registrations)
             log.info("labour manager web app on %s/", web.url)
         except WebStartError as exc:   # attendance goes on without the screens; say so loudly
             log.critical("%s; the gateway runs on without the web app", exc)
@@ -91,6 +94,8 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         now = time.monotonic()
         if now - last_health >= 2.0 or (dog and now - last_pet >= dog):
             last_health = now
+            if registrations is not None:
+                registrations.report()
             current = uplink.all_alarms()
             lane_info = [{"name": ln.machine.settings.name, "alive": ln._thread.is_alive()} for ln in lanes]
             ok = healthy(threads[0].is_alive(), current, lane_info)
@@ -118,5 +123,18 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     if web is not None:
         from gateway.web.serve import stop_web
         stop_web(web)
+    if registrations is not None:
+        registrations.roster.close()
     outbox.close()
     return 0
+
+
+def _registrations(cfg: SiteConfig, outbox):
+    """The reporter of on-site registrations, or None (logged) when the roster cannot be opened:
+    attendance goes on, and the registrations wait in the roster."""
+    from gateway.site import SiteError
+    try:
+        return registration_reporter(cfg, open_roster(cfg), outbox)
+    except SiteError as exc:
+        log.critical("roster: %s; registrations made on site are not sent to central", exc)
+        return None

@@ -25,18 +25,21 @@ class SiteError(ValueError):
 class KeyPaths:
     """Where the site's secrets live (all 0600).  ``signing`` is the gateway's SM2 key
     (``[gateway] key``); the SM4 keys seal the roster, the face templates and phone
-    credentials at rest."""
+    credentials at rest.  ``central_intake`` is central's public key (PEM) that registrations
+    sent to central are encrypted to (not a secret)."""
     signing: Path
     roster: Path
     templates: Path
     phone: Path
     broker_password: Path
+    central_intake: Path
 
 
 def key_paths(cfg: SiteConfig) -> KeyPaths:
     k = cfg.home / "keys"
     return KeyPaths(signing=cfg.key_file, roster=k / "roster.sm4", templates=k / "templates.sm4",
-                    phone=cfg.phone_db.parent / "secret.key", broker_password=k / "broker.password")
+                    phone=cfg.phone_db.parent / "secret.key", broker_password=k / "broker.password",
+                    central_intake=k / "central-intake.pem")
 
 
 def open_outbox(cfg: SiteConfig, readonly: bool = False) -> Outbox:
@@ -61,6 +64,12 @@ def open_roster(cfg: SiteConfig):
         return Roster(cfg.roster.path, key=load_or_create_key(key_paths(cfg).roster))
     except (PermissionError, ValueError) as exc:
         raise SiteError(str(exc)) from exc
+
+
+def registration_reporter(cfg: SiteConfig, roster, outbox: Outbox):
+    """Sends registrations made on site (unknown-card queue) to central through ``outbox``."""
+    from gateway.roster.report import RegistrationReporter
+    return RegistrationReporter(roster, outbox, key_paths(cfg).central_intake)
 
 
 def open_templates(cfg: SiteConfig):

@@ -113,3 +113,15 @@ def mask(number: str) -> str:
     if len(number) <= 8:
         return "*" * len(number)
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def check_document_number(number: str, *, today: date | None = None) -> str:
+    """The one check for an ID number typed or imported anywhere (roster, phone enrolment, web
+    forms): an 18-character GB 11643 number -- resident ID, 81/82/83 residence permit, 2023
+    foreign permanent-resident number -- or a 2017 foreign permanent-resident number (3 letters
+    + 12 digits).  Returns the normalised number; raises :class:`IdNumberError` (the message
+    never repeats the number)."""
+    number = normalise(str(number)).replace(" ", "")
+    if _FOREIGN_2017.match(number):
+        return check_foreign_2017(number)
+    return check_id_number(number, today=today).number

@@ -41,9 +41,13 @@ def enrol(config, worker, photos):
     The ID number and the PIN are asked for (not echoed), never taken as options: a command
     line ends up in shell history and in every user's process list. Scripts pipe three lines:
     ID number, PIN, PIN again."""
-    from gateway.phone.credentials import CredentialError, PhoneStore
+    from gateway.phone.credentials import CredentialError, PhoneStore, normalise_id
     cfg = _cfg(config)
-    id_number = click.prompt("ID number (18 digits)", hide_input=True)
+    id_number = click.prompt("ID number", hide_input=True)
+    try:
+        normalise_id(id_number)          # checked before anything is stored
+    except CredentialError as exc:
+        raise click.ClickException(str(exc)) from None
     pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
     if photos:
         from biometrics.enrol import enrol_images

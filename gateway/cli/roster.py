@@ -31,13 +31,16 @@ def _roster_call(fn, *args, **kw):
 @roster.command("add")
 @config_option
 @click.argument("worker_id")
-@click.option("--id-number", help="Resident ID number (stored encrypted; looked up by keyed hash).")
+@click.option("--id-number", help="ID number: resident ID, residence permit (81/82/83…) or foreign "
+              "permanent-resident number (checked; stored encrypted; looked up by keyed hash).")
 @click.option("--name")
 @click.option("--status", type=click.Choice(["active", "exited", "suspended"]),
               help="Default for a new worker: active.")
 @click.option("--contract-end", help="YYYY-MM-DD")
-@click.option("--trade", help="Special trade (特种作业) needing a certificate.")
-@click.option("--cert-valid-to", help="YYYY-MM-DD")
+@click.option("--trade", help="Work type (工种): national code or name, e.g. 020 or 钢筋工.")
+@click.option("--special-op", help="Special operation (特种作业) needing a certificate: code or name, "
+              "e.g. JZ-01 or 建筑电工 (see `sitegate roster codes`).")
+@click.option("--cert-valid-to", help="YYYY-MM-DD: the special-operation certificate's expiry.")
 @click.option("--birth", help="YYYY-MM-DD (default: from the ID number)")
 @click.option("--gender", type=click.Choice(["male", "female"]))
 @click.option("--team", help="Work team (班组), shown on screens and the monthly sheet.")
@@ -57,7 +60,10 @@ def roster_add(config, worker_id, **fields):
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def roster_import(config, file):
-    """Import workers from JSON (array), JSON Lines or CSV with a worker_id column."""
+    """Import workers from JSON (array), JSON Lines or CSV with a worker_id column (and any of
+    id_number, name, status, contract_end, trade, special_op, cert_valid_to, birth, gender,
+    blacklisted, blacklist_reason, team).  All rows or none: a bad row is named and nothing is
+    imported."""
     text = Path(file).read_text(encoding="utf-8-sig")
     try:
         if file.lower().endswith(".csv"):
@@ -90,6 +96,7 @@ def roster_list(config, as_json):
         private = ros.private(w.worker_id)
         rows.append({"worker_id": w.worker_id, "status": w.status, "blacklisted": w.blacklisted,
                      "contract_end": w.contract_end and w.contract_end.isoformat(), "trade": w.trade,
+                     "special_op": w.special_op,
                      "cert_valid_to": w.cert_valid_to and w.cert_valid_to.isoformat(), "team": w.team,
                      "id_number": mask(private["id_number"]) if private.get("id_number") else None})
     if as_json:
@@ -98,6 +105,27 @@ def roster_list(config, as_json):
     for r in rows:
         flag = " BLACKLISTED" if r["blacklisted"] else ""
         click.echo(f"{r['worker_id']}  {r['id_number'] or '-':20}  {r['team'] or '-'}  {r['status']}{flag}")
+
+
+@roster.command("codes")
+@click.option("--json", "as_json", is_flag=True)
+def roster_codes(as_json):
+    """The work types (工种) and special operations (特种作业) the roster takes, with codes; the
+    special operations need a valid certificate at the gate ([roster] special_operations)."""
+    from gateway.codes import SPECIAL_OPERATIONS, WORK_TYPES
+    ops = {c: {"zh": o.zh, "en": o.en, "source": o.source, "work_type": o.work_type}
+           for c, o in SPECIAL_OPERATIONS.items()}
+    if as_json:
+        click.echo(json.dumps({"work_types": WORK_TYPES, "special_operations": ops},
+                              ensure_ascii=False, sort_keys=True))
+        return
+    click.echo("work types (工种):")
+    for code, name in WORK_TYPES.items():
+        click.echo(f"  {code:>4}  {name}")
+    click.echo("special operations (特种作业, certificate required):")
+    for code, o in SPECIAL_OPERATIONS.items():
+        also = f"  (= work type {o.work_type})" if o.work_type else ""
+        click.echo(f"  {code:<7} {o.zh} / {o.en}{also}")
 
 
 @roster.command("blacklist")

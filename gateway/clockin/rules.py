@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from gateway.codes import SPECIAL_OPERATIONS, operation_of
 from gateway.roster.worker import Worker
 
 
@@ -12,13 +13,22 @@ class Rules:
     min_age: int = 18
     max_age_male: int = 60
     max_age_female: int = 55
-    special_trades_need_cert: bool = True
+    # special operations (gateway/codes.py) that need a valid certificate at this site;
+    # empty: no certificate rule
+    special_operations: frozenset[str] = frozenset(SPECIAL_OPERATIONS)
 
 
 def rules_from(roster_cfg) -> Rules:
     """The site's rules from its ``[roster]`` settings (a RosterConfig)."""
     return Rules(min_age=roster_cfg.min_age, max_age_male=roster_cfg.max_age_male,
-                 max_age_female=roster_cfg.max_age_female)
+                 max_age_female=roster_cfg.max_age_female,
+                 special_operations=frozenset(roster_cfg.special_operations))
+
+
+def needs_certificate(worker: Worker, rules: Rules = Rules()) -> bool:
+    """Does this worker's special operation (entered, or the one their work type is) need a
+    特种作业操作证 here?  A work type alone (钢筋工, 木工) never does."""
+    return operation_of(worker.trade, worker.special_op) in rules.special_operations
 
 
 def age_on(birth: date, today: date) -> int:
@@ -26,8 +36,10 @@ def age_on(birth: date, today: date) -> int:
 
 
 def eligibility(worker: Worker | None, today: date, rules: Rules = Rules()) -> tuple[bool, str]:
-    """(allowed, reason). Reasons: ok, unknown_worker, exited, suspended, blacklisted,
-    contract_expired, certificate_missing, certificate_expired, under_age, over_age."""
+    """May this worker clock in today?  (allowed, reason): the one rule for every path (lanes,
+    phone page).  Reasons: ok, unknown_worker, exited, suspended, blacklisted,
+    contract_expired, certificate_missing, certificate_expired, under_age, over_age; the words
+    shown for each are in :mod:`gateway.clockin.reasons`."""
     if worker is None:
         return False, "unknown_worker"
     if worker.blacklisted:
@@ -36,7 +48,7 @@ def eligibility(worker: Worker | None, today: date, rules: Rules = Rules()) -> t
         return False, worker.status if worker.status in ("exited", "suspended") else "inactive"
     if worker.contract_end is not None and worker.contract_end < today:
         return False, "contract_expired"
-    if worker.trade and rules.special_trades_need_cert:
+    if needs_certificate(worker, rules):
         if worker.cert_valid_to is None:
             return False, "certificate_missing"
         if worker.cert_valid_to < today:
@@ -73,7 +85,7 @@ def flags(worker: Worker, today: date, rules: Rules = Rules(), soon_days: int = 
             bad.append("contract_expired")
         elif left <= soon_days:
             soon.append("contract_ending")
-    if worker.trade and rules.special_trades_need_cert:
+    if needs_certificate(worker, rules):
         if worker.cert_valid_to is None:
             bad.append("certificate_missing")
         else:

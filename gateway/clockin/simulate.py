@@ -1,4 +1,5 @@
-"""Simulated clock-ins, standing in for turnstile lanes until the device flow is wired in.
+"""Simulated clock-ins (``[simulate]``): a load source for demos, soak tests and benchmarks,
+committed through the same outbox as the lanes and the phone page.
 
 The source is restart-safe: with ``total`` set it continues from the outbox's last seq and
 stops at exactly ``total`` records, however often the daemon is killed in between.  A record

@@ -20,6 +20,7 @@ from gateway.ledger import sheet as S
 from gateway.ledger.ledger import Ledger
 from gateway.config import SiteConfig
 from gateway.clockin.rules import age_on, flags, rules_from
+from gateway.codes import work_type_name
 from gateway.roster.worker import Worker
 
 
@@ -104,7 +105,8 @@ class SiteData:
 
     # ------------------------------------------------------------------ the sheet
     def sheet(self, year: int, month: int) -> S.Sheet:
-        people = [S.Person(e.worker_id, e.name, e.id_masked, e.worker.team or "", e.worker.trade or "",
+        people = [S.Person(e.worker_id, e.name, e.id_masked, e.worker.team or "",
+                           work_type_name(e.worker.trade),
                            active=e.worker.status == "active") for e in self.people()]
         return S.build(year, month, people, self.ledger.month_days(year, month),
                        self.cfg.project or self.cfg.gateway_id)

@@ -1,6 +1,7 @@
 """Phone clock-in over HTTPS: sign in (ID number + PIN or one-time QR), location + selfie,
-fence + face + plausibility checks, then one committed record in the same outbox as the
-turnstiles.  The worker is told "OK" only after ``Outbox.append`` returned (committed).
+the lanes' roster rule (a refusal is recorded as at a lane), fence + face + plausibility
+checks, then one committed record in the same outbox as the turnstiles.  The worker is told
+"OK" only after ``Outbox.append`` returned (committed).
 
 ``PhoneApp`` holds the logic (no sockets); ``serve`` puts it behind a TLS ``ThreadingHTTPServer``
 with the certificate made at provisioning (``sitegate phone cert``).  Logs carry worker ids and
@@ -18,6 +19,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import date
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +29,8 @@ import geofence
 from geofence import CoordinateError, Fix, Policy
 from uplink.outbox import Outbox, OutboxFull
 
+from gateway.clockin.reasons import messages
+from gateway.clockin.rules import Rules, eligibility
 from gateway.phone import page as phone_page
 from gateway.phone.credentials import CredentialError, PhoneStore
 from gateway.phone.selfie import SelfieCheck
@@ -35,32 +39,9 @@ log = logging.getLogger("sitegate.phone")
 MAX_BODY = 4 * 1024 * 1024
 _render_lock = threading.Lock()
 
-MESSAGES = {
-    "ok": ("打卡成功（记录 {seq}），在围栏内，距边界 {dist:.0f} 米。",
-           "Clocked in (record {seq}), {dist:.0f} m inside the fence."),
-    "ok_review": ("打卡成功（记录 {seq}），已标记待复核：{flags}。",
-                  "Clocked in (record {seq}); flagged for review: {flags}."),
-    "outside": ("不在电子围栏内：距围栏 {away:.0f} 米，未打卡。",
-                "Not inside the fence: {away:.0f} m outside. Not clocked in."),
-    "outside_window": ("现在不在该围栏的打卡时段内，未打卡。",
-                       "Outside the fence's clock-in hours. Not clocked in."),
-    "far_from_fences": ("位置离所有围栏数百公里，未打卡：请检查定位。",
-                        "Hundreds of km from every fence. Not clocked in: check location."),
-    "retry": ("定位精度不够（±{acc:.0f} 米），无法确认是否在围栏内：请到开阔处稍等后重试。",
-              "Location not accurate enough (±{acc:.0f} m) to tell: wait in the open and retry."),
-    "face_retry": ("照片中没有找到一张清晰的人脸：请正对镜头重新打卡。",
-                   "No single clear face in the photo: face the camera and try again."),
-    "face_mismatch": ("人脸与登记照片不符，未打卡。如有疑问请联系劳务管理员。",
-                      "The face does not match the enrolled photo. Not clocked in."),
-    "bad_location": ("位置数据无效：{detail}", "Invalid location: {detail}"),
-    "full": ("存储已满，无法记录：请告知工地办公室。",
-             "Storage full, cannot record: tell the site office."),
-}
-
 
 def _msg(key: str, **kw) -> dict:
-    zh, en = MESSAGES[key]
-    return {"message_zh": zh.format(**kw), "message_en": en.format(**kw)}
+    return messages(key, **kw)
 
 
 class BadRequest(ValueError):
@@ -74,12 +55,16 @@ class Session:
 
 
 class PhoneApp:
+    """``roster`` and ``rules`` decide who may clock in, with the same pure function the lanes
+    use (:func:`gateway.clockin.rules.eligibility`); ``today`` is the same clock the lanes use."""
+
     def __init__(self, outbox: Outbox, fences: list, store: PhoneStore, selfie: SelfieCheck,
-                 policy: Policy = Policy(), session_minutes: int = 10,
-                 device: str = "phone") -> None:
+                 roster, rules: Rules = Rules(), policy: Policy = Policy(),
+                 session_minutes: int = 10, device: str = "phone", today=date.today) -> None:
         if not fences:
             raise ValueError("phone clock-in needs at least one fence (sitegate fences add)")
         self.outbox, self.fences, self.store, self.selfie = outbox, fences, store, selfie
+        self.roster, self.rules, self.today = roster, rules, today
         self.policy, self.session_s, self.device = policy, session_minutes * 60, device
         self.sessions: dict[str, Session] = {}
         self.last_fix: dict[str, Fix] = {}
@@ -107,9 +92,10 @@ class PhoneApp:
                 worker = self.store.check_pin(str(body.get("id_number", "")),
                                               str(body.get("pin", "")))
         except CredentialError as exc:
-            log.info("phone sign-in refused")
-            return 401, {"status": "error", "message": str(exc),
-                         "message_zh": _zh_credential(str(exc)), "message_en": str(exc)}, None
+            log.info("phone sign-in refused (%s)", exc.code)
+            key = exc.code if exc.code in ("locked", "token_invalid") else "wrong_credentials"
+            return 401, {"status": "error", "code": key, "message": str(exc),
+                         **_msg(key, minutes=-(-(exc.retry_after_s or 0) // 60))}, None
         log.info("phone sign-in: %s", worker)
         return 200, {"status": "ok", "worker": worker,
                      "masked": self.store.masked(worker)}, self.new_session(worker)
@@ -126,6 +112,11 @@ class PhoneApp:
         except (BadRequest, CoordinateError, ValueError) as exc:
             return 400, dict(status="error", code="bad_location", message=str(exc),
                              **_msg("bad_location", detail=str(exc)))
+        # the roster first, by the lanes' rule: a refusal is recorded as at a lane, and answered
+        # with the catalogue's words for its reason
+        allowed, reason = eligibility(self.roster.get(worker), self.today(), self.rules)
+        if not allowed:
+            return self._refuse(worker, direction, reason)
         # time windows go by the gateway's clock; the phone's own clock is only evidence
         dec = geofence.decide_any(self.fences, replace(fix, time_ms=now_ms), self.policy)
         out = {"distance_m": round(dec.distance_m, 1), "fence": dec.fence,
@@ -173,6 +164,17 @@ class PhoneApp:
                          **_msg(key, seq=appended.seq, dist=dec.distance_m,
                                 flags=", ".join(flags)))
 
+    def _refuse(self, worker: str, direction: str, reason: str) -> tuple[int, dict]:
+        body = {"worker": worker, "dir": direction, "method": "phone", "device": self.device,
+                "decision": "deny", "reason": reason}
+        try:
+            appended = self.outbox.append(body, type_="attendance")
+        except OutboxFull as exc:
+            log.error("phone clock-in %s refused (%s), refusal not stored: %s", worker, reason, exc)
+            return 503, dict(status="error", code="outbox_full", **_msg("full"))
+        log.info("phone clock-in %s: refused (%s), seq %d", worker, reason, appended.seq)
+        return 200, dict(status="refused", code=reason, seq=appended.seq, **_msg(reason))
+
     def map_png(self, query: dict) -> bytes:
         from gateway.fences.map import render
         fence = next((f for f in self.fences if f.id == query.get("fence")), self.fences[0])
@@ -183,14 +185,6 @@ class PhoneApp:
             decisions.append(geofence.decide(fence, fix, self.policy))
         with _render_lock:
             return render(fence, decisions, "png", zoom=True)
-
-
-def _zh_credential(msg: str) -> str:
-    if "too many" in msg:
-        return "密码错误次数过多：请 15 分钟后再试，或请劳务管理员出示二维码。"
-    if "QR" in msg:
-        return "二维码已失效：请向劳务管理员索取新的二维码。"
-    return "身份证号或密码错误。"
 
 
 def _num(body: dict, key: str, required: bool = True):
@@ -306,8 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             worker = self._worker()
             if worker is None:
                 return self._json(401, {"status": "error", "message": "sign in first",
-                                        "message_zh": "请先登录。",
-                                        "message_en": "Please sign in first."})
+                                        **_msg("sign_in_first")})
             code, obj = self.app.clock_in(worker, body)
             return self._json(code, obj)
         return self._json(404, {"status": "error", "message": "not found"})

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from stdnum.cn import ric
+from drivers.sam.idnumber import IdNumberError, check_document_number
 
 MAX_PIN_FAILURES = 5
 LOCK_S = 15 * 60
@@ -30,14 +30,25 @@ TOKEN_S = 10 * 60
 
 
 class CredentialError(ValueError):
-    """Bad sign-in or enrolment input (the message never contains the ID number or PIN)."""
+    """Bad sign-in or enrolment input (the message never contains the ID number or PIN).
+
+    ``code`` says which, for callers to choose their words without reading the message:
+    ``wrong_credentials``, ``locked`` (with ``retry_after_s``), ``token_invalid``,
+    ``bad_id_number``, ``bad_pin``, ``not_enrolled``, ``bad_secret``."""
+
+    def __init__(self, message: str, code: str = "wrong_credentials",
+                 retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.retry_after_s = code, retry_after_s
 
 
 def normalise_id(id_number: str) -> str:
-    n = str(id_number).strip().upper().replace(" ", "")
-    if not ric.is_valid(n):
-        raise CredentialError("ID number is not a valid 18-digit resident ID (check digit)")
-    return n
+    """The ID-number check every path uses (drivers/sam/idnumber): resident IDs, 81/82/83
+    residence permits and foreign permanent-resident numbers."""
+    try:
+        return check_document_number(str(id_number))
+    except IdNumberError as exc:
+        raise CredentialError(f"ID number is not valid: {exc}", "bad_id_number") from None
 
 
 def mask_id(id_number: str) -> str:
@@ -59,7 +70,7 @@ class PhoneStore:
                 fh.write(secrets.token_bytes(32))
         secret = secret_file.read_bytes()
         if len(secret) != 32:
-            raise CredentialError(f"{secret_file}: site secret must be 32 bytes")
+            raise CredentialError(f"{secret_file}: site secret must be 32 bytes", "bad_secret")
         self._id_key = hmac.new(secret, b"sitegate id lookup", hashlib.sha256).digest()
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -80,7 +91,7 @@ class PhoneStore:
 
     def enrol(self, worker: str, id_number: str, pin: str) -> str:
         if not (str(pin).isdigit() and 4 <= len(str(pin)) <= 8):
-            raise CredentialError("PIN must be 4 to 8 digits")
+            raise CredentialError("PIN must be 4 to 8 digits", "bad_pin")
         n = normalise_id(id_number)
         salt = secrets.token_bytes(16)
         pin_hash = "scrypt$" + salt.hex() + "$" + _scrypt(pin, salt).hex()
@@ -105,8 +116,9 @@ class PhoneStore:
             fail = self._db.execute("SELECT count, last_ms FROM failures WHERE id_hmac=?",
                                     (key,)).fetchone()
             if fail and fail[0] >= MAX_PIN_FAILURES and now - fail[1] < LOCK_S * 1000:
-                raise CredentialError("too many wrong PINs: try again in 15 minutes or ask "
-                                      "the labour manager for a QR code")
+                left = (LOCK_S * 1000 - (now - fail[1]) + 999) // 1000
+                raise CredentialError(f"too many wrong PINs: try again in {LOCK_S // 60} minutes or "
+                                      f"ask the labour manager for a QR code", "locked", left)
             row = self._db.execute("SELECT worker, pin FROM workers WHERE id_hmac=?",
                                    (key,)).fetchone()
             ok = False
@@ -126,7 +138,7 @@ class PhoneStore:
 
     def issue_token(self, worker: str, ttl_s: int = TOKEN_S) -> str:
         if self.masked(worker) is None:
-            raise CredentialError(f"worker {worker} is not enrolled for phone clock-in")
+            raise CredentialError(f"worker {worker} is not enrolled for phone clock-in", "not_enrolled")
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._db.execute("INSERT INTO tokens VALUES (?, ?, ?, 0)",
@@ -140,7 +152,8 @@ class PhoneStore:
             row = self._db.execute("SELECT worker, expires_ms, used FROM tokens WHERE hash=?",
                                    (h,)).fetchone()
             if row is None or row[2] or row[1] < now_ms():
-                raise CredentialError("this QR code is not valid any more: ask for a new one")
+                raise CredentialError("this QR code is not valid any more: ask for a new one",
+                                      "token_invalid")
             self._db.execute("UPDATE tokens SET used=1 WHERE hash=?", (h,))
             return row[0]
 

@@ -6,7 +6,9 @@ of the number, so the database alone does not reveal who is on site.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -18,8 +20,12 @@ from typing import Any, Iterable, Mapping
 from cryptography.hazmat.primitives import hashes, hmac
 
 from biometrics.crypto import open_private_db, open_sealed, seal
+from drivers.sam.idnumber import IdNumberError, check_document_number
 
+from gateway.codes import CodeError, classify_legacy, special_operation, work_type
 from gateway.roster.worker import Worker
+
+log = logging.getLogger("sitegate.roster")
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 STATUSES = ("active", "exited", "suspended")
@@ -28,6 +34,23 @@ _CARD_FIELDS = ("name", "id_number", "gender", "birth", "card_type", "valid_to",
 
 class RosterError(ValueError):
     pass
+
+
+def check_id(number: Any) -> str:
+    """The roster's ID-number check: the one in drivers/sam/idnumber (residence permits and
+    foreign permanent-resident numbers included); the error never repeats the number."""
+    try:
+        return check_document_number(str(number))
+    except IdNumberError as exc:
+        raise RosterError(f"ID number: {exc}") from None
+
+
+def check_codes(trade: Any, special_op: Any) -> tuple[str | None, str | None]:
+    """(work-type code, special-operation code) from codes or names; RosterError otherwise."""
+    try:
+        return work_type(trade), special_operation(special_op)
+    except CodeError as exc:
+        raise RosterError(str(exc)) from None
 
 
 def check_worker_id(wid: str) -> str:
@@ -62,7 +85,8 @@ class Roster:
     def __init__(self, path: str | Path, key: bytes | None = None, key_file: str | Path | None = None) -> None:
         self.path = Path(path)
         self._conn, self._key = open_private_db(self.path, key, key_file, "Roster")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._depth = 0
         self._conn.executescript("""
             CREATE TABLE IF NOT EXISTS workers (
                 worker TEXT PRIMARY KEY, id_mac TEXT UNIQUE, sealed BLOB NOT NULL,
@@ -75,24 +99,62 @@ class Roster:
                 last_ms INTEGER NOT NULL, reads INTEGER NOT NULL, lane TEXT,
                 status TEXT NOT NULL DEFAULT 'pending', worker TEXT, decided_by TEXT,
                 decided_ms INTEGER, note TEXT);
+            CREATE TABLE IF NOT EXISTS registrations (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, worker TEXT NOT NULL, sealed BLOB NOT NULL,
+                by TEXT, created_ms INTEGER NOT NULL, reported_seq INTEGER);
         """)
         self._migrate()
 
     def _migrate(self) -> None:
-        """Roster files from before teams were kept locally get the column. Under a write lock
-        and re-checked inside it: the daemon and a CLI may open an old file at the same moment."""
-        def has_team() -> bool:
-            return "team" in {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
-        if has_team():
+        """Roster files from before teams were kept locally get the column; files from before
+        work type and special operation were kept apart get ``special_op``, their old ``trade``
+        (which meant "special trade needing a certificate") split by
+        :func:`gateway.codes.classify_legacy`.  Under a write lock and re-checked inside it:
+        the daemon and a CLI may open an old file at the same moment."""
+        def columns() -> set[str]:
+            return {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
+        if {"team", "special_op"} <= columns():
             return
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            if not has_team():
+        with self._tx():
+            have = columns()
+            if "team" not in have:
                 self._conn.execute("ALTER TABLE workers ADD COLUMN team TEXT")
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+            if "special_op" not in have:
+                self._conn.execute("ALTER TABLE workers ADD COLUMN special_op TEXT")
+                rows = self._conn.execute("SELECT worker, trade FROM workers WHERE trade IS NOT NULL "
+                                          "AND trade != ''").fetchall()
+                for wid, old in rows:
+                    trade, op = classify_legacy(old)
+                    self._conn.execute("UPDATE workers SET trade = ?, special_op = ? WHERE worker = ?",
+                                       (trade, op, wid))
+                    if op == "JZ-99":
+                        log.warning("roster: worker %s: old trade %r is neither a known work type nor "
+                                    "a known special trade; kept, and a certificate is still required "
+                                    "(special operation JZ-99) until it is corrected", wid, old)
+                if rows:
+                    log.info("roster: %d worker(s) moved to separate work type / special operation", len(rows))
+
+    @contextlib.contextmanager
+    def _tx(self):
+        """One write transaction (BEGIN IMMEDIATE); nested uses join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
 
     def close(self) -> None:
         self._conn.close()
@@ -106,7 +168,22 @@ class Roster:
     def add(self, worker_id: str, *, id_number: str | None = None, name: str | None = None,
             status: str = "active", contract_end: Any = None, trade: str | None = None,
             cert_valid_to: Any = None, birth: Any = None, gender: str | None = None,
-            team: str | None = None) -> Worker:
+            team: str | None = None, special_op: str | None = None) -> Worker:
+        """Add a worker (or replace every field of an existing one).  ``trade`` is the work type
+        (工种: code or name, e.g. ``020`` / ``钢筋工``), ``special_op`` the special operation
+        needing a certificate (``JZ-01`` / ``建筑电工``), kept apart."""
+        trade, special_op = check_codes(trade, special_op)
+        if id_number:
+            id_number = check_id(id_number)
+        self._write(worker_id, id_number=id_number, name=name, status=status, contract_end=contract_end,
+                    trade=trade, cert_valid_to=cert_valid_to, birth=birth, gender=gender, team=team,
+                    special_op=special_op)
+        return self.get(worker_id)
+
+    def _write(self, worker_id: str, *, id_number: str | None, name: str | None, status: str,
+               contract_end: Any, trade: str | None, cert_valid_to: Any, birth: Any,
+               gender: str | None, team: str | None, special_op: str | None) -> None:
+        """Store checked values (``add`` checks; ``update`` checks only what changes)."""
         check_worker_id(worker_id)
         if status not in STATUSES:
             raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
@@ -118,18 +195,17 @@ class Roster:
                seal(self._key, json.dumps(secret, ensure_ascii=False).encode(), worker_id.encode()),
                status, _iso(_date(contract_end, "contract_end")), trade or None,
                _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000,
-               (team or "").strip() or None)
+               (team or "").strip() or None, special_op or None)
         with self._lock:
             try:
                 self._conn.execute("""INSERT INTO workers (worker, id_mac, sealed, status, contract_end, trade,
-                    cert_valid_to, updated_ms, team) VALUES (?,?,?,?,?,?,?,?,?)
+                    cert_valid_to, updated_ms, team, special_op) VALUES (?,?,?,?,?,?,?,?,?,?)
                     ON CONFLICT(worker) DO UPDATE SET id_mac=excluded.id_mac, sealed=excluded.sealed,
                     status=excluded.status, contract_end=excluded.contract_end, trade=excluded.trade,
                     cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms,
-                    team=excluded.team""", row)
+                    team=excluded.team, special_op=excluded.special_op""", row)
             except sqlite3.IntegrityError:
                 raise RosterError("that ID number is already on the roster under another worker id") from None
-        return self.get(worker_id)
 
     def update(self, worker_id: str, **fields: Any) -> Worker:
         """Change only the fields given (None = keep what is there); a new ID number without a
@@ -138,32 +214,48 @@ class Roster:
         if worker is None:
             raise RosterError(f"worker {worker_id} is not on the roster")
         given = {k: v for k, v in fields.items() if v is not None}
+        if "trade" in given or "special_op" in given:
+            trade, op = check_codes(given.get("trade"), given.get("special_op"))
+            given.update({k: v for k, v in (("trade", trade), ("special_op", op)) if k in given})
+        if given.get("id_number"):
+            given["id_number"] = check_id(given["id_number"])
         p = self.private(worker_id)
         current = {"id_number": p.get("id_number"), "name": p.get("name"), "birth": p.get("birth"),
                    "gender": p.get("gender"), "status": worker.status, "contract_end": worker.contract_end,
-                   "trade": worker.trade, "cert_valid_to": worker.cert_valid_to, "team": worker.team}
+                   "trade": worker.trade, "cert_valid_to": worker.cert_valid_to, "team": worker.team,
+                   "special_op": worker.special_op}
         if "id_number" in given:
             current["birth"] = current["gender"] = None
-        return self.add(worker_id, **(current | given))
+        unknown = set(given) - set(current)
+        if unknown:
+            raise RosterError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        self._write(worker_id, **(current | given))
+        return self.get(worker_id)
+
+    IMPORT_FIELDS = ("id_number", "name", "status", "contract_end", "trade", "special_op",
+                     "cert_valid_to", "birth", "gender", "blacklisted", "blacklist_reason", "team")
 
     def import_records(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """All records or none: a bad line is an error naming it, and nothing is imported."""
         n = 0
-        for i, rec in enumerate(records, 1):
-            rec = dict(rec)
-            try:
-                wid = rec.pop("worker_id")
-            except KeyError:
-                raise RosterError(f"record {i}: worker_id missing") from None
-            allowed = {"id_number", "name", "status", "contract_end", "trade", "cert_valid_to", "birth",
-                       "gender", "blacklisted", "blacklist_reason", "team"}
-            unknown = set(rec) - allowed
-            if unknown:
-                raise RosterError(f"record {i}: unknown field(s) {', '.join(sorted(unknown))}")
-            black, why = rec.pop("blacklisted", False), rec.pop("blacklist_reason", None)
-            self.add(wid, **rec)
-            if black:
-                self.blacklist(wid, why or "listed")
-            n += 1
+        with self._tx():
+            for i, rec in enumerate(records, 1):
+                rec = dict(rec)
+                try:
+                    wid = rec.pop("worker_id")
+                except KeyError:
+                    raise RosterError(f"record {i}: worker_id missing") from None
+                unknown = set(rec) - set(self.IMPORT_FIELDS)
+                if unknown:
+                    raise RosterError(f"record {i}: unknown field(s) {', '.join(sorted(unknown))}")
+                black, why = rec.pop("blacklisted", False), rec.pop("blacklist_reason", None)
+                try:
+                    self.add(wid, **rec)
+                    if black:
+                        self.blacklist(wid, why or "listed")
+                except RosterError as exc:
+                    raise RosterError(f"record {i} ({wid}): {exc}") from None
+                n += 1
         return n
 
     def set_status(self, worker_id: str, status: str) -> None:
@@ -185,6 +277,8 @@ class Roster:
         with self._lock:
             n = self._conn.execute("DELETE FROM workers WHERE worker = ?", (worker_id,)).rowcount
             self._conn.execute("DELETE FROM presence WHERE worker = ?", (worker_id,))
+            self._conn.execute("DELETE FROM registrations WHERE worker = ? AND reported_seq IS NULL",
+                               (worker_id,))
         return bool(n)
 
     # ------------------------------------------------------------------ unknown cards
@@ -234,20 +328,50 @@ class Roster:
         return [self._unknown_row(r) for r in rows]
 
     def register_unknown(self, key: str, worker_id: str, by: str, **fields: Any) -> Worker:
-        """Put the card's holder on the roster (name, ID number, birth, gender from the card)."""
-        u = self.unknown(key)
-        if u is None:
-            raise RosterError("no such unknown card (already handled?)")
-        if u["status"] != "pending":
-            raise RosterError(f"this card was already {u['status']}")
-        check_worker_id(worker_id)
-        if self.get(worker_id) is not None:
-            raise RosterError(f"worker id {worker_id} is already on the roster")
-        card = u["card"]
-        worker = self.add(worker_id, id_number=card["id_number"], name=card.get("name"),
-                          birth=card.get("birth"), gender=card.get("gender"), **fields)
-        self._decide(key, "registered", by, worker=worker_id)
+        """Put the card's holder on the roster (name, ID number, birth, gender from the card)
+        and queue a registration for central (:meth:`registrations_to_report`), in one
+        transaction: either all three happen or none."""
+        with self._tx():
+            u = self.unknown(key)
+            if u is None:
+                raise RosterError("no such unknown card (already handled?)")
+            if u["status"] != "pending":
+                raise RosterError(f"this card was already {u['status']}")
+            check_worker_id(worker_id)
+            if self.get(worker_id) is not None:
+                raise RosterError(f"worker id {worker_id} is already on the roster")
+            card = u["card"]
+            worker = self.add(worker_id, id_number=card["id_number"], name=card.get("name"),
+                              birth=card.get("birth"), gender=card.get("gender"), **fields)
+            self._decide(key, "registered", by, worker=worker_id)
+            self._conn.execute(
+                "INSERT INTO registrations (worker, sealed, by, created_ms) VALUES (?,?,?,?)",
+                (worker_id, seal(self._key, json.dumps(card, ensure_ascii=False, sort_keys=True).encode(),
+                                 b"registration:" + worker_id.encode()), by, time.time_ns() // 1_000_000))
         return worker
+
+    def registrations_to_report(self, limit: int = 100) -> list[dict]:
+        """Registrations on site that central has not been sent yet, oldest first: id, worker,
+        the card as read (decrypted: for the sealed registration record only), created_ms."""
+        rows = self._conn.execute("SELECT id, worker, sealed, created_ms FROM registrations WHERE "
+                                  "reported_seq IS NULL ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [{"id": rid, "worker": wid, "created_ms": ms,
+                 "card": json.loads(open_sealed(self._key, sealed, b"registration:" + wid.encode()))}
+                for rid, wid, sealed, ms in rows]
+
+    def mark_reported(self, registration_id: int, seq: int) -> None:
+        """The registration went into the outbox as record ``seq``; its sealed copy of the card
+        is no longer needed here and is wiped."""
+        with self._lock:
+            self._conn.execute("UPDATE registrations SET reported_seq = ?, sealed = X'' WHERE id = ?",
+                               (seq, registration_id))
+
+    def registration_status(self, worker_id: str) -> int | None | bool:
+        """The outbox seq the worker's latest registration went out as; None while queued;
+        False when there is none."""
+        row = self._conn.execute("SELECT reported_seq FROM registrations WHERE worker = ? ORDER BY id DESC "
+                                 "LIMIT 1", (worker_id,)).fetchone()
+        return False if row is None else row[0]
 
     def reject_unknown(self, key: str, by: str, note: str | None = None) -> None:
         u = self.unknown(key)
@@ -259,7 +383,7 @@ class Roster:
 
     def _decide(self, key: str, status: str, by: str, worker: str | None = None,
                 note: str | None = None) -> None:
-        with self._lock:
+        with self._tx():
             self._conn.execute("UPDATE unknown_cards SET status=?, decided_by=?, decided_ms=?, worker=?, "
                                "note=? WHERE id_mac=?",
                                (status, by, time.time_ns() // 1_000_000, worker, note, key))
@@ -273,15 +397,16 @@ class Roster:
                 *self._conn.execute("SELECT COUNT(*), MAX(updated_ms) FROM workers").fetchone())
 
     # ------------------------------------------------------------------ reads
-    _COLS = "worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to, team"
+    _COLS = ("worker, sealed, status, blacklisted, blacklist_reason, contract_end, trade, cert_valid_to, "
+             "team, special_op")
 
     def _worker(self, row) -> Worker:
-        wid, sealed, status, black, why, contract, trade, cert, team = row
+        wid, sealed, status, black, why, contract, trade, cert, team, op = row
         secret = json.loads(open_sealed(self._key, sealed, wid.encode()))
         return Worker(worker_id=wid, status=status, blacklisted=bool(black), blacklist_reason=why,
                       contract_end=_date(contract, "contract_end"), trade=trade,
                       cert_valid_to=_date(cert, "cert_valid_to"), birth=_date(secret.get("birth"), "birth"),
-                      gender=secret.get("gender"), team=team)
+                      gender=secret.get("gender"), team=team, special_op=op)
 
     def get(self, worker_id: str) -> Worker | None:
         row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE worker = ?", (worker_id,)).fetchone()

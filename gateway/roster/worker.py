@@ -12,8 +12,9 @@ class Worker:
     blacklisted: bool = False
     blacklist_reason: str | None = None
     contract_end: date | None = None      # None = open-ended
-    trade: str | None = None              # special trade (特种作业), e.g. "electrician"
-    cert_valid_to: date | None = None     # its certificate's expiry
+    trade: str | None = None              # work type (工种), national code, e.g. "020" 钢筋工
+    cert_valid_to: date | None = None     # the special-operation certificate's expiry
     birth: date | None = None             # decrypted from the roster only when needed
     gender: str | None = None
     team: str | None = None               # work team (班组), for screens and the monthly sheet
+    special_op: str | None = None         # special operation (特种作业), e.g. "JZ-01" 建筑电工

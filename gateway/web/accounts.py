@@ -30,7 +30,12 @@ _N, _R, _P = 2 ** 15, 8, 1
 
 
 class AccountError(ValueError):
-    pass
+    """Refused account input or sign-in; ``locked_for_s`` is set (seconds left) when the
+    refusal is a lockout, so callers never parse the message."""
+
+    def __init__(self, message: str, locked_for_s: int | None = None) -> None:
+        super().__init__(message)
+        self.locked_for_s = locked_for_s
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -148,7 +153,8 @@ class Accounts:
         pw, _, locked_until = row
         if locked_until > now:
             raise AccountError(f"account locked after {MAX_FAILURES} wrong passwords; "
-                               f"try again in {int(locked_until - now) // 60 + 1} min")
+                               f"try again in {int(locked_until - now) // 60 + 1} min",
+                               locked_for_s=int(locked_until - now) + 1)
         if not check_password(password, pw):
             # counted in SQL, so concurrent attempts cannot both read the same count
             self._conn.execute("UPDATE users SET failures = failures + 1 WHERE name = ?", (name,))

@@ -28,6 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from gateway.codes import SPECIAL_OPERATIONS, WORK_TYPES, operation_of, special_operation_name, work_type_name
 from gateway.ledger import sheet as S
 from gateway.ledger.ledger import LedgerError, month_calendar, parse_month, today_summary
 from gateway.config import ConfigError
@@ -80,9 +81,14 @@ def hour_chart_svg(hours: list[dict], lang: str) -> str:
 
 def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False,
               clock: Callable[[], float] = time.time, health_path: Path | None = None,
-              lanes: list | None = None) -> FastAPI:
+              lanes: list | None = None, registrations=None) -> FastAPI:
+    """``registrations``: a :class:`gateway.roster.report.RegistrationReporter` over the
+    daemon's outbox; without one (``sitegate web serve``) a registration waits in the roster
+    for the daemon to send it."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     env = Environment(loader=PackageLoader("gateway.web", "templates"), autoescape=select_autoescape(["html"]))
+    env.globals.update(work_types=WORK_TYPES, special_ops=SPECIAL_OPERATIONS, wt_name=work_type_name,
+                       op_name=special_operation_name, op_of=operation_of)
     cfg = data.cfg
     health_path = health_path or cfg.home / "run" / "health.json"
     lanes = cfg.lanes if lanes is None else lanes
@@ -172,8 +178,8 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         except AccountError as exc:
             log.warning("web sign-in refused for %r: %s", name[:32], exc)
             lang = lang_of(request)
-            minutes = str(exc).split("try again in ")[-1] if "locked" in str(exc) else ""
-            error = t(lang, "locked", after=minutes) if minutes else t(lang, "bad_login")
+            error = t(lang, "bad_login") if exc.locked_for_s is None else \
+                t(lang, "locked", after=t(lang, "minutes", n=-(-exc.locked_for_s // 60)))
             return render(request, "login.html", None, code=401, notice=None, error=error, next=nxt,
                           user=name)
         log.info("web sign-in: %s", name)
@@ -271,7 +277,8 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         return render(request, "worker.html", session, e=e, flags=data.flags(e, d), age=data.age(e, d),
                       year=year, mon=mon, weeks=month_calendar(year, mon), days=days, denied=denied,
                       today=d, prev=f"{prev_m[0]}-{prev_m[1]:02d}", next=f"{next_m[0]}-{next_m[1]:02d}",
-                      templates=data.templates.count(worker_id))
+                      templates=data.templates.count(worker_id),
+                      registration=data.roster.registration_status(worker_id))
 
     @app.post("/workers/{worker_id}/edit")
     async def edit_worker(request: Request, worker_id: str):
@@ -281,8 +288,8 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         form = await form_of(request, session)
         if data.entry(worker_id) is None:
             raise Refused(404, "not_found")
-        fields = {k: str(form.get(k, "")).strip() for k in ("status", "team", "trade", "contract_end",
-                                                            "cert_valid_to")}
+        fields = {k: str(form.get(k, "")).strip() for k in ("status", "team", "trade", "special_op",
+                                                            "contract_end", "cert_valid_to")}
         lang = lang_of(request)
         try:
             data.roster.update(worker_id, **fields)
@@ -330,14 +337,20 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         session = need(request, WRITE)
         form = await form_of(request, session)
         wid = str(form.get("worker_id", "")).strip()
-        fields = {k: (str(form.get(k, "")).strip() or None) for k in ("team", "trade", "contract_end",
-                                                                         "cert_valid_to")}
+        fields = {k: (str(form.get(k, "")).strip() or None) for k in ("team", "trade", "special_op",
+                                                                         "contract_end", "cert_valid_to")}
         try:
             data.roster.register_unknown(key, wid, session.user, **fields)
         except RosterError as exc:
             return back("/unknown", str(exc))
         log.info("web: %s registered an unknown card as %s", session.user, wid)
-        return back(f"/workers/{quote(wid)}", t(lang_of(request), "registered_ok", w=wid))
+        lang = lang_of(request)
+        msg = t(lang, "registered_ok", w=wid)
+        sent = None
+        if registrations is not None:                # SM2 work: off the event loop
+            sent = dict(await run_in_threadpool(registrations.report)).get(wid)
+        msg += " " + (t(lang, "reg_sent", seq=sent) if sent else t(lang, "reg_queued"))
+        return back(f"/workers/{quote(wid)}", msg)
 
     @app.post("/unknown/{key}/reject")
     async def reject_unknown(request: Request, key: str):

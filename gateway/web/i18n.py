@@ -1,5 +1,10 @@
-"""Words of the labour manager's web app: Chinese first, English available (``?lang=en``)."""
+"""Words of the labour manager's web app: Chinese first, English available (``?lang=en``).
+
+Flags and refusal reasons (``fl_<code>``) come from the one catalogue the lanes and the phone
+page use (:mod:`gateway.clockin.reasons`), so a reason reads the same everywhere."""
 from __future__ import annotations
+
+from gateway.clockin.reasons import label
 
 LANGS = ("zh", "en")
 
@@ -30,7 +35,14 @@ _T: dict[str, tuple[str, str]] = {
     "by_team": ("按班组", "By team"),
     "team": ("班组", "Team"),
     "no_team": ("（未分班组）", "(no team)"),
-    "trade": ("工种", "Trade"),
+    "trade": ("工种", "Work type"),
+    "special_op": ("特种作业", "Special operation"),
+    "none": ("无", "none"),
+    "minutes": ("{n} 分钟", "{n} min"),
+    "reg_sent": ("已报送中心平台（记录 {seq}）。", "Sent to central (record {seq})."),
+    "reg_queued": ("待报送中心平台：网关进程将在上传链路可用时发送。",
+                   "Waiting to be sent to central: the gateway daemon sends it when it can."),
+    "registration": ("中心平台登记", "Central registration"),
     "name": ("姓名", "Name"),
     "worker_id": ("工号", "Worker ID"),
     "id_number": ("身份证号", "ID number"),
@@ -108,15 +120,6 @@ _T: dict[str, tuple[str, str]] = {
     "st_pending": ("待处理", "pending"),
     "st_registered": ("已登记", "registered"),
     "st_rejected": ("已拒绝", "rejected"),
-    "fl_blacklisted": ("黑名单", "blacklisted"),
-    "fl_contract_expired": ("合同已到期", "contract expired"),
-    "fl_contract_ending": ("合同即将到期", "contract ending"),
-    "fl_certificate_missing": ("缺特种作业证", "certificate missing"),
-    "fl_certificate_expired": ("证书已过期", "certificate expired"),
-    "fl_certificate_ending": ("证书即将到期", "certificate ending"),
-    "fl_under_age": ("未满 18 岁", "under age"),
-    "fl_over_age": ("超龄", "over age"),
-    "fl_near_age_limit": ("即将超龄", "near age limit"),
     "wd": ("一二三四五六日", "MTWTFSS"),
     "not_found": ("找不到该工人。", "No such worker."),
     "role": ("角色", "Role"),
@@ -127,6 +130,8 @@ _T: dict[str, tuple[str, str]] = {
 
 
 def t(lang: str, key: str, **kw) -> str:
+    if key.startswith("fl_") and key not in _T:
+        return label(key[3:], lang)
     zh, en = _T.get(key, (key, key))
     text = en if lang == "en" else zh
     return text.format(**kw) if kw else text

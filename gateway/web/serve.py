@@ -10,14 +10,15 @@ def open_accounts(cfg, clock=None):
     return Accounts(w.accounts, idle_s=w.session_idle_min * 60, max_s=w.session_max_hours * 3600, **kw)
 
 
-def start_web(cfg, lanes_info: list | None = None):
-    """Build and start the web app for ``cfg`` (ConfigError when the transport is unsafe)."""
+def start_web(cfg, lanes_info: list | None = None, registrations=None):
+    """Build and start the web app for ``cfg`` (ConfigError when the transport is unsafe).
+    ``registrations``: the daemon's reporter, so a registration goes to the outbox at once."""
     from gateway.ledger.site_data import SiteData
     from gateway.web.app import WebServer, build_app
     cfg.web.check_transport()
     data = SiteData(cfg)
     accounts = open_accounts(cfg)
-    app = build_app(data, accounts, secure_cookie=cfg.web.tls)
+    app = build_app(data, accounts, secure_cookie=cfg.web.tls, registrations=registrations)
     try:
         server = WebServer(app, cfg.web.listen, cfg.web.port, cfg.web.cert, cfg.web.key).start()
     except BaseException:

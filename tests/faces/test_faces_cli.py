@@ -95,7 +95,7 @@ def test_roster_commands_mask_and_encrypt(home, tmp_path):
     run("roster", "add", "W1", "--id-number", number, "--name", "张三", "--contract-end", "2030-01-01", ok=True)
     f = tmp_path / "r.csv"
     f.write_text("worker_id,id_number,name,trade,cert_valid_to,blacklisted\n"
-                 "W2,11010519491231002X,李秀英,electrician,2020-01-01,\nW3,,,,,yes\n", encoding="utf-8")
+                 "W2,11010519491231002X,李秀英,建筑电工,2020-01-01,\nW3,,,,,yes\n", encoding="utf-8")
     assert "2 worker(s) imported" in run("roster", "import", f, ok=True).stdout
     rows = json.loads(run("roster", "list", "--json", ok=True).stdout)
     assert [r["worker_id"] for r in rows] == ["W1", "W2", "W3"]

@@ -17,6 +17,7 @@ from biometrics.store import TemplateStore
 from gateway.clockin.faces import FaceService
 from gateway.phone.credentials import PhoneStore
 from gateway.phone.selfie import BiometricsSelfie
+from gateway.roster.store import Roster
 from uplink.outbox import Outbox
 
 # shared/ beside the checkout (as CI has it), or $SITEGATE_SHARED
@@ -45,18 +46,22 @@ def road_fence():
     return geofence.corridor("G75-K12", gcj, 100, crs="gcj02")    # drawn on an Amap tile
 
 
-def make_site(root: Path):
+def make_site(root: Path, **app_kw):
+    """Two workers on the roster, enrolled for phone clock-in with their faces."""
     root.mkdir(parents=True, exist_ok=True)
     signer = keys.generate(root / "keys" / "gateway.key.pem")
     outbox = Outbox(root / "outbox.db", "gw-phone-1", signer)
     store = PhoneStore(root / "phone" / "phone.db")
     templates = TemplateStore(root / "faces" / "templates.db",
                               key_file=root / "keys" / "templates.sm4")
+    roster = Roster(root / "roster.db", key_file=root / "keys" / "roster.sm4")
     for worker, photo, idn, pin in (("W000001", ENROL_A, ID_A, PIN_A),
                                     ("W000002", ENROL_B, ID_B, PIN_B)):
+        roster.add(worker, id_number=idn)
         enrol_face(templates, worker, photo)
         store.enrol(worker, idn, pin)
-    app = PhoneApp(outbox, [road_fence()], store, BiometricsSelfie(FaceService(templates)))
+    app = PhoneApp(outbox, [road_fence()], store, BiometricsSelfie(FaceService(templates)), roster,
+                   **app_kw)
     return app, outbox, store
 
 

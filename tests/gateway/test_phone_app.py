@@ -10,6 +10,7 @@ import pytest
 import geofence
 from gateway.phone.app import PhoneApp
 from gateway.phone.credentials import CredentialError, PhoneStore
+from gateway.roster.store import Roster
 from geosites import GEOD
 from phone_fixtures import CAMERA_A, ID_A, PIN_A, make_site, road_fence
 from uplink.outbox import Limits, Outbox
@@ -34,13 +35,19 @@ def fix_at(metres_north: float, acc: float = 5.0, **kw) -> dict:
                  "selfie": SELFIE}, **kw)
 
 
+def roster_with_w1(tmp_path) -> Roster:
+    roster = Roster(tmp_path / "roster.db", key_file=tmp_path / "roster.sm4")
+    roster.add("W1")
+    return roster
+
+
 @pytest.fixture
 def app(tmp_path):
     from gateway import keys
     signer = keys.generate(tmp_path / "k.pem")
     outbox = Outbox(tmp_path / "o.db", "gw-phone-2", signer)
     store = PhoneStore(tmp_path / "phone.db")
-    a = PhoneApp(outbox, [road_fence()], store, StubFace())
+    a = PhoneApp(outbox, [road_fence()], store, StubFace(), roster_with_w1(tmp_path))
     yield a
     outbox.close()
 
@@ -96,7 +103,8 @@ def test_outbox_full_refuses_loudly(tmp_path):
     from gateway import keys
     outbox = Outbox(tmp_path / "o.db", "gw-phone-3", keys.generate(tmp_path / "k.pem"),
                     Limits(max_unacked=1))
-    a = PhoneApp(outbox, [road_fence()], PhoneStore(tmp_path / "p.db"), StubFace())
+    a = PhoneApp(outbox, [road_fence()], PhoneStore(tmp_path / "p.db"), StubFace(),
+                 roster_with_w1(tmp_path))
     assert a.clock_in("W1", fix_at(0))[1]["status"] == "ok"
     code, out = a.clock_in("W1", fix_at(10))
     assert code == 503 and out["code"] == "outbox_full" and "存储已满" in out["message_zh"]
@@ -167,3 +175,33 @@ def test_time_windows_use_the_gateway_clock(app):
     assert "打卡时段" in out["message_zh"]
     code, out = app.clock_in("W1", fix_at(0, time_ms=noon), now_ms=noon)
     assert out["status"] == "ok" and out["flags"] == []
+
+
+def test_sign_in_answers_by_error_code_with_a_residence_permit(app):
+    from drivers.sim.samples import HMT
+    app.store.enrol("W1", HMT["id_number"], "2468")
+    code, out, session = app.login({"id_number": HMT["id_number"], "pin": "2468"})
+    assert code == 200 and out["worker"] == "W1" and out["masked"] == "8100**********0019" and session
+    for _ in range(5):
+        code, out, session = app.login({"id_number": HMT["id_number"], "pin": "0000"})
+        assert (code, out["code"], session) == (401, "wrong_credentials", None)
+        assert out["message_zh"] == "身份证号或密码错误。"
+    code, out, _ = app.login({"id_number": HMT["id_number"], "pin": "2468"})
+    assert out["code"] == "locked" and "15 分钟" in out["message_zh"] and "15 minutes" in out["message_en"]
+    code, out, _ = app.login({"token": "no-such-token"})
+    assert out["code"] == "token_invalid" and "二维码已失效" in out["message_zh"]
+
+
+def test_roster_refusal_is_recorded_and_answered_from_the_catalogue(app):
+    from gateway.clockin.reasons import message
+    app.roster.blacklist("W1", "fraud")
+    face = app.selfie
+    code, out = app.clock_in("W1", fix_at(0))
+    assert (code, out["status"], out["code"], out["seq"]) == (200, "refused", "blacklisted", 1)
+    assert out["message_zh"] == message("blacklisted", "zh") and face.calls == 0
+    (rec,) = app.outbox.iter_records()
+    assert rec["body"] == {"worker": "W1", "dir": "in", "method": "phone", "device": "phone",
+                           "decision": "deny", "reason": "blacklisted"}
+    assert app.clock_in("W404", fix_at(0))[1]["code"] == "unknown_worker"
+    code, out = app.clock_in("W1", fix_at(0, lon=22.82, lat=108.35))      # bad input first: 400, nothing
+    assert code == 400 and app.outbox.head_seq == 2

@@ -14,6 +14,7 @@ from gateway.config import parse
 from gateway.fences.store import add as add_fence
 from gateway.tls import make_cert
 from gateway.phone.credentials import PhoneStore
+from gateway.site import open_roster
 from biometrics.store import TemplateStore
 from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS, enrol_face
 from spine import start_central, wait_for
@@ -61,10 +62,15 @@ def test_daemon_serves_phone_page_into_the_outbox(home, tmp_path, mosquitto):
         assert who["worker"] == "W000001" and "Secure" in set_cookie and "HttpOnly" in set_cookie
         cookie = set_cookie.split(";")[0]
         selfie = "data:image/jpeg;base64," + base64.b64encode(CAMERA_A.read_bytes()).decode()
-        _, out = post("/api/clockin", {"lon": 108.35, "lat": 22.8203, "accuracy": 6,
-                                       "dir": "in", "selfie": selfie}, cookie)
+        fix = {"lon": 108.35, "lat": 22.8203, "accuracy": 6, "dir": "in", "selfie": selfie}
+        _, out = post("/api/clockin", fix, cookie)          # enrolled for the phone, not on the roster
+        assert (out["status"], out["code"]) == ("refused", "unknown_worker"), out
+        roster = open_roster(cfg)                            # the labour manager adds them
+        roster.add("W000001", id_number=ID_A, trade="钢筋工")
+        roster.close()
+        _, out = post("/api/clockin", fix, cookie)
         assert out["status"] == "ok", out
-        wait_for(lambda: store.seqs(cfg.gateway_id) == [out["seq"]], 30, "central to store it")
+        wait_for(lambda: store.seqs(cfg.gateway_id) == [1, out["seq"]], 30, "central to store both")
     finally:
         stop.set()
         t.join(15)

@@ -59,10 +59,12 @@ def test_old_roster_file_gets_a_team_column(tmp_path):
     r = Roster(path, key=key)
     assert columns(path).count("team") == 1
     w = r.get("W000001")                                     # old row still readable
-    assert (w.team, w.trade, w.birth.isoformat(), w.gender) == (None, "welder", "1985-03-07", "male")
+    # the old single "trade" (a special trade) is split: welder -> work type 电焊工, operation AQ-2.1
+    assert (w.team, w.trade, w.special_op, w.birth.isoformat(), w.gender) == \
+        (None, "270", "AQ-2.1", "1985-03-07", "male")
     assert r.by_id_number(NUMBER).worker_id == "W000001"
     assert r.last_direction("W000001") == "in"
-    r.add("W000001", id_number=NUMBER, team="B-木工", trade="welder", cert_valid_to="2027-01-01")
+    r.add("W000001", id_number=NUMBER, team="B-木工", trade="电焊工", cert_valid_to="2027-01-01")
     r.add("W000002", team="A-钢筋")
     assert [(w.worker_id, w.team) for w in r.workers()] == [("W000001", "B-木工"), ("W000002", "A-钢筋")]
     r.close()
@@ -108,6 +110,7 @@ def test_old_roster_opened_by_many_processes_at_once(tmp_path):
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert errors == [""] * 6
     assert all(columns(f).count("team") == 1 for f in files)
+    assert all(columns(f).count("special_op") == 1 for f in files)
 
 
 def run(*args):

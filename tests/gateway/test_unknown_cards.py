@@ -72,10 +72,10 @@ def test_rejected_card_stays_rejected(roster):
 
 def test_register_puts_the_card_on_the_roster_once(roster):
     key = roster.note_unknown(vars(identity(RESIDENT)), "entry")["key"]
-    w = roster.register_unknown(key, "W000200", "manager", team="A-钢筋", trade="electrician",
-                                cert_valid_to="2027-06-30")
-    assert (w.worker_id, w.team, w.trade, w.birth, w.gender, w.status) == \
-        ("W000200", "A-钢筋", "electrician", date(1985, 3, 7), "male", "active")
+    w = roster.register_unknown(key, "W000200", "manager", team="A-钢筋", trade="钢筋工",
+                                special_op="JZ-01", cert_valid_to="2027-06-30")
+    assert (w.worker_id, w.team, w.trade, w.special_op, w.birth, w.gender, w.status) == \
+        ("W000200", "A-钢筋", "020", "JZ-01", date(1985, 3, 7), "male", "active")
     assert w.cert_valid_to == date(2027, 6, 30)
     found = roster.by_id_number(RESIDENT["id_number"])
     assert found is not None and found.worker_id == "W000200"
@@ -105,6 +105,10 @@ def test_register_refuses_a_taken_worker_id_or_id_number(roster):
     with pytest.raises(RosterError, match="ID number is already on the roster"):
         roster.register_unknown(key, "W000102", "manager")
     assert roster.unknown(key)["status"] == "pending" and roster.get("W000102") is None
+    assert roster.registrations_to_report() == []           # nothing queued for central either
+    with pytest.raises(RosterError, match="work type"):
+        roster.register_unknown(key, "W000103", "manager", trade="astronaut")
+    assert roster.unknown(key)["status"] == "pending" and roster.get("W000103") is None
     # W000100 kept its own card
     assert roster.by_id_number(HMT["id_number"]).worker_id == "W000100"
 

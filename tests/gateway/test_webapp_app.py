@@ -83,10 +83,10 @@ def test_headers_and_open_redirect(client):
 
 def test_requeued_card_forgets_its_old_decision(client):
     roster = client.data.roster
-    card = roster.note_unknown({"name": "周八", "id_number": "110101199603071233"}, "lane1")
+    card = roster.note_unknown({"name": "周八", "id_number": "110101199603071237"}, "lane1")
     roster.register_unknown(card["key"], "W000050", "boss")
     roster.remove("W000050")                          # worker left; the card is read again
-    again = roster.note_unknown({"name": "周八", "id_number": "110101199603071233"}, "lane1")
+    again = roster.note_unknown({"name": "周八", "id_number": "110101199603071237"}, "lane1")
     assert again["status"] == "pending" and again["worker"] is None and again["decided_by"] is None
 
 
@@ -114,12 +114,12 @@ def test_manager_edits_a_worker_and_deletes_the_face_on_exit(client):
     data = client.data
     data.templates.add("W000002", [np.random.default_rng(0).normal(0, 0.1, 128)])
     form = {"csrf": _csrf(client, "/workers/W000002"), "status": "active", "team": "电工二班",
-            "trade": "electrician", "contract_end": "2031-06-30", "cert_valid_to": "2030-01-01"}
+            "trade": "130", "special_op": "", "contract_end": "2031-06-30", "cert_valid_to": "2030-01-01"}
     r = client.post("/workers/W000002/edit", data=form, follow_redirects=False)
     assert r.status_code == 303 and "已保存" in unquote(r.headers["set-cookie"])
     w = data.roster.get("W000002")
     assert (w.team, str(w.contract_end), str(w.cert_valid_to)) == ("电工二班", "2031-06-30", "2030-01-01")
-    assert data.roster.by_id_number("110101198503071236").worker_id == "W000002"   # card still matches
+    assert data.roster.by_id_number("110101198503071235").worker_id == "W000002"   # card still matches
     # a bad date changes nothing and says why
     r = client.post("/workers/W000002/edit", data=form | {"contract_end": "2031-02-30"}, follow_redirects=False)
     assert "not a date" in unquote(r.headers["set-cookie"])

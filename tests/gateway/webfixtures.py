@@ -11,9 +11,9 @@ from gateway.ledger.site_data import SiteData
 from uplink.outbox import Outbox
 
 TZ = dt.timezone(dt.timedelta(hours=8))
-ID_W1 = "110101199003071234"
-ID_W2 = "110101198503071236"
-ID_UNKNOWN = "11010119920307123X"
+ID_W1 = "110101199003071233"
+ID_W2 = "110101198503071235"
+ID_UNKNOWN = "110101199203071238"
 PASSWORDS = {"boss": "manager-pass-1", "look": "viewer-pass-1", "fixer": "installer-pass-1"}
 ROLES = {"boss": "manager", "look": "viewer", "fixer": "installer"}
 
@@ -31,7 +31,7 @@ def make_site(home: Path, today: dt.date, web: dict | None = None):
     signer = keys.generate(cfg.key_file)
     data = SiteData(cfg)
     data.roster.add("W000001", id_number=ID_W1, name="张三", team="钢筋班")
-    data.roster.add("W000002", id_number=ID_W2, name="李四", team="电工班", trade="electrician",
+    data.roster.add("W000002", id_number=ID_W2, name="李四", team="电工班", trade="建筑电工",
                     cert_valid_to=(today + dt.timedelta(days=10)).isoformat())
     outbox = Outbox(cfg.outbox_path, cfg.gateway_id, signer)
     first = today.replace(day=1)

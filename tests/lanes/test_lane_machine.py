@@ -77,8 +77,8 @@ def test_face_denials(captured, reason):
     (Worker("W1", blacklisted=True), "blacklisted"),
     (Worker("W1", status="exited"), "exited"),
     (Worker("W1", contract_end=date(2026, 11, 20)), "contract_expired"),
-    (Worker("W1", trade="electrician"), "certificate_missing"),
-    (Worker("W1", trade="electrician", cert_valid_to=date(2026, 1, 1)), "certificate_expired"),
+    (Worker("W1", special_op="JZ-01"), "certificate_missing"),
+    (Worker("W1", trade="270", cert_valid_to=date(2026, 1, 1)), "certificate_expired"),
     (Worker("W1", birth=date(2009, 1, 1)), "under_age"),
     (Worker("W1", birth=date(1960, 1, 1), gender="male"), "over_age"),
     (Worker("W1", birth=date(1969, 1, 1), gender="female"), "over_age"),
@@ -94,8 +94,9 @@ def test_rules_are_configurable_and_boundaries_exact():
     assert age_on(w.birth, TODAY) == 59 and eligibility(w, TODAY) == (True, "ok")
     assert eligibility(w, TODAY, Rules(max_age_male=58)) == (False, "over_age")
     assert eligibility(Worker("W1", contract_end=TODAY), TODAY) == (True, "ok")
-    assert eligibility(Worker("W1", trade="welder", cert_valid_to=TODAY), TODAY,
-                       Rules(special_trades_need_cert=False)) == (True, "ok")
+    assert eligibility(Worker("W1", special_op="AQ-2.1"), TODAY,
+                       Rules(special_operations=frozenset())) == (True, "ok")
+    assert eligibility(Worker("W1", trade="020"), TODAY) == (True, "ok")      # 钢筋工: no certificate
 
 
 def test_anti_passback():
