@@ -172,13 +172,14 @@ def evaluate(d: ProjectData, as_of: dt.date, vals: dict, cal: Calendar) -> list[
         if p.get("pushSchedule") == "semimonthly":
             grace = P("W06", "batch_grace_days")
             cut = _last_cutoff(as_of - dt.timedelta(days=grace + 1))
-            if cut > last and (cut - last).days > gap_days:
+            if cut > last and cal.working_days_after(last, cut, gap_days) > gap_days:
                 add("W06", "red" if month_of(last + dt.timedelta(days=1)) != month_of(cut)
                     else "yellow", (last + dt.timedelta(days=1)).isoformat(),
                     {"days_without": (cut - last).days, "schedule": "semimonthly",
                      "batch_cutoff": cut.isoformat(),
                      "batch_due": (cut + dt.timedelta(days=grace)).isoformat()})
-        elif (as_of - last).days > gap_days:
+        elif (as_of - last).days > gap_days and \
+                cal.working_days_after(last, as_of, gap_days) > gap_days:
             spans_month_end = month_of(last + dt.timedelta(days=1)) != month_of(as_of) or \
                 as_of == month_day(month_of(as_of), 0)
             add("W06", "red" if spans_month_end else "yellow",

@@ -92,11 +92,13 @@ RULES: list[dict] = [
     {"code": "W06", "family": COMPLIANCE, "name": "考勤数据未上传",
      "inputs": "attendance days, push schedule, start date",
      "condition": "after the hardware window (hardware_days after start): daily projects, no "
-                  "attendance for more than gap_days days; semimonthly projects, the batch "
-                  "due by the 15th / month end (+ batch_grace_days) leaves a gap of more than "
-                  "gap_days before its cut-off. Red once the gap spans a month end",
+                  "attendance for more than gap_days working days (public holidays are not "
+                  "gaps); semimonthly projects, the batch due by the 15th / month end "
+                  "(+ batch_grace_days) leaves a gap of more than gap_days working days before "
+                  "its cut-off. Red once the gap spans a month end",
      "level": "yellow", "auto_clear": True, "responsible": "contractor",
-     "params": {"gap_days": _p(3, DEFAULT + " (standards.md §2.2 W06 [P] 3-7 days)"),
+     "params": {"gap_days": _p(3, DEFAULT + " (standards.md §2.2 W06 [P] 3-7 days), "
+                                                  "working days"),
                 "hardware_days": _p(0, DEFAULT + ": no installation window"),
                 "batch_grace_days": _p(2, DEFAULT + " (grace after the 15th / month end for "
                                                     "semimonthly pushes, seed 001 II(4))")}},

@@ -62,6 +62,15 @@ class Calendar:
         self._cache[d] = ok
         return ok
 
+    def working_days_after(self, a: dt.date, b: dt.date, cap: int) -> int:
+        """Working days d with a < d <= b, counted up to ``cap`` + 1 (enough to compare)."""
+        n, d = 0, a
+        while d < b and n <= cap:
+            d += dt.timedelta(days=1)
+            if self.is_working_day(d):
+                n += 1
+        return n
+
     def add_working_days(self, d: dt.date, n: int) -> dt.date:
         """The n-th working day after ``d`` (n >= 0; 0 = ``d`` itself)."""
         while n > 0:

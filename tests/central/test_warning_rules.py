@@ -138,8 +138,10 @@ def test_w08_balance_short(c):
 def test_w06_gap_w12_exit_w13_complaint_w15_rejections(c):
     wids = register_project(c, "P-X", area="110105", n_workers=2)   # no province profile
     attend(c, "P-X", wids, D(2026, 3, 2), D(2026, 3, 13))
-    w = active(c, "P-X", D(2026, 3, 18))
+    assert ("W06", "2026-03-14") not in active(c, "P-X", D(2026, 3, 18))  # 3 working days
+    w = active(c, "P-X", D(2026, 3, 19))
     assert w[("W06", "2026-03-14")]["level"] == "yellow"
+    assert w[("W06", "2026-03-14")]["details"]["days_without"] == 6
     w = active(c, "P-X", D(2026, 4, 1))
     assert w[("W06", "2026-03-14")]["level"] == "red"              # spans the month end
     c.reg.exit("P-X", wids[0], "2026-03-13")
