@@ -193,8 +193,8 @@ def evaluate(d: ProjectData, as_of: dt.date, vals: dict, cal: Calendar) -> list[
         ratio = p.get("labourCostRatio") or 0
         for m in months(first, as_of):
             deadline_m = month_day(m, P("W07", "transfer_day"))
-            if as_of <= deadline_m:
-                continue
+            if as_of <= deadline_m or (not building and not d.att.get(m)):
+                continue            # a stopped or finished project without workers that month
             by_ratio = d.progress.get(m, 0) * ratio // 10000
             required = max(p["labourCostMonthly"] or 0, by_ratio) or 1
             if d.inflow.get(m, 0) < required:

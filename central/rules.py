@@ -107,7 +107,8 @@ RULES: list[dict] = [
                "labour-cost ratio",
      "condition": "labour cost for month M not in the account by day transfer_day of M "
                   "(0 = month end); the amount due is the agreed monthly labour cost, or the "
-                  "contract's labour-cost ratio of that month's progress payments if larger",
+                  "contract's labour-cost ratio of that month's progress payments if larger. "
+                  "Not asked of a stopped or finished project for a month without attendance",
      "level": "red", "auto_clear": True, "responsible": "client",
      "params": {"transfer_day": _p(0, NAT53 + ": transfer period at most one month")}},
     {"code": "W08", "family": FUNDS, "name": "专户余额不足",
