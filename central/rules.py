@@ -339,3 +339,33 @@ def table(region: str | None, overrides: dict | None = None) -> list[dict]:
             v, s = lookup(eff, r["code"], k)
             rows.append(dict(base, param=k, value=v, source=s))
     return rows
+
+
+def markdown_table() -> str:
+    """docs/central.md's rule x province table, from the data above (a test keeps them equal)."""
+    regions = list(PROFILES)
+    head = ["rule", "parameter", "default (source)"] + \
+        [f"{r} {PROFILES[r]['name']}" for r in regions]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cell(v):
+        return f"**{v[0]}** ({v[1]})".replace("|", "/")
+    for r in RULES:
+        keys = list(r["params"]) + ["disposal_days"]
+        for k in keys:
+            base = r["params"].get(k) or LIFECYCLE[k]
+            row = [f"{r['code']} {r['name']}" if k == keys[0] else "", k, cell(base)]
+            for reg in regions:
+                prof = PROFILES[reg]["rules"]
+                v = prof.get(r["code"], {}).get(k) or (prof.get("*", {}).get(k)
+                                                        if k not in r["params"] else None)
+                row.append(cell(v) if v else "=")
+            lines.append("| " + " | ".join(row) + " |")
+    for k in ("escalate_after_days", "max_tier", "max_extension_days", "notify_open",
+              "notify_escalated"):
+        row = ["all rules", k, cell(LIFECYCLE[k])]
+        for reg in regions:
+            v = PROFILES[reg]["rules"].get("*", {}).get(k)
+            row.append(cell(v) if v else "=")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"

@@ -320,3 +320,12 @@ def test_working_days_follow_the_state_council_calendar_and_the_override_file(tm
     f.write_text('holidays = ["2027-03-01"]\nworkdays = ["2027-03-01"]\n')
     with pytest.raises(ValueError, match="both"):
         Calendar.from_file(f)
+
+
+def test_docs_rule_by_province_table_is_the_code():
+    """docs/central.md's table rule x province -> parameter, deadline, source is generated
+    from rules.py; a change to either without the other fails here."""
+    from pathlib import Path
+    from central.rules import markdown_table
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "central.md").read_text()
+    assert markdown_table() in doc
