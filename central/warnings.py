@@ -373,7 +373,7 @@ class Warnings:
             conn.execute(warnings_t.update().where(warnings_t.c.id == wid).values(
                 state=state, dueOn=due, updatedAt=now_ms()))
             conn.execute(warning_events.insert().values(
-                _ev(wid, on, row["state"], "extended", row["level"], by, f"due {due}")))
+                _ev(wid, on, row["state"], state, row["level"], by, f"granted: due {due}")))
             return due
 
     def refuse_extension(self, wid: int, by: str, reason: str, on: dt.date,
