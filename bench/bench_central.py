@@ -10,10 +10,14 @@
 * warnings: 1,000 projects x 12 months of data (10 workers each: attendance days, payroll
   lines matched to bank payouts, labour-cost inflows, some late or missing) loaded with COPY;
   then the time of one full ``evaluate`` (first run, raising warnings) and of a re-run
-  (idempotent, nothing new), and of an on-event evaluation of one project.
+  (idempotent, nothing new), and of an on-event evaluation of one project.  The same data is
+  evaluated by the evaluation code of an older revision (``--baseline-rev``, checked out from
+  git into a temporary package at bench time) in the same run, alternating old and new, best
+  of two each: ``warnings_ratio_new_vs_old``.
 
 Run: .venv/bin/python bench/bench_central.py [--gateways 8] [--records 2000] [--projects 1000]
-     [--json]      (needs PostgreSQL at 127.0.0.1:5432 and mosquitto)
+     [--only warnings] [--baseline-rev REV] [--json]
+     (needs PostgreSQL at 127.0.0.1:5432 and mosquitto)
 """
 from __future__ import annotations
 
@@ -195,7 +199,26 @@ def _copy(conn, table: str, cols: list[str], rows) -> None:
             cp.write_row(r)
 
 
-def warnings_bench(n_projects: int, workers: int = 10) -> dict:
+def old_warnings_module(rev: str, tmp: Path):
+    """The evaluation path (warnings, checks, rules) as it was at ``rev``, importable as
+    ``oldcentral.warnings`` on today's schema, store and codes -- for the baseline only."""
+    import importlib
+    pkg = tmp / "oldcentral"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for mod in ("schema", "store", "codes"):
+        (pkg / f"{mod}.py").write_text(f"from central.{mod} import *  # noqa\n"
+                                       f"from central.{mod} import now_ms  # noqa\n"
+                                       if mod == "store" else f"from central.{mod} import *  # noqa\n")
+    for mod in ("warnings", "checks", "rules"):
+        src = subprocess.run(["git", "show", f"{rev}:central/{mod}.py"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        (pkg / f"{mod}.py").write_text(src)
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("oldcentral.warnings")
+
+
+def warnings_bench(n_projects: int, workers: int = 10, baseline_rev: str | None = None) -> dict:
     from central.warnings import Warnings
     url = fresh_db()
     Store(url).close()                                       # schema
@@ -209,10 +232,15 @@ def warnings_bench(n_projects: int, workers: int = 10) -> dict:
         _copy(conn, "projects", ["projectCode", "name", "contractorCorpCode", "areaCode",
                                  "prjStatus", "invest", "labourCostMonthly", "contractSignDate",
                                  "startDate", "builderLicenseNum", "laborManagerIdIndex",
-                                 "noticeBoardDate", "depositExempt", "createdAt"],
+                                 "noticeBoardDate", "depositExempt", "createdAt", "sector",
+                                 "pushSchedule", "permitDate", "contractStartDate", "address",
+                                 "labourCostRatio", "buildCorpCode"],
               ((f"P{p:05d}", "bench", contractor, regions[p % 4], "003", 10**9, 10**7,
                 dt.date(2024, 12, 1), dt.date(2025, 1, 1), "LIC", "x" * 64,
-                dt.date(2025, 1, 1), p % 10 != 0, 0) for p in range(n_projects)))
+                dt.date(2025, 1, 1), p % 10 != 0, 0,
+                "transport" if p % 8 == 2 else "building",
+                "semimonthly" if p % 8 == 2 else "daily", dt.date(2024, 12, 10),
+                dt.date(2025, 1, 1), "addr", 2500, contractor) for p in range(n_projects)))
         _copy(conn, "special_accounts", ["accountId", "projectCode", "accountName", "bankCode",
                                          "accountNoEnc", "accountNoIndex", "accountMasked",
                                          "openedDate"],
@@ -229,15 +257,31 @@ def warnings_bench(n_projects: int, workers: int = 10) -> dict:
             for p in range(n_projects):
                 for i, m in enumerate(months):
                     late = 25 if (p + i) % 7 == 0 else 5          # some transfers are late
+                    day = dt.date(2025, i + 1, late)
                     if (p + i) % 31 != 0:                          # and a few never arrive
-                        yield (f"IN{p}-{m}", p + 1, f"P{p:05d}",
-                               dt.date(2025, i + 1, late), "in", "labour_cost", 10**7, m)
+                        yield (f"IN{p}-{m}", p + 1, f"P{p:05d}", day, "in", "labour_cost",
+                               10**7, m, received(day, p + i))
                     for w in range(workers):
-                        yield (f"OUT{p}-{m}-{w}", p + 1, f"P{p:05d}",
-                               dt.date(2025, i + 1, 1) + dt.timedelta(days=40), "out",
-                               "payout", 600000, m)
+                        day = dt.date(2025, i + 1, 1) + dt.timedelta(days=40)
+                        yield (f"OUT{p}-{m}-{w}", p + 1, f"P{p:05d}", day, "out",
+                               "payout", 600000, m, received(day, p + i + w))
+
+        def received(day, k):                      # when central got it; now and then late
+            at = dt.datetime(day.year, day.month, day.day, 12,
+                             tzinfo=dt.timezone(dt.timedelta(hours=8)))
+            return int((at + dt.timedelta(days=2 if k % 211 == 0 else 0)).timestamp() * 1000)
         _copy(conn, "account_flows", ["bankSerial", "accountId", "projectCode", "valueDate",
-                                      "direction", "kind", "amount", "forMonth"], flows())
+                                      "direction", "kind", "amount", "forMonth", "receivedAt"],
+              flows())
+
+        month_days = [sum(1 for d in range(31) if (dt.date(2025, i + 1, 1) + dt.timedelta(
+            days=d)).month == i + 1 and (dt.date(2025, i + 1, 1) + dt.timedelta(days=d))
+            .weekday() < 5) for i in range(12)]    # paid days = days attended
+
+        _copy(conn, "payment_guarantees", ["guaranteeNo", "projectCode", "issuer", "amount",
+                                           "validFrom", "validTo"],       # Shandong's art. 13
+              ((f"PG{p}", f"P{p:05d}", "bank", 10**8, dt.date(2024, 12, 1), dt.date(2026, 12, 31))
+               for p in range(n_projects) if p % 4 == 1))
 
         def lines():
             for p in range(n_projects):
@@ -246,7 +290,7 @@ def warnings_bench(n_projects: int, workers: int = 10) -> dict:
                         if (p * 13 + i + w) % 97 == 0:           # an unpaid worker now and then
                             continue
                         yield (f"PR{p}-{m}-{w}", f"P{p:05d}", contractor, f"W{p:05d}{w:02d}", m,
-                               22, 600000, 600000, False, False,
+                               month_days[i], 600000, 600000, False, False,
                                dt.date(2025, i + 1, 1) + dt.timedelta(days=40),
                                f"OUT{p}-{m}-{w}")
         _copy(conn, "payroll_lines", ["thirdPayRollCode", "projectCode", "corpCode", "workerId",
@@ -268,23 +312,53 @@ def warnings_bench(n_projects: int, workers: int = 10) -> dict:
         n_att = conn.execute("SELECT count(*) FROM attendance_days").fetchone()[0]
     load_s = time.perf_counter() - t0
     store = Store(url)
-    warn = Warnings(store)
     as_of = dt.date(2025, 12, 31)
-    t = time.perf_counter()
-    first = warn.evaluate(as_of)
-    first_s = time.perf_counter() - t
-    t = time.perf_counter()
-    again = warn.evaluate(as_of)
-    again_s = time.perf_counter() - t
-    t = time.perf_counter()
-    warn.evaluate(as_of, ["P00042"])
-    one_s = time.perf_counter() - t
+
+    def run(warn) -> dict:
+        with store.engine.begin() as conn:         # each run starts from no warnings
+            conn.exec_driver_sql("DELETE FROM notifications; DELETE FROM warning_events; "
+                                 "DELETE FROM warnings")
+        t = time.perf_counter()
+        first = warn.evaluate(as_of)
+        first_s = time.perf_counter() - t
+        t = time.perf_counter()
+        again = warn.evaluate(as_of)
+        again_s = time.perf_counter() - t
+        t = time.perf_counter()
+        warn.evaluate(as_of, ["P00042"])
+        with store.engine.connect() as conn:
+            by_rule = dict(conn.exec_driver_sql(
+                "SELECT rule, count(*) FROM warnings GROUP BY rule ORDER BY rule").all())
+        return {"by_rule": by_rule, "first_s": first_s, "rerun_s": again_s, "one_s": time.perf_counter() - t,
+                "opened": first.get("opened", 0), "rerun_opened": again.get("opened", 0)}
+    new_runs, old_runs = [], []
+    old = None
+    if baseline_rev:
+        old = old_warnings_module(baseline_rev, Path(tempfile.mkdtemp(prefix="sg-old-")))
+    for _ in range(2):
+        if old is not None:
+            old_runs.append(run(old.Warnings(store)))
+        new_runs.append(run(Warnings(store)))
     store.close()
     drop_db(url)
-    return {"projects": n_projects, "months": 12, "attendance_days_rows": n_att,
-            "load_s": round(load_s, 1), "evaluate_first_s": round(first_s, 2),
-            "warnings_opened": first.get("opened", 0), "evaluate_rerun_s": round(again_s, 2),
-            "rerun_opened": again.get("opened", 0), "evaluate_one_project_s": round(one_s, 3)}
+    best = {k: min(r[k] for r in new_runs) for k in ("first_s", "rerun_s", "one_s")}
+    out = {"projects": n_projects, "months": 12, "attendance_days_rows": n_att,
+           "load_s": round(load_s, 1), "evaluate_first_s": round(best["first_s"], 2),
+           "warnings_opened": new_runs[0]["opened"], "by_rule": new_runs[0]["by_rule"],
+           "evaluate_rerun_s": round(best["rerun_s"], 2),
+           "rerun_opened": new_runs[0]["rerun_opened"],
+           "evaluate_one_project_s": round(best["one_s"], 3)}
+    if old_runs:
+        ob = {k: min(r[k] for r in old_runs) for k in ("first_s", "rerun_s", "one_s")}
+        out.update({"baseline_rev": baseline_rev,
+                    "baseline_evaluate_first_s": round(ob["first_s"], 2),
+                    "baseline_warnings_opened": old_runs[0]["opened"],
+                    "baseline_by_rule": old_runs[0]["by_rule"],
+                    "baseline_evaluate_rerun_s": round(ob["rerun_s"], 2),
+                    "baseline_evaluate_one_project_s": round(ob["one_s"], 3),
+                    "ratio_new_vs_old_first": round(best["first_s"] / ob["first_s"], 2),
+                    "ratio_new_vs_old_rerun": round(best["rerun_s"] / ob["rerun_s"], 2)})
+    return out
 
 
 def main() -> None:
@@ -293,7 +367,17 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=2000, help="records per gateway")
     ap.add_argument("--projects", type=int, default=1000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", choices=["warnings"], help="Run only this part.")
+    ap.add_argument("--baseline-rev", default="7a1df10",
+                    help="git revision whose warning evaluation is the same-run baseline "
+                         "('' for none)")
     args = ap.parse_args()
+    if args.only == "warnings":
+        report = {f"warnings_{k}": v for k, v in
+                  warnings_bench(args.projects, baseline_rev=args.baseline_rev or None).items()}
+        print(json.dumps(report, indent=2) if args.json else
+              "\n".join(f"{k:42} {v}" for k, v in report.items()))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "broker").mkdir()
@@ -307,7 +391,7 @@ def main() -> None:
             broker.stop()
     d1 = direct(1, args.gateways, args.records)
     d2 = direct(2, args.gateways, args.records)
-    warn = warnings_bench(args.projects)
+    warn = warnings_bench(args.projects, baseline_rev=args.baseline_rev or None)
     report = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu, "
                    f"Python {platform.python_version()}",

@@ -1,7 +1,9 @@
 """HTTP JSON API with OpenAPI (FastAPI): registry, escrow, warnings, attendance, exports.
 
 Auth: ``Authorization: Bearer <token>``; tokens are stored only as a keyed SM3 index with a
-role, ``read`` (GET) or ``admin`` (everything).  Errors are ``{"detail": "..."}`` with 400 (bad
+role: ``read`` (GET), ``party`` (also asks for extensions), ``official`` (also grants or refuses
+extensions and clears warnings), ``admin`` (writes, imports, evaluation; may ask for but never
+grant an extension: seed 000 art. 17 wants another role to approve).  Errors are ``{"detail": "..."}`` with 400 (bad
 input: nothing stored), 401, 403, 404.  ID numbers appear masked; names masked.
 """
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .store import Store, now_ms
 from .schema import api_tokens, projects
 from .warnings import Warnings
 
-Role = Literal["read", "admin"]
+Role = Literal["read", "party", "official", "admin"]
+ROLES = ("read", "party", "official", "admin")
 CODE_RE = r"^[A-Za-z0-9_.-]{1,64}$"
 MONTH_RE = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$"
 DATE_RE = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
@@ -76,6 +79,33 @@ class Project(Strict):
     builderLicenseNum: str | None = Field(None, max_length=64)
     noticeBoardDate: str | None = Field(None, pattern=DATE_RE)
     payDay: int | None = Field(None, ge=1, le=28)
+    sector: Literal["building", "municipal", "transport", "water", "railway", "aviation",
+                    "energy", "other"] | None = None
+    pushSchedule: Literal["daily", "semimonthly"] = "daily"
+    permitDate: str | None = Field(None, pattern=DATE_RE)
+    contractStartDate: str | None = Field(None, pattern=DATE_RE)
+    labourCostRatio: str | None = Field(None, pattern=r"^[0-9]{1,3}(\.[0-9]{1,2})?$",
+                                        description="percent of progress payments")
+    tripartiteAgreementRef: str | None = Field(None, max_length=100)
+
+
+class Manager(Strict):
+    role: Literal["laborManager", "projectManager", "projectLead"]
+    name: str = Field(min_length=1, max_length=50)
+    idCardType: str = Field("01", max_length=2)
+    idCardNumber: str = Field(pattern=r"^[0-9A-Za-z]{4,32}$", json_schema_extra={"writeOnly": True})
+    phone: str | None = Field(None, max_length=20)
+
+
+class ProjectCompany(Strict):
+    corpCode: str = Field(pattern=USCC_RE)
+    corpType: str = Field(pattern=r"^0(0[1-9]|1[0-2])$")
+    entryTime: str | None = Field(None, pattern=DATE_RE)
+    exitTime: str | None = Field(None, pattern=DATE_RE)
+    pmName: str | None = Field(None, max_length=50)
+    pmIdCardNumber: str | None = Field(None, pattern=r"^[0-9A-Za-z]{4,32}$",
+                                       json_schema_extra={"writeOnly": True})
+    pmPhone: str | None = Field(None, max_length=20)
 
 
 class Worker(Strict):
@@ -152,6 +182,12 @@ class Grant(Strict):
     on: str | None = Field(None, pattern=DATE_RE)
 
 
+class Refuse(Strict):
+    by: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=500)
+    on: str | None = Field(None, pattern=DATE_RE)
+
+
 class Evaluate(Strict):
     on: str | None = Field(None, pattern=DATE_RE)
     projects: list[str] | None = Field(None, max_length=10000)
@@ -178,6 +214,9 @@ class WarningOut(BaseModel):
     evidence: list[str] | None
     extensionDays: int | None
     extensionReason: str | None
+    source: str | None = Field(None, description="the rule's parameters and their sources")
+    responsible: str | None
+    responsibleCorp: str | None
 
 
 def token_index(cipher: FieldCipher, token: str) -> str:
@@ -185,8 +224,8 @@ def token_index(cipher: FieldCipher, token: str) -> str:
 
 
 def add_token(store: Store, cipher: FieldCipher, name: str, role: str) -> str:
-    if role not in ("read", "admin"):
-        raise InputError("role: read or admin")
+    if role not in ROLES:
+        raise InputError(f"role: one of {', '.join(ROLES)}")
     token = "sg_" + secrets.token_urlsafe(24)
     with store.engine.begin() as conn:
         conn.execute(api_tokens.insert().values(tokenIndex=token_index(cipher, token), name=name,
@@ -201,7 +240,9 @@ def today() -> dt.date:
 def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
     app = FastAPI(title="sitegate-central", version="1",
                   description="Registry, escrow, warnings and attendance of sitegate-central.")
-    reg, esc, warn = Registry(store, cipher), Escrow(store, cipher), Warnings(store)
+    from .notify import Notifier
+    reg, esc = Registry(store, cipher), Escrow(store, cipher)
+    warn = Warnings(store, notifier=Notifier(store, cipher))
     exporter = Exporter(store, cipher)
     bearer = HTTPBearer(auto_error=False)
 
@@ -218,6 +259,23 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
     def admin(r: str = Depends(role)) -> str:
         if r != "admin":
             raise HTTPException(403, "this action needs an admin token")
+        return r
+
+    def requester(r: str = Depends(role)) -> str:
+        if r not in ("party", "admin"):
+            raise HTTPException(403, "an extension is asked for by a participating unit "
+                                     "(party or admin token)")
+        return r
+
+    def official(r: str = Depends(role)) -> str:
+        if r != "official":
+            raise HTTPException(403, "this decision needs an official token (sector "
+                                     "department)")
+        return r
+
+    def inspector(r: str = Depends(role)) -> str:
+        if r not in ("official", "admin"):
+            raise HTTPException(403, "clearing needs an official or admin token")
         return r
 
     @app.exception_handler(sa.exc.IntegrityError)
@@ -261,7 +319,30 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
 
     @app.get("/projects/{code}", responses=ERRORS, response_model=dict[str, Any])
     def get_project(code: str = P, _: str = Depends(role)):
-        return _project_or_404(code)
+        _project_or_404(code)
+        return reg.project_view(code)
+
+    @app.post("/projects/{code}/managers", responses=ERRORS, response_model=dict[str, Any])
+    def set_manager(body: Manager, code: str = P, _: str = Depends(admin)):
+        _project_or_404(code)
+        reg.set_manager(code, body.role, body.name, body.idCardNumber, body.phone,
+                        body.idCardType)
+        return reg.project_view(code)[body.role]
+
+    @app.post("/projects/{code}/companies", status_code=201, responses=ERRORS,
+              response_model=dict[str, str])
+    def add_project_company(body: ProjectCompany, code: str = P, _: str = Depends(admin)):
+        _project_or_404(code)
+        reg.add_project_company(dict(body.model_dump(), projectCode=code))
+        return {"corpCode": body.corpCode}
+
+    @app.get("/rules", responses=ERRORS, response_model=list[dict[str, Any]])
+    def rules_table(_: str = Depends(role),
+                    region: str | None = Query(None, pattern=r"^[0-9]{2}$")):
+        from .rules import table
+        from .warnings import overrides
+        with store.engine.connect() as conn:
+            return table(region, overrides(conn))
 
     @app.post("/workers", status_code=201, responses=ERRORS, response_model=WorkerOut)
     def add_worker(body: Worker, _: str = Depends(admin)):
@@ -311,17 +392,19 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
 
     @app.post("/escrow/{kind}", status_code=201, responses=ERRORS, response_model=dict[str, int])
     def escrow_import(body: Rows, kind: Literal["accounts", "flows", "payroll", "deposits",
-                                                "deposit-events", "guarantees", "complaints"],
+                                                "deposit-events", "guarantees", "complaints",
+                                                "account-closures", "progress-payments"],
                       _: str = Depends(admin)):
         return {"stored": esc.import_rows(kind, body.rows)}
 
     @app.get("/warnings", responses=ERRORS, response_model=list[WarningOut])
     def list_warnings(_: str = Depends(role), project: str | None = Query(None, pattern=CODE_RE),
+                      region: str | None = Query(None, pattern=r"^[0-9]{2}$"),
                       state: Literal["active", "open", "extension_requested", "extended",
                                      "overdue", "escalated", "cleared_auto",
                                      "cleared_manual"] | None = Query(None),
                       rule: str | None = Query(None, pattern=r"^W\d\d$")):
-        return warn.list(project, state, rule)
+        return warn.list(project, state, rule, region)
 
     def _day(on: str | None) -> dt.date:
         return check_date(on, "on") if on else today()
@@ -340,21 +423,27 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
         return warn.history(wid)
 
     @app.post("/warnings/{wid}/clear", responses=ERRORS, response_model=WarningOut)
-    def clear(body: Clear, wid: int = W, _: str = Depends(admin)):
+    def clear(body: Clear, wid: int = W, _: str = Depends(inspector)):
         _warning_or_404(wid)
         warn.clear(wid, body.by, body.reason, body.evidence, _day(body.on))
         return _warning_or_404(wid)
 
     @app.post("/warnings/{wid}/extension", responses=ERRORS, response_model=WarningOut)
-    def extension(body: Extend, wid: int = W, _: str = Depends(admin)):
+    def extension(body: Extend, wid: int = W, r: str = Depends(requester)):
         _warning_or_404(wid)
-        warn.request_extension(wid, body.days, body.reason, body.by, _day(body.on))
+        warn.request_extension(wid, body.days, body.reason, body.by, _day(body.on), r)
         return _warning_or_404(wid)
 
     @app.post("/warnings/{wid}/extension/grant", responses=ERRORS, response_model=WarningOut)
-    def grant(body: Grant, wid: int = W, _: str = Depends(admin)):
+    def grant(body: Grant, wid: int = W, r: str = Depends(official)):
         _warning_or_404(wid)
-        warn.grant_extension(wid, body.by, _day(body.on))
+        warn.grant_extension(wid, body.by, _day(body.on), r)
+        return _warning_or_404(wid)
+
+    @app.post("/warnings/{wid}/extension/refuse", responses=ERRORS, response_model=WarningOut)
+    def refuse(body: Refuse, wid: int = W, r: str = Depends(official)):
+        _warning_or_404(wid)
+        warn.refuse_extension(wid, body.by, body.reason, _day(body.on), r)
         return _warning_or_404(wid)
 
     @app.post("/warnings/evaluate", responses=ERRORS, response_model=dict[str, int])

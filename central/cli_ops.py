@@ -1,5 +1,5 @@
 """`sitegate-central` commands for the registry, escrow and warnings (mirrors of the library):
-``warnings list|show|clear|extend|grant|evaluate``, ``import KIND FILE``, ``attendance``,
+``warnings list|show|clear|extend|grant|refuse|evaluate``, ``import KIND FILE``, ``attendance``,
 ``reconcile``, ``export-national``, ``tokens add``, ``api``, ``roster key``, ``intake key``,
 ``registrations``."""
 from __future__ import annotations
@@ -42,22 +42,26 @@ def register(main: click.Group) -> None:
 
     @warnings_group.command("list")
     @click.option("--project")
+    @click.option("--region", help="Province prefix of the projects' area code, e.g. 45.")
     @click.option("--state", help="active, open, overdue, escalated, cleared_auto, ...")
     @click.option("--rule")
-    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True,
+                  help="JSON rows, each with `source` (the rule's parameters and where each "
+                       "comes from) and `responsible`.")
     @db_option
-    def w_list(project, state, rule, as_json, db):
+    def w_list(project, region, state, rule, as_json, db):
         from .warnings import Warnings
-        rows = Warnings(_ctx(db)[0]).list(project, state, rule)
+        rows = Warnings(_ctx(db)[0]).list(project, state, rule, region)
         if as_json:
             click.echo(json.dumps(rows, ensure_ascii=False, default=str, sort_keys=True))
             return
         table = Table("id", "rule", "project", "subject", "period", "level", "state", "opened",
-                      "due", "tier")
+                      "due", "tier", "responsible")
         for w in rows:
             table.add_row(str(w["id"]), f"{w['rule']} {w['name']}", w["projectCode"],
                           f"{w['subjectType']}:{w['subjectId']}", w["period"], w["level"],
-                          w["state"], str(w["openedOn"]), str(w["dueOn"]), str(w["tier"]))
+                          w["state"], str(w["openedOn"]), str(w["dueOn"]), str(w["tier"]),
+                          w["responsible"] or "")
         Console().print(table)
 
     @warnings_group.command("show")
@@ -93,54 +97,74 @@ def register(main: click.Group) -> None:
     @click.argument("warning_id", type=int)
     @click.option("--days", type=int, required=True)
     @click.option("--reason", required=True)
-    @click.option("--by", required=True)
-    @click.option("--grant", "grant_by", metavar="WHO",
-                  help="Also grant it, as this official.")
+    @click.option("--by", required=True, help="Who asks (a participating unit's person).")
+    @click.option("--role", type=click.Choice(["party", "admin"]), default="party",
+                  show_default=True)
     @click.option("--on")
     @db_option
-    def w_extend(warning_id, days, reason, by, grant_by, on, db):
-        """Request an extension of the disposal deadline (and optionally grant it)."""
-        from .warnings import Warnings
-        warn = Warnings(_ctx(db)[0])
+    def w_extend(warning_id, days, reason, by, role, on, db):
+        """Request an extension of the disposal deadline, with reasons, before it passes
+        (seed 000 art. 17); another person in the official role grants it. After the
+        deadline: exit status 2."""
+        from .warnings import DeadlinePassed, Warnings
         try:
-            warn.request_extension(warning_id, days, reason, by, _day(on))
-            if grant_by:
-                due = warn.grant_extension(warning_id, grant_by, _day(on))
-                click.echo(f"extension granted: {warning_id} due {due}")
-                return
+            Warnings(_ctx(db)[0]).request_extension(warning_id, days, reason, by, _day(on),
+                                                     role)
+        except DeadlinePassed as exc:
+            click.echo(f"Error: {exc}", err=True)
+            raise SystemExit(2) from None
         except InputError as exc:
             _fail(exc)
         click.echo(f"extension requested for {warning_id}")
 
     @warnings_group.command("grant")
     @click.argument("warning_id", type=int)
-    @click.option("--by", required=True)
+    @click.option("--by", required=True, help="The official of the sector department.")
     @click.option("--on")
     @db_option
     def w_grant(warning_id, by, on, db):
-        """Grant a pending extension request."""
+        """Grant a pending extension request (as an official, not the requester)."""
         from .warnings import Warnings
         try:
-            due = Warnings(_ctx(db)[0]).grant_extension(warning_id, by, _day(on))
+            due = Warnings(_ctx(db)[0]).grant_extension(warning_id, by, _day(on), "official")
         except InputError as exc:
             _fail(exc)
         click.echo(f"extension granted: {warning_id} due {due}")
+
+    @warnings_group.command("refuse")
+    @click.argument("warning_id", type=int)
+    @click.option("--by", required=True)
+    @click.option("--reason", required=True)
+    @click.option("--on")
+    @db_option
+    def w_refuse(warning_id, by, reason, on, db):
+        """Refuse a pending extension request (as an official)."""
+        from .warnings import Warnings
+        try:
+            Warnings(_ctx(db)[0]).refuse_extension(warning_id, by, reason, _day(on))
+        except InputError as exc:
+            _fail(exc)
+        click.echo(f"extension refused for {warning_id}")
 
     @warnings_group.command("evaluate")
     @click.option("--on", help="Evaluate as of this date (default today).")
     @click.option("--project", multiple=True)
     @db_option
     def w_evaluate(on, project, db):
-        """Run all rules (the daily job; also run after imports)."""
+        """Run all rules (the daily job; also run after imports); then send notifications."""
+        from .notify import Notifier
         from .warnings import Warnings
-        stats = Warnings(_ctx(db)[0]).evaluate(_day(on), list(project) or None)
+        store, cipher = _ctx(db)
+        stats = Warnings(store, notifier=Notifier(store, cipher)).evaluate(
+            _day(on), list(project) or None)
         click.echo(json.dumps(stats, sort_keys=True))
 
     @main.command("import")
-    @click.argument("kind", type=click.Choice(["companies", "projects", "workers", "contracts",
-                                               "exits", "accounts", "flows", "payroll",
+    @click.argument("kind", type=click.Choice(["companies", "projects", "project-companies",
+                                               "workers", "contracts", "exits", "accounts",
+                                               "account-closures", "flows", "payroll",
                                                "deposits", "deposit-events", "guarantees",
-                                               "complaints"]))
+                                               "progress-payments", "complaints"]))
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--evaluate/--no-evaluate", default=True,
                   help="Re-evaluate warnings of the touched projects afterwards.")
@@ -161,7 +185,9 @@ def register(main: click.Group) -> None:
         if evaluate:
             codes = sorted({r.get("projectCode") for r in rows if r.get("projectCode")})
             if codes:
-                click.echo(json.dumps(Warnings(store).evaluate(_day(None), codes)))
+                from .notify import Notifier
+                click.echo(json.dumps(Warnings(store, notifier=Notifier(store, cipher))
+                                      .evaluate(_day(None), codes)))
 
     @main.command()
     @click.argument("project")
@@ -216,12 +242,15 @@ def register(main: click.Group) -> None:
 
     @main.group()
     def tokens():
-        """API tokens (read or admin)."""
+        """API tokens (read, party, official or admin)."""
 
     @tokens.command("add")
     @click.argument("name")
-    @click.option("--role", type=click.Choice(["read", "admin"]), default="read",
-                  show_default=True)
+    @click.option("--role", type=click.Choice(["read", "party", "official", "admin"]),
+                  default="read", show_default=True,
+                  help="read: GET only; party: also ask for extensions; official: also grant "
+                       "extensions and clear warnings; admin: imports and everything but "
+                       "granting.")
     @db_option
     def tokens_add(name, role, db):
         """Make a token; it is shown once and stored only as a keyed hash."""

@@ -48,6 +48,10 @@ DEPOSIT_FORM = {"cash": "现金存储", "bank_guarantee": "银行保函", "insur
                 "guarantee_company": "工程担保公司保函"}
 DEPOSIT_EVENT = ("deposit", "use", "top_up", "return")
 FLOW_KIND = {"labour_cost": "人工费拨付", "payout": "工资代发", "refund": "退回", "other": "其他"}
+WAGE_METHOD = {"day": "按日计酬", "month": "按月计酬", "piece": "计件", "hour": "计时",
+               "other": "其他"}                    # 工资计算方式 (seed 001 annex 二(三))
+PAYMENT_METHOD = {"bank_card": "银行卡代发", "social_card": "社保卡金融账户", "other": "其他"}
+PUSH_SCHEDULE = {"daily": "每日推送", "semimonthly": "每月15日及月底分批推送"}   # seed 001 II(4)
 
 
 def code(table: dict, value, field: str) -> str:

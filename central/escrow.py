@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from . import codes as C
 from .codes import InputError
 from .crypto import FieldCipher, mask_card
-from .store import Store
+from .store import Store, now_ms
 from .schema import (account_flows, complaints, deposit_events, deposits, payment_guarantees,
-                     payroll_lines, project_workers, projects, special_accounts)
+                     payroll_lines, progress_payments, project_workers, projects,
+                     special_accounts)
 
 
 def _project(conn, code) -> dict:
@@ -32,8 +33,11 @@ def _project(conn, code) -> dict:
 
 
 class Escrow:
-    def __init__(self, store: Store, cipher: FieldCipher) -> None:
-        self.store, self.cipher = store, cipher
+    """``clock`` gives the time central *receives* a bank or guarantee record (ms); it is
+    stored with the record so lateness against the province's deadline is measurable."""
+
+    def __init__(self, store: Store, cipher: FieldCipher, clock=now_ms) -> None:
+        self.store, self.cipher, self.clock = store, cipher, clock
 
     def _tx(self, fn, d):
         try:
@@ -65,7 +69,31 @@ class Escrow:
             accountMasked=mask_card(no),
             openedDate=C.check_date(d.get("openedDate"), "openedDate"),
             agreementRef=C.text(d.get("agreementRef"), "agreementRef", 100, False),
+            receivedAt=self.clock(),
         )).inserted_primary_key[0]
+
+    def close_account(self, d: dict) -> None:
+        return self._tx(self._close_account, d)
+
+    def _close_account(self, conn, d: dict) -> None:
+        """The bank reports the account closed (注销): when, by whom; central notes when it
+        learnt of it (seed 001 II(5): within 3 working days)."""
+        p = _project(conn, d.get("projectCode"))
+        no = str(d.get("accountNo") or "").replace(" ", "")
+        acc = conn.execute(sa.select(special_accounts).where(
+            special_accounts.c.accountNoIndex == self.cipher.index(no, "account"),
+            special_accounts.c.projectCode == p["projectCode"])).mappings().first() \
+            if no else None
+        if acc is None:
+            raise InputError("accountNo: no such special account on this project")
+        if acc["closedDate"] is not None:
+            raise InputError(f"accountNo: already closed on {acc['closedDate']}")
+        closed = C.check_date(d.get("closedDate"), "closedDate")
+        C.check_range(acc["openedDate"], closed, "account openedDate/closedDate")
+        conn.execute(special_accounts.update().where(
+            special_accounts.c.accountId == acc["accountId"]).values(
+            closedDate=closed, closedBy=C.text(d.get("closedBy"), "closedBy", 100),
+            closedReceivedAt=self.clock()))
 
     def _account_of(self, conn, project: str) -> int:
         acc = conn.execute(sa.select(special_accounts.c.accountId).where(
@@ -91,6 +119,12 @@ class Escrow:
         value_date = C.check_date(d.get("valueDate"), "valueDate")
         for_month = C.check_month(d["forMonth"], "forMonth") if d.get("forMonth") else \
             f"{value_date.year:04d}-{value_date.month:02d}"
+        balance = C.amount_fen(d["balanceAfter"], "balanceAfter", allow_zero=True) \
+            if d.get("balanceAfter") not in (None, "") else None
+        cp_name = C.text(d.get("counterpartyName"), "counterpartyName", 200, False)
+        cp_acc = str(d.get("counterpartyAccount") or "").replace(" ", "") or None
+        if cp_acc and (not cp_acc.isdigit() or not 6 <= len(cp_acc) <= 32):
+            raise InputError("counterpartyAccount: 6-32 digits")
         old = conn.execute(sa.select(account_flows).where(
             account_flows.c.bankSerial == serial)).mappings().first()
         if old is not None:
@@ -100,7 +134,11 @@ class Escrow:
             raise InputError(f"bankSerial: {serial!r} already stored with other content")
         conn.execute(account_flows.insert().values(
             bankSerial=serial, accountId=acc, projectCode=p["projectCode"], valueDate=value_date,
-            direction=direction, kind=kind, amount=amount, forMonth=for_month))
+            direction=direction, kind=kind, amount=amount, forMonth=for_month,
+            balanceAfter=balance, counterpartyName=cp_name,
+            counterpartyAccountEnc=self.cipher.seal(cp_acc, "counterpartyAccount"),
+            counterpartyAccountMasked=mask_card(cp_acc) if cp_acc else None,
+            receivedAt=self.clock()))
         return serial
 
     # ---------------------------------------------------------------- payroll
@@ -143,7 +181,9 @@ class Escrow:
                "isBackPay": str(d.get("isBackPay", "0")) in ("1", "True", "true"),
                "isFinal": str(d.get("isFinal", "0")) in ("1", "True", "true"),
                "balanceDate": C.check_date(d.get("balanceDate"), "balanceDate"),
-               "bankSerial": bank_serial}
+               "bankSerial": bank_serial,
+               "paymentMethod": C.code(C.PAYMENT_METHOD, d.get("paymentMethod") or "bank_card",
+                                       "paymentMethod")}
         same = conn.execute(sa.select(payroll_lines).where(
             payroll_lines.c.thirdPayRollCode == serial)).mappings().first()
         if same is not None and (same["bankSerial"], same["actualAmount"], same["workerId"]) != \
@@ -164,10 +204,20 @@ class Escrow:
         vt = C.check_date(d.get("validTo"), "validTo", form != "cash")
         C.check_range(vf, vt, "deposit validFrom/validTo")
         amount = C.amount_fen(d.get("amount"), "amount")
+        payer_code = C.check_uscc(d["payerCorpCode"], "payerCorpCode") \
+            if d.get("payerCorpCode") else None
+        due = C.amount_fen(d["amountDue"], "amountDue", allow_zero=True) \
+            if d.get("amountDue") not in (None, "") else None
+        reduction = C.amount_fen(d["reductionAmount"], "reductionAmount", allow_zero=True) \
+            if d.get("reductionAmount") not in (None, "") else None
+        if due is not None and reduction is not None and reduction > due:
+            raise InputError("reductionAmount: larger than amountDue")
         did = conn.execute(deposits.insert().values(
             projectCode=p["projectCode"], form=form, issuer=C.text(d.get("issuer"), "issuer"),
             guaranteeNo=C.text(d.get("guaranteeNo"), "guaranteeNo", 64), validFrom=vf,
-            validTo=vt)).inserted_primary_key[0]
+            validTo=vt, payerName=C.text(d.get("payerName"), "payerName", 200, False),
+            payerCorpCode=payer_code, amountDue=due,
+            reductionAmount=reduction)).inserted_primary_key[0]
         conn.execute(deposit_events.insert().values(depositId=did, date=vf, type="deposit",
                                                     amount=amount, ref=d.get("ref")))
         return did
@@ -210,10 +260,36 @@ class Escrow:
         vt = C.check_date(d.get("validTo"), "validTo")
         C.check_range(vf, vt, "guarantee validFrom/validTo")
         no = C.text(d.get("guaranteeNo"), "guaranteeNo", 64)
+        received = C.check_date(d.get("receivedDate"), "receivedDate", False)
         conn.execute(payment_guarantees.insert().values(
             guaranteeNo=no, projectCode=p["projectCode"], issuer=C.text(d.get("issuer"), "issuer"),
-            amount=C.amount_fen(d.get("amount"), "amount"), validFrom=vf, validTo=vt))
+            amount=C.amount_fen(d.get("amount"), "amount"), validFrom=vf, validTo=vt,
+            issuerCorpCode=C.check_uscc(d["issuerCorpCode"], "issuerCorpCode")
+            if d.get("issuerCorpCode") else None,
+            receivedDate=received, receivedAt=self.clock()))
         return no
+
+    def add_progress_payment(self, d: dict) -> str:
+        return self._tx(self._add_progress_payment, d)
+
+    def _add_progress_payment(self, conn, d: dict) -> str:
+        """A progress payment (工程款) from the client; with the contract's labour-cost ratio it
+        sets the labour cost due into the special account that month (seed 002 art. 15)."""
+        p = _project(conn, d.get("projectCode"))
+        ref = C.text(d.get("ref"), "ref", 64)
+        paid = C.check_date(d.get("paidDate"), "paidDate")
+        month = C.check_month(d["forMonth"], "forMonth") if d.get("forMonth") else \
+            f"{paid.year:04d}-{paid.month:02d}"
+        amount = C.amount_fen(d.get("amount"), "amount")
+        old = conn.execute(sa.select(progress_payments).where(
+            progress_payments.c.ref == ref)).mappings().first()
+        if old is not None:
+            if (old["amount"], old["projectCode"]) == (amount, p["projectCode"]):
+                return ref
+            raise InputError(f"ref: {ref!r} already stored with other content")
+        conn.execute(progress_payments.insert().values(
+            ref=ref, projectCode=p["projectCode"], paidDate=paid, forMonth=month, amount=amount))
+        return ref
 
     def add_complaint(self, d: dict) -> int:
         return self._tx(self._add_complaint, d)
@@ -233,7 +309,8 @@ class Escrow:
     # ---------------------------------------------------------------- import
     KINDS = {"accounts": "_open_account", "flows": "_add_flow", "payroll": "_add_payroll_line",
              "deposits": "_add_deposit", "deposit-events": "_deposit_event",
-             "guarantees": "_add_guarantee", "complaints": "_add_complaint"}
+             "guarantees": "_add_guarantee", "complaints": "_add_complaint",
+             "account-closures": "_close_account", "progress-payments": "_add_progress_payment"}
 
     def import_rows(self, kind: str, rows: list[dict]) -> int:
         """All rows or none: one transaction; the error names the (1-based, header = row 1) row."""

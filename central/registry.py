@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from . import codes as C
 from .codes import InputError
-from .crypto import FieldCipher, mask_card, mask_id
+from .crypto import FieldCipher, mask_card, mask_id, mask_name
+from .rules import SECTORS
 from .store import Store, now_ms
 from .schema import (blacklist, certificates, companies, contracts, entry_exits, project_companies,
                      project_workers, projects, roster_changes, teams, workers)
@@ -39,7 +40,7 @@ class Registry:
             else self.store.engine.begin()
 
     # ---------------------------------------------------------------- sheet import
-    KINDS = ("companies", "projects", "workers", "contracts", "exits")
+    KINDS = ("companies", "projects", "workers", "contracts", "exits", "project-companies")
 
     def import_rows(self, kind: str, rows: list[dict]) -> int:
         """All rows or none, like Escrow.import_rows.  ``workers`` rows register the person
@@ -68,6 +69,8 @@ class Registry:
             self.add_company(row)
         elif kind == "projects":
             self.add_project(row)
+        elif kind == "project-companies":
+            self.add_project_company(row)
         elif kind == "workers":
             self.enter(dict(row, workerId=self.add_worker(row)))
         else:
@@ -126,6 +129,9 @@ class Registry:
                "createdAt": now_ms()}
         if row["payDay"] is not None and not 1 <= row["payDay"] <= 28:
             raise InputError("payDay: must be 1..28")
+        row.update(_rule_fields(d))
+        managers = {role: d for role in MANAGER_ROLES
+                    if any(d.get(f"{role}{k}") for k in ("Name", "IdCardNumber", "Phone"))}
         with self._begin() as conn:
             for field in ("contractorCorpCode", "buildCorpCode"):
                 if row[field] and not _one(conn, companies, corpCode=row[field]):
@@ -135,11 +141,15 @@ class Registry:
                 conn.execute(projects.update().where(projects.c.projectCode == code).values(row))
             else:
                 conn.execute(projects.insert().values(row))
+            for role, m in managers.items():
+                self._set_manager(conn, code, role, m.get(f"{role}Name"),
+                                  m.get(f"{role}IdCardNumber"), m.get(f"{role}Phone"),
+                                  m.get(f"{role}IdCardType") or "01")
         return code
 
     def update_project(self, code: str, **fields) -> None:
         allowed = {"prjStatus", "noticeBoardDate", "completeDate", "builderLicenseNum",
-                   "depositExempt"}
+                   "depositExempt"} | set(RULE_FIELDS)
         bad = set(fields) - allowed
         if bad:
             raise InputError(f"cannot update {sorted(bad)} here")
@@ -147,21 +157,72 @@ class Registry:
             C.code(C.PRJ_STATUS, fields["prjStatus"], "prjStatus")
         if "noticeBoardDate" in fields:
             fields["noticeBoardDate"] = C.check_date(fields["noticeBoardDate"], "noticeBoardDate")
+        if "completeDate" in fields:
+            fields["completeDate"] = C.check_date(fields["completeDate"], "completeDate", False)
+        fields.update(_rule_fields({k: v for k, v in fields.items() if k in RULE_FIELDS},
+                                   only_given=True))
         with self._begin() as conn:
             self._project(conn, code)
             conn.execute(projects.update().where(projects.c.projectCode == code).values(fields))
 
     def set_labour_manager(self, code: str, name: str, id_number: str, phone: str | None = None,
                            id_type: str = "01") -> None:
-        idn = C.check_id_number(id_number, C.code(C.ID_CARD_TYPE, id_type, "idCardType"))
-        name = C.text(name, "laborManagerName", 50)
+        self.set_manager(code, "laborManager", name, id_number, phone, id_type)
+
+    def set_manager(self, code: str, role: str, name: str | None, id_number: str | None,
+                    phone: str | None = None, id_type: str = "01") -> None:
         with self._begin() as conn:
-            self._project(conn, code)
-            conn.execute(projects.update().where(projects.c.projectCode == code).values(
-                laborManagerNameEnc=self.cipher.seal(name, "laborManagerName"),
-                laborManagerIdIndex=self.cipher.index(idn, "id"),
-                laborManagerIdMasked=mask_id(idn),
-                laborManagerPhoneEnc=self.cipher.seal(phone, "laborManagerPhone")))
+            self._set_manager(conn, code, role, name, id_number, phone, id_type)
+
+    def _set_manager(self, conn, code: str, role: str, name: str | None,
+                     id_number: str | None, phone: str | None = None,
+                     id_type: str = "01") -> None:
+        """Project manager (项目经理), project lead (项目负责人) or labour manager (劳资专管员):
+        name, ID number (SM4-sealed, kept as a keyed index and a masked form) and phone."""
+        if role not in MANAGER_ROLES:
+            raise InputError(f"manager role: one of {list(MANAGER_ROLES)}")
+        idn = C.check_id_number(id_number, C.code(C.ID_CARD_TYPE, id_type, f"{role}IdCardType"),
+                                f"{role}IdCardNumber")
+        name = C.text(name, f"{role}Name", 50)
+        phone = C.text(phone, f"{role}Phone", 20, False)
+        if phone and not phone.replace("-", "").replace("+", "").isdigit():
+            raise InputError(f"{role}Phone: digits only")
+        values = {f"{role}NameEnc": self.cipher.seal(name, f"{role}Name"),
+                  f"{role}IdEnc": self.cipher.seal(idn, f"{role}IdCardNumber"),
+                  f"{role}IdIndex": self.cipher.index(idn, "id"),
+                  f"{role}IdMasked": mask_id(idn),
+                  f"{role}PhoneEnc": self.cipher.seal(phone, f"{role}Phone")}
+        if role == "laborManager":
+            values["laborManagerSetAt"] = now_ms()
+        self._project(conn, code)
+        conn.execute(projects.update().where(projects.c.projectCode == code).values(values))
+
+    def project_view(self, code: str) -> dict:
+        """A project as screens and the API show it: managers' names, ID numbers and phones
+        masked; nothing sealed or indexed."""
+        with self.store.engine.connect() as conn:
+            p = self._project(conn, code)
+            companies_ = [dict(r) for r in conn.execute(sa.select(
+                project_companies.c.corpCode, project_companies.c.corpType,
+                project_companies.c.entryTime, project_companies.c.exitTime,
+                project_companies.c.pmNameEnc, project_companies.c.pmIdMasked).where(
+                project_companies.c.projectCode == p["projectCode"]).order_by(
+                project_companies.c.corpCode)).mappings()]
+        out = {k: v for k, v in p.items() if not k.endswith(("Enc", "Index", "Masked", "SetAt"))}
+        out["labourCostRatio"] = None if p["labourCostRatio"] is None else \
+            f"{p['labourCostRatio'] / 100:.2f}"
+        for role in MANAGER_ROLES:
+            name = self.cipher.open(p[f"{role}NameEnc"], f"{role}Name")
+            phone = self.cipher.open(p[f"{role}PhoneEnc"], f"{role}Phone")
+            out[role] = None if name is None else {
+                "name": mask_name(name), "idCardNumber": p[f"{role}IdMasked"],
+                "phone": mask_card(phone) if phone else None}
+        for c in companies_:
+            name = self.cipher.open(c.pop("pmNameEnc"), "pmName")
+            c["pmName"] = mask_name(name) if name else None
+            c["pmIdCardNumber"] = c.pop("pmIdMasked")
+        out["companies"] = companies_
+        return out
 
     def _project(self, conn, code) -> dict:
         code = C.text(code, "projectCode", 64)
@@ -178,7 +239,14 @@ class Registry:
         row = {"projectCode": d.get("projectCode"), "corpCode": corp,
                "corpType": C.code(C.CORP_TYPE, d.get("corpType"), "corpType"),
                "entryTime": entry, "exitTime": exit_,
-               "pmNameEnc": self.cipher.seal(d.get("pmName"), "pmName")}
+               "pmNameEnc": self.cipher.seal(C.text(d.get("pmName"), "pmName", 50, False),
+                                             "pmName")}
+        if d.get("pmIdCardNumber"):
+            idn = C.check_id_number(d["pmIdCardNumber"], "01", "pmIdCardNumber")
+            row["pmIdCardNumberEnc"] = self.cipher.seal(idn, "pmIdCardNumber")
+            row["pmIdMasked"] = mask_id(idn)
+        phone = C.text(d.get("pmPhone"), "pmPhone", 20, False)
+        row["pmPhoneEnc"] = self.cipher.seal(phone, "pmPhone")
         with self._begin() as conn:
             self._project(conn, row["projectCode"])
             if not _one(conn, companies, corpCode=corp):
@@ -212,9 +280,14 @@ class Registry:
         if id_type == "01":
             birth, gender = C.birth_and_gender(idn)
         index = self.cipher.index(idn, "id")
+        extra = self._indicators(d)
         with self._begin() as conn:
             found = _one(conn, workers, idCardIndex=index)
             if found:
+                fill = {k: v for k, v in extra.items() if v is not None and found[k] is None}
+                if fill:                 # a later registration (e.g. from the card) adds them
+                    conn.execute(workers.update().where(
+                        workers.c.workerId == found["workerId"]).values(fill))
                 return found["workerId"]
             wid = "W" + secrets.token_hex(6).upper()
             conn.execute(workers.insert().values(
@@ -224,8 +297,20 @@ class Registry:
                 birthDate=birth, nation=C.text(d.get("nation"), "nation", 20, False),
                 cultureLevelType=d.get("cultureLevelType"),
                 cellPhoneEnc=self.cipher.seal(d.get("cellPhone"), "cellPhone"),
-                createdAt=now_ms()))
+                createdAt=now_ms(), **extra))
             return wid
+
+    def _indicators(self, d: dict) -> dict:
+        """Hunan indicators (seed 001 annex 二(一)): address, native place, household region,
+        sealed like every personal field."""
+        region = d.get("householdRegionCode")
+        if region:
+            region = C.area_code(region, "householdRegionCode")
+        return {"addressEnc": self.cipher.seal(C.text(d.get("address"), "address", 300, False),
+                                               "address"),
+                "nativePlaceEnc": self.cipher.seal(C.text(d.get("nativePlace"), "nativePlace",
+                                                          100, False), "nativePlace"),
+                "householdRegionEnc": self.cipher.seal(region, "householdRegionCode")}
 
     def find_worker(self, id_number: str) -> str | None:
         idn = C.check_id_number(id_number, "01")
@@ -312,7 +397,10 @@ class Registry:
                "startDate": start, "endDate": end,
                "unitPrice": C.amount_fen(d["unitPrice"], "unitPrice") if d.get("unitPrice")
                else None,
-               "signDate": C.check_date(d.get("signDate"), "signDate", False)}
+               "signDate": C.check_date(d.get("signDate"), "signDate", False),
+               "wageMethod": C.code(C.WAGE_METHOD, d["wageMethod"], "wageMethod")
+               if d.get("wageMethod") else None,
+               "payDay": C.integer(d.get("payDay"), "payDay", 1, 31)}
         with self._begin() as conn:
             if not _one(conn, project_workers, projectCode=row["projectCode"],
                         workerId=row["workerId"]):
@@ -363,6 +451,37 @@ class Registry:
             projectCode=project, workerId=wid, entry=json.dumps(
                 roster_entry(conn, project, wid), sort_keys=True, separators=(",", ":"),
                 ensure_ascii=False), at=now_ms()))
+
+
+MANAGER_ROLES = ("laborManager", "projectManager", "projectLead")
+RULE_FIELDS = ("sector", "pushSchedule", "permitDate", "contractStartDate", "labourCostRatio",
+               "tripartiteAgreementRef")
+
+
+def _rule_fields(d: dict, only_given: bool = False) -> dict:
+    """The project fields the province rules read (rules.py), validated."""
+    out = {}
+    if not only_given or "sector" in d:
+        out["sector"] = C.code(SECTORS, d["sector"], "sector") if d.get("sector") else None
+    if not only_given or "pushSchedule" in d:
+        out["pushSchedule"] = C.code(C.PUSH_SCHEDULE, d.get("pushSchedule") or "daily",
+                                     "pushSchedule")
+    for f in ("permitDate", "contractStartDate"):
+        if not only_given or f in d:
+            out[f] = C.check_date(d.get(f), f, False)
+    if not only_given or "labourCostRatio" in d:
+        ratio = d.get("labourCostRatio")
+        if ratio in (None, ""):
+            out["labourCostRatio"] = None
+        else:                    # percent with up to 2 decimals -> 1/10000
+            bp = C.amount_fen(str(ratio).rstrip("%"), "labourCostRatio")
+            if bp > 10000:
+                raise InputError("labourCostRatio: a percentage, 0-100")
+            out["labourCostRatio"] = bp
+    if not only_given or "tripartiteAgreementRef" in d:
+        out["tripartiteAgreementRef"] = C.text(d.get("tripartiteAgreementRef"),
+                                               "tripartiteAgreementRef", 100, False)
+    return out
 
 
 def _iso(d: dt.date | None) -> str | None:

@@ -103,6 +103,25 @@ projects = sa.Table(
     _c("depositExempt", sa.Boolean, nullable=False, default=False),
     _c("payDay", I),                       # day of next month wages are due [P]
     _c("createdAt", B, nullable=False),
+    # what the province rules need (rules.py): sector, push schedule, dates, managers
+    _c("sector", S(12)),                   # building | municipal | transport | water | ...
+    _c("pushSchedule", S(12)),             # daily (None) | semimonthly (seed 001 II(4))
+    _c("permitDate", D),                   # 施工许可证发放日期
+    _c("contractStartDate", D),            # 合同开工日期
+    _c("labourCostRatio", I),              # labour cost share of progress payments, 1/10000
+    _c("tripartiteAgreementRef", S(100)),  # 三方协议 (client, contractor, bank)
+    _c("laborManagerIdEnc", sa.Text),
+    _c("laborManagerSetAt", B),            # when central learnt of the labour manager
+    _c("projectManagerNameEnc", sa.Text),
+    _c("projectManagerIdEnc", sa.Text),
+    _c("projectManagerIdIndex", S(64)),
+    _c("projectManagerIdMasked", S(32)),
+    _c("projectManagerPhoneEnc", sa.Text),
+    _c("projectLeadNameEnc", sa.Text),
+    _c("projectLeadIdEnc", sa.Text),
+    _c("projectLeadIdIndex", S(64)),
+    _c("projectLeadIdMasked", S(32)),
+    _c("projectLeadPhoneEnc", sa.Text),
 )
 
 project_companies = sa.Table(
@@ -113,6 +132,9 @@ project_companies = sa.Table(
     _c("entryTime", D),
     _c("exitTime", D),
     _c("pmNameEnc", sa.Text),
+    _c("pmIdCardNumberEnc", sa.Text),
+    _c("pmIdMasked", S(32)),
+    _c("pmPhoneEnc", sa.Text),
 )
 
 teams = sa.Table(
@@ -140,6 +162,9 @@ workers = sa.Table(
     _c("cultureLevelType", S(2)),
     _c("cellPhoneEnc", sa.Text),
     _c("createdAt", B, nullable=False),
+    _c("addressEnc", sa.Text),             # 住址 (read from the ID card)
+    _c("nativePlaceEnc", sa.Text),         # 籍贯
+    _c("householdRegionEnc", sa.Text),     # 户籍所在地行政区域代码
 )
 
 project_workers = sa.Table(
@@ -181,6 +206,8 @@ contracts = sa.Table(
     _c("endDate", D),
     _c("unitPrice", B),
     _c("signDate", D),
+    _c("wageMethod", S(8)),                # 工资计算方式 (codes.WAGE_METHOD)
+    _c("payDay", I),                       # 工资支付日期: day of the month
 )
 
 certificates = sa.Table(
@@ -270,6 +297,9 @@ special_accounts = sa.Table(
     _c("openedDate", D, nullable=False),
     _c("agreementRef", S(100)),
     _c("closedDate", D),
+    _c("receivedAt", B),                   # when central stored the opening (ms)
+    _c("closedBy", S(100)),
+    _c("closedReceivedAt", B),
 )
 
 account_flows = sa.Table(
@@ -282,6 +312,11 @@ account_flows = sa.Table(
     _c("kind", S(16), nullable=False),
     _c("amount", B, nullable=False),
     _c("forMonth", S(7)),
+    _c("balanceAfter", B),                 # 账户余额 after this flow
+    _c("counterpartyName", S(200)),        # 对方户名 (inflows)
+    _c("counterpartyAccountEnc", sa.Text),
+    _c("counterpartyAccountMasked", S(40)),
+    _c("receivedAt", B),                   # when central stored it (ms)
 )
 
 payroll_lines = sa.Table(
@@ -301,6 +336,7 @@ payroll_lines = sa.Table(
     _c("balanceDate", D, nullable=False),
     _c("bankSerial", S(64), sa.ForeignKey("account_flows.bankSerial"), nullable=False,
        unique=True),
+    _c("paymentMethod", S(12)),            # 工资支付方式 (codes.PAYMENT_METHOD)
 )
 
 deposits = sa.Table(
@@ -312,6 +348,10 @@ deposits = sa.Table(
     _c("guaranteeNo", S(64), nullable=False, unique=True),
     _c("validFrom", D, nullable=False),
     _c("validTo", D),
+    _c("payerName", S(200)),               # 缴纳主体名称
+    _c("payerCorpCode", S(18)),
+    _c("amountDue", B),                    # 应缴金额
+    _c("reductionAmount", B),              # 差异化缴存 (reduced by)
 )
 
 deposit_events = sa.Table(
@@ -332,6 +372,18 @@ payment_guarantees = sa.Table(
     _c("amount", B, nullable=False),
     _c("validFrom", D, nullable=False),
     _c("validTo", D, nullable=False),
+    _c("issuerCorpCode", S(18)),
+    _c("receivedDate", D),                 # the contractor received the guarantee
+    _c("receivedAt", B),                   # when central stored it (ms)
+)
+
+progress_payments = sa.Table(      # 工程款: client -> contractor, basis of the labour-cost ratio
+    "progress_payments", metadata,
+    _c("ref", S(64), primary_key=True),
+    _c("projectCode", S(64), sa.ForeignKey("projects.projectCode"), nullable=False, index=True),
+    _c("paidDate", D, nullable=False),
+    _c("forMonth", S(7), nullable=False),
+    _c("amount", B, nullable=False),
 )
 
 complaints = sa.Table(
@@ -365,6 +417,11 @@ warnings_t = sa.Table(
     _c("extensionDays", I),
     _c("extensionReason", S(500)),
     _c("updatedAt", B, nullable=False),
+    _c("source", sa.Text),                 # the rule's parameters and their sources
+    _c("responsible", S(16)),              # rules.PARTIES
+    _c("responsibleCorp", S(18)),
+    _c("extensionRequestedBy", S(100)),
+    _c("extensionRequestedRole", S(8)),
     sa.UniqueConstraint("rule", "subjectType", "subjectId", "period", name="uq_warning_key"),
 )
 
@@ -387,12 +444,37 @@ rule_params = sa.Table(
     _c("rule", S(4), primary_key=True),
     _c("key", S(32), primary_key=True),
     _c("value", S(100), nullable=False),
+    _c("source", S(300)),
+)
+
+notify_targets = sa.Table(         # where a region's parties receive warnings (Apprise URLs)
+    "notify_targets", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("region", S(6), nullable=False),         # "*" or a province prefix
+    _c("party", S(16), nullable=False),         # rules.PARTIES
+    _c("urlEnc", sa.Text, nullable=False),      # SM4-sealed: webhook keys are secrets
+    _c("urlMasked", S(200), nullable=False),
+    _c("createdAt", B, nullable=False),
+)
+
+notifications = sa.Table(          # outbox: written with the warning change, sent after commit
+    "notifications", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("warningId", I, sa.ForeignKey("warnings.id"), nullable=False, index=True),
+    _c("event", S(20), nullable=False),
+    _c("parties", S(100), nullable=False),
+    _c("region", S(6), nullable=False),
+    _c("createdAt", B, nullable=False),
+    _c("status", S(12), nullable=False),        # pending | sent | no_target
+    _c("attempts", I, nullable=False),
+    _c("sentAt", B),
+    _c("lastError", S(300)),
 )
 
 api_tokens = sa.Table(
     "api_tokens", metadata,
     _c("tokenIndex", S(64), primary_key=True),
     _c("name", S(100), nullable=False),
-    _c("role", S(8), nullable=False),           # read | admin
+    _c("role", S(8), nullable=False),           # read | party | official | admin
     _c("createdAt", B, nullable=False),
 )

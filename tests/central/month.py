@@ -7,7 +7,7 @@ import os
 from central.crypto import FieldCipher
 from central.escrow import Escrow
 from central.registry import Registry
-from central.store import Store
+from central.store import Store, now_ms
 from central.warnings import Warnings
 from sample import BUILDER, CONTRACTOR, SUBCONTRACTOR, make_id
 
@@ -19,7 +19,8 @@ class Central:
         self.store = store
         self.cipher = FieldCipher(os.urandom(32))
         self.reg = Registry(store, self.cipher)
-        self.esc = Escrow(store, self.cipher)
+        self.esc = Escrow(store, self.cipher, clock=lambda: self.clock_ms)
+        self.clock_ms = now_ms()
         self.warn = Warnings(store)
 
 
@@ -33,7 +34,14 @@ def register_project(c: Central, code: str, area: str = "450103", n_workers: int
                "prjStatus": "003", "invest": "10000000", "labourCostMonthly": "200000",
                "contractSignDate": "2026-02-02", "startDate": "2026-03-02",
                "builderLicenseNum": "450103202602020101", "noticeBoardDate": "2026-03-02",
-               "payDay": 15}
+               "payDay": 15, "sector": "building", "pushSchedule": "daily",
+               "permitDate": "2026-02-10", "contractStartDate": "2026-03-01",
+               "address": "南宁市青秀区民族大道1号", "labourCostRatio": "25",
+               "tripartiteAgreementRef": "三方协议-001",
+               "projectManagerName": "陆志强", "projectManagerIdCardNumber":
+                   make_id(901, "450103", "19880808"), "projectManagerPhone": "13900000001",
+               "projectLeadName": "蒙海燕", "projectLeadIdCardNumber":
+                   make_id(902, "450103", "19880808"), "projectLeadPhone": "13900000002"}
     project.update(over)
     c.reg.add_project(project)
     c.reg.add_project_company({"projectCode": code, "corpCode": SUBCONTRACTOR, "corpType": "006",

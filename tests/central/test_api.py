@@ -95,7 +95,8 @@ def test_roles_and_masking(tmp_path):
     assert "*" in exp["workerList"][0]["idCardNumber"]
     ws = client.get("/warnings", params={"project": CODE, "state": "active"}, headers=read).json()
     # no gateway sent attendance, no deposit, no April labour cost
-    assert {w["rule"] for w in ws} == {"W04", "W06", "W07"}
+    # and the one payroll line pays 20 days to a worker with no attendance (W18)
+    assert {w["rule"] for w in ws} == {"W04", "W06", "W07", "W18"}
     w10 = next(w for w in ws if w["rule"] == "W04")
     r = client.post(f"/warnings/{w10['id']}/clear", headers=admin,
                     json={"by": "inspector-1", "reason": "leaver settled in cash", "evidence": []})

@@ -55,7 +55,7 @@ def test_bad_id_number_and_no_personal_data_in_the_error(c):
     assert bad not in msg and "张三" not in msg
     refused(c, lambda: c.reg.add_worker({"idCardNumber": "45010319850101", "workerName": "李四"}),
             "17 digits")
-    refused(c, lambda: c.reg.set_labour_manager(CODE, "王五", bad), "idCardNumber")
+    refused(c, lambda: c.reg.set_labour_manager(CODE, "王五", bad), "laborManagerIdCardNumber")
 
 
 def test_end_before_start(c):

@@ -49,9 +49,8 @@ def test_cli_mirrors(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "row 3" in r.output and "amount" in r.output
     good = tmp_path / "good.csv"
     good.write_text(bad.read_text().splitlines()[0] + "\n" + bad.read_text().splitlines()[1])
-    out = ok("import", "flows", str(good))
+    out = ok("import", "flows", str(good), "--no-evaluate")
     assert "imported 1 flows rows" in out
-    # importing re-evaluated as of today, which also saw 2026's later months; check March
     ok("warnings", "evaluate", "--on", "2026-03-12", "--project", CODE)
     w07 = next(w for w in json.loads(ok("warnings", "list", "--json", "--rule", "W07"))
                if w["period"] == "2026-03")
@@ -60,9 +59,17 @@ def test_cli_mirrors(tmp_path, monkeypatch):
     w04 = next(w for w in json.loads(ok("warnings", "list", "--json", "--rule", "W04")))
     r = run(main, ["warnings", "clear", str(w04["id"]), "--by", "x", "--reason", "y", "--db", db])
     assert r.exit_code == 2                       # --evidence is required
-    assert "extension granted" in ok("warnings", "extend", str(w04["id"]), "--days", "10",
-                                     "--reason", "bank guarantee in progress", "--by", "总包",
-                                     "--grant", "人社局", "--on", "2026-03-12")
+    assert w04["source"].startswith("anchor=contract [national: 人社部发〔2021〕65号")
+    r = run(main, ["warnings", "extend", str(w04["id"]), "--days", "10", "--reason", "late",
+                   "--by", "总包", "--on", "2026-03-27", "--db", db])
+    assert r.exit_code == 2 and "deadline 2026-03-26 has passed" in r.output
+    assert "extension requested" in ok("warnings", "extend", str(w04["id"]), "--days", "10",
+                                       "--reason", "bank guarantee in progress", "--by", "总包",
+                                       "--on", "2026-03-12")
+    r = run(main, ["warnings", "grant", str(w04["id"]), "--by", "总包", "--db", db])
+    assert r.exit_code == 1 and "another person" in r.output
+    assert "due 2026-04-05" in ok("warnings", "grant", str(w04["id"]), "--by", "人社局",
+                                  "--on", "2026-03-12")
     assert "cleared" in ok("warnings", "clear", str(w04["id"]), "--by", "inspector-7",
                            "--reason", "exempt after review", "--evidence", "review-2026-03.pdf",
                            "--on", "2026-03-13")

@@ -93,14 +93,16 @@ def test_scripted_month(postgres_url, tmp_path, mosquitto):
     rows = {(w["rule"], w["period"]): w for w in c.warn.list(CODE)}
     assert set(rows) == {("W04", "-"), ("W07", "2026-03"), ("W10", "2026-03")}, rows
     w04, w07, w10 = rows[("W04", "-")], rows[("W07", "2026-03")], rows[("W10", "2026-03")]
-    # W04: 20 working days after signing (2026-02-02) is 2026-03-02; raised the day after,
-    # disposal deadline 15 days (no Guangxi override), overdue, escalated twice, then cleared.
-    assert (w04["openedOn"], w04["dueOn"], w04["level"]) == (D(2026, 3, 3), D(2026, 3, 18), "red")
-    assert seen[D(2026, 3, 3)] == [("W04", "-", "red", "open", 0)]
-    assert ("W04", "-", "red", "overdue", 0) in seen[D(2026, 3, 19)]
-    assert ("W04", "-", "red", "escalated", 1) in seen[D(2026, 3, 26)]
-    assert ("W04", "-", "red", "escalated", 2) in seen[D(2026, 4, 2)]
-    assert (w04["state"], w04["clearedOn"], w04["tier"]) == ("cleared_auto", D(2026, 4, 3), 2)
+    # W04: 20 working days after signing (2026-02-02) is 2026-03-06 (Spring Festival 02-15..23
+    # off, 02-14 and 02-28 worked); raised the day after, disposal deadline 15 days (no
+    # Guangxi override), overdue, escalated once (7 days), then cleared.
+    assert (w04["openedOn"], w04["dueOn"], w04["level"]) == (D(2026, 3, 7), D(2026, 3, 22), "red")
+    assert seen[D(2026, 3, 6)] == []
+    assert seen[D(2026, 3, 7)] == [("W04", "-", "red", "open", 0)]
+    assert ("W04", "-", "red", "overdue", 0) in seen[D(2026, 3, 23)]
+    assert ("W04", "-", "red", "escalated", 1) in seen[D(2026, 3, 30)]
+    assert (w04["state"], w04["clearedOn"], w04["tier"]) == ("cleared_auto", D(2026, 4, 3), 1)
+    assert "working_days=20" in w04["source"] and w04["responsible"] == "contractor"
     # W07: Guangxi transfer deadline the 20th -> raised on the 21st, cleared on arrival (25th)
     assert (w07["openedOn"], w07["dueOn"], w07["level"]) == (D(2026, 3, 21), D(2026, 4, 5), "red")
     assert w07["details"]["deadline"] == "2026-03-20"
@@ -111,15 +113,16 @@ def test_scripted_month(postgres_url, tmp_path, mosquitto):
     assert (w10["state"], w10["clearedOn"]) == ("cleared_auto", D(2026, 4, 20))
     assert seen[D(2026, 4, 30)] == []
     # exactly those, on exactly these days
-    assert seen[D(2026, 3, 20)] == [("W04", "-", "red", "overdue", 0)]
-    assert sorted(seen[D(2026, 3, 21)]) == [("W04", "-", "red", "overdue", 0),
+    assert seen[D(2026, 3, 20)] == [("W04", "-", "red", "open", 0)]
+    assert sorted(seen[D(2026, 3, 21)]) == [("W04", "-", "red", "open", 0),
                                             ("W07", "2026-03", "red", "open", 0)]
+    assert w07["responsible"] == "client" and "seed 000 art. 9" in w07["source"]
     # idempotent: evaluating again changes nothing
     before = c.warn.list(CODE)
     assert c.warn.evaluate(D(2026, 4, 30), [CODE]).get("opened", 0) == 0
     assert c.warn.list(CODE) == before
     history = [e["toState"] for e in c.warn.history(w04["id"])]
-    assert history == ["open", "overdue", "escalated", "escalated", "cleared_auto"]
+    assert history == ["open", "overdue", "escalated", "cleared_auto"]
     # attendance days and the payroll reconciliation feed the funds rules
     rec = reconcile(c.store, CODE, "2026-03")
     assert [r["attendanceDays"] for r in rec] == [22] * 5

@@ -1,5 +1,7 @@
 """Each rule W01-W15 fires on its condition, with the province profile's numbers, and the
-lifecycle (extension, manual clearing with evidence, recurrence) behaves (SQLite, no broker)."""
+lifecycle (extension, manual clearing with evidence, recurrence) behaves (SQLite, no broker).
+Working days follow the State Council calendar (2026: Spring Festival 02-15..02-23 with
+02-14 and 02-28 worked; Qingming 04-04..04-06)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -67,12 +69,14 @@ def test_compliance_rules(c):
                            {"corpCode": SUBCONTRACTOR, "corpName": "x"}),
                        "contractSignDate": "2026-01-05", "startDate": "2026-02-01",
                        "prjStatus": "003", "invest": "1000000"})
+    assert ("W01", "-") not in active(c, "P-C", D(2026, 3, 17))       # Guangxi: 15 days
     w = active(c, "P-C", D(2026, 3, 20))
     assert w[("W01", "-")]["level"] == "yellow"
-    assert w[("W01", "-")]["details"]["missing"] == ["builderLicenseNum"]
+    assert w[("W01", "-")]["details"] == {"missing": ["builderLicenseNum"], "due": "2026-03-17"}
+    assert "seed 000 art. 10" in w[("W01", "-")]["source"]
     assert w[("W14", "-")]["level"] == "yellow"
-    assert ("W01", "-") in active(c, "P-C", D(2026, 4, 2)) and \
-        c.warn.list("P-C", rule="W01")[0]["level"] == "red"          # 30 days after start
+    assert ("W01", "-") in active(c, "P-C", D(2026, 4, 17)) and \
+        c.warn.list("P-C", rule="W01")[0]["level"] == "red"          # 30 days after the due day
     n = active(c, "P-NOACC", D(2026, 3, 10))
     assert {k[0] for k in n} >= {"W02", "W03", "W06"} and "W04" not in {k[0] for k in n}
     c.reg.update_project("P-C", builderLicenseNum="L-1", noticeBoardDate="2026-04-03")
@@ -96,7 +100,8 @@ def test_funds_rules(c):
     # March: one worker paid 60,000 (W11), one underpaid; two not paid at all (W10 red)
     pay(c, "P-F", wids[0], "2026-03", "2026-04-10", "60000", 22, "F1")
     pay(c, "P-F", wids[1], "2026-03", "2026-04-10", "1000", 22, "F2")
-    w = active(c, "P-F", D(2026, 4, 16))
+    assert ("W05", "2026-04-01") not in active(c, "P-F", D(2026, 4, 16))   # 10 w.d.: 04-16
+    w = active(c, "P-F", D(2026, 4, 17))
     assert w[("W05", "2026-04-01")]["level"] == "red"            # not topped up in 10 w.d.
     assert w[("W10", "2026-03")]["level"] == "red"
     assert w[("W10", "2026-03")]["details"]["unpaid"] == 2
@@ -131,10 +136,12 @@ def test_w08_balance_short(c):
 
 
 def test_w06_gap_w12_exit_w13_complaint_w15_rejections(c):
-    wids = register_project(c, "P-X", n_workers=2)
+    wids = register_project(c, "P-X", area="110105", n_workers=2)   # no province profile
     attend(c, "P-X", wids, D(2026, 3, 2), D(2026, 3, 13))
-    w = active(c, "P-X", D(2026, 3, 18))
+    assert ("W06", "2026-03-14") not in active(c, "P-X", D(2026, 3, 18))  # 3 working days
+    w = active(c, "P-X", D(2026, 3, 19))
     assert w[("W06", "2026-03-14")]["level"] == "yellow"
+    assert w[("W06", "2026-03-14")]["details"]["days_without"] == 6
     w = active(c, "P-X", D(2026, 4, 1))
     assert w[("W06", "2026-03-14")]["level"] == "red"              # spans the month end
     c.reg.exit("P-X", wids[0], "2026-03-13")
@@ -153,18 +160,38 @@ def test_w06_gap_w12_exit_w13_complaint_w15_rejections(c):
 
 
 def test_extension_moves_the_deadline_and_escalation_waits(c):
+    """seed 000 art. 17: an extension is asked for, with reasons, before the deadline, and
+    granted by the sector department (another role, another person)."""
     register_project(c, "P-E", n_workers=1)
-    c.warn.evaluate(D(2026, 3, 3), ["P-E"])
+    c.warn.evaluate(D(2026, 3, 6), ["P-E"])
+    assert c.warn.list("P-E", rule="W04") == []       # 20 working days after 02-02: 03-06
+    c.warn.evaluate(D(2026, 3, 7), ["P-E"])
     w04 = c.warn.list("P-E", rule="W04")[0]
-    assert w04["dueOn"] == D(2026, 3, 18)
+    assert (w04["dueOn"], w04["responsible"]) == (D(2026, 3, 22), "contractor")
+    with pytest.raises(InputError, match="participating unit"):
+        c.warn.request_extension(w04["id"], 20, "保函 being issued", "人社局", D(2026, 3, 10),
+                                 role="official")
     c.warn.request_extension(w04["id"], 20, "保函 being issued", "总包", D(2026, 3, 10))
     with pytest.raises(InputError, match="no such warning"):
         c.warn.grant_extension(w04["id"] + 999, "人社局", D(2026, 3, 11))
-    assert c.warn.grant_extension(w04["id"], "人社局", D(2026, 3, 11)) == D(2026, 4, 7)
-    c.warn.evaluate(D(2026, 4, 7), ["P-E"])
+    with pytest.raises(InputError, match="sector department"):
+        c.warn.grant_extension(w04["id"], "总包经理", D(2026, 3, 11), role="party")
+    with pytest.raises(InputError, match="another person"):
+        c.warn.grant_extension(w04["id"], "总包", D(2026, 3, 11))
+    assert c.warn.grant_extension(w04["id"], "人社局", D(2026, 3, 11)) == D(2026, 4, 11)
+    c.warn.evaluate(D(2026, 4, 11), ["P-E"])
     assert c.warn.list("P-E", rule="W04")[0]["state"] == "extended"
-    c.warn.evaluate(D(2026, 4, 8), ["P-E"])
+    c.warn.evaluate(D(2026, 4, 12), ["P-E"])
     assert c.warn.list("P-E", rule="W04")[0]["state"] == "overdue"
+    from central.warnings import DeadlinePassed
+    with pytest.raises(InputError, match="overdue"):
+        c.warn.request_extension(w04["id"], 5, "again", "总包", D(2026, 4, 12))
+    # an open warning past its due day (not yet marked overdue) cannot be extended either
+    c.warn.evaluate(D(2026, 3, 21), ["P-E"])
+    w07 = c.warn.list("P-E", rule="W07")[0]
+    with pytest.raises(DeadlinePassed, match="deadline .* has passed"):
+        c.warn.request_extension(w07["id"], 5, "late", "建设单位", w07["dueOn"] +
+                                 dt.timedelta(days=1))
 
 
 def _pub() -> str:
@@ -184,13 +211,13 @@ def test_evaluation_is_idempotent_under_repetition(c):
 
 def test_a_condition_that_returns_after_auto_clearing_is_a_new_episode(c):
     register_project(c, "P-R", n_workers=1)
-    c.warn.evaluate(D(2026, 3, 3), ["P-R"])
+    c.warn.evaluate(D(2026, 3, 9), ["P-R"])
     c.esc.add_deposit({"projectCode": "P-R", "form": "insurance", "issuer": "人保财险",
-                       "guaranteeNo": "INS-1", "amount": "100000", "validFrom": "2026-03-05",
+                       "guaranteeNo": "INS-1", "amount": "100000", "validFrom": "2026-03-10",
                        "validTo": "2026-03-31"})
-    c.warn.evaluate(D(2026, 3, 5), ["P-R"])
+    c.warn.evaluate(D(2026, 3, 10), ["P-R"])
     c.warn.evaluate(D(2026, 4, 1), ["P-R"])                 # the policy has expired
     c.warn.evaluate(D(2026, 4, 2), ["P-R"])
     rows = c.warn.list("P-R", rule="W04")
     assert [(w["period"], w["state"], w["openedOn"]) for w in rows] == [
-        ("-", "cleared_auto", D(2026, 3, 3)), ("-#2", "open", D(2026, 4, 1))]
+        ("-", "cleared_auto", D(2026, 3, 9)), ("-#2", "open", D(2026, 4, 1))]
