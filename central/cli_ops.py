@@ -30,6 +30,11 @@ def _day(value) -> dt.date:
         raise click.BadParameter(str(exc)) from exc
 
 
+class BadFile(click.ClickException):
+    """An input file refused before anything is opened: exit code 2, one line."""
+    exit_code = 2
+
+
 def _fail(exc: Exception):
     raise click.ClickException(str(exc)) from exc
 
@@ -145,12 +150,18 @@ def register(main: click.Group) -> None:
                   help="Re-evaluate warnings of the touched projects afterwards.")
     @db_option
     def import_(kind, path, evaluate, db):
-        """Import a CSV or XLSX sheet (header row = field names); all rows or none."""
-        from .escrow import Escrow, read_sheet
+        """Import a CSV (UTF-8) or XLSX sheet (header row = field names); all rows or none.
+        A file that cannot be read safely (not UTF-8, not a workbook, a zip bomb) is refused
+        with exit code 2 before anything is opened."""
+        from .escrow import Escrow
+        from .sheets import read_sheet
         from .warnings import Warnings
-        store, cipher = _ctx(db)
         try:
             rows = read_sheet(path)
+        except InputError as exc:
+            raise BadFile(str(exc)) from None
+        store, cipher = _ctx(db)
+        try:
             from .registry import Registry
             target = Registry(store, cipher) if kind in Registry.KINDS else Escrow(store, cipher)
             n = target.import_rows(kind, rows)
