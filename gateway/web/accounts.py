@@ -26,6 +26,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.config import private_file
+
 ROLES = ("manager", "viewer", "installer")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,32}$")
 MIN_PASSWORD = 8
@@ -105,6 +107,7 @@ class Accounts:
                  clock=time.time) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_file(self.path)              # 0600 before SQLite makes it (and its -wal, -shm)
         self.idle_s, self.max_s, self.clock = idle_s, max_s, clock
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -115,10 +118,6 @@ class Accounts:
             CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user TEXT NOT NULL,
                 csrf TEXT NOT NULL, created REAL NOT NULL, last REAL NOT NULL);
         """)
-        try:
-            self.path.chmod(0o600)
-        except OSError:
-            pass
         self._lock = threading.Lock()
 
     def close(self) -> None:
