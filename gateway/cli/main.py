@@ -57,11 +57,12 @@ def keygen(config):
 def run(config):
     """Run the site daemon until stopped (SIGTERM/SIGINT)."""
     from gateway.daemon import run as run_daemon
+    from gateway.site import SiteError
     cfg = _load(config)
     logging.getLogger("sitegate").setLevel(logging.INFO)
     try:
         sys.exit(run_daemon(cfg))
-    except (keys.KeyFileError, ConfigError) as exc:
+    except (keys.KeyFileError, ConfigError, SiteError) as exc:   # e.g. a sealed key, no passphrase
         raise click.ClickException(str(exc)) from exc
 
 

@@ -129,6 +129,19 @@ def test_sealed_keys_open_with_the_right_passphrase_only(tmp_path):
     assert roster_names(home, conf, {"CREDENTIALS_DIRECTORY": str(creds)}) == ["W1"]
 
 
+def test_daemon_and_web_app_refuse_a_sealed_key_without_the_passphrase_cleanly(tmp_path):
+    home, keydir = tmp_path / "data", tmp_path / "keys"
+    conf = tmp_path / "site.toml"
+    conf.write_text(f'[gateway]\nid = "gw-keys-6"\n[broker]\nurl = "mqtt://127.0.0.1:1"\n'
+                    f'[keys]\ndir = "{keydir}"\nsealed = true\n[web]\nlisten = "127.0.0.1"\nport = 0\n')
+    sg(home, conf, "keygen")
+    sg(home, conf, "roster", "add", "W1", "--name", NAME, env={"SITEGATE_KEY_PASSPHRASE": PASS})
+    for cmd in (("run",), ("web", "serve")):
+        r = sg(home, conf, *cmd, ok=False)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert "is sealed with a passphrase" in r.stderr
+
+
 def test_keys_seal_converts_plain_keys_in_place(tmp_path):
     home = tmp_path / "data"
     conf = tmp_path / "site.toml"
