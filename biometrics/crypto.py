@@ -164,6 +164,8 @@ def private_file(path: str | Path) -> Path:
     """Make sure ``path`` exists readable by its owner only (created 0600; a file we own that
     others could read is tightened), whatever the process umask."""
     path = Path(path)
+    if str(path) == ":memory:":                # SQLite's in-memory database: no file
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

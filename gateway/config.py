@@ -322,6 +322,8 @@ def private_file(path: str | Path) -> Path:
     others could read is tightened), whatever the process umask -- call before SQLite creates
     a database (its -wal and -shm files take the database file's mode)."""
     path = Path(path)
+    if str(path) == ":memory:":                # SQLite's in-memory database: no file
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
