@@ -117,12 +117,13 @@ class Worker(Strict):
 
 
 class WorkerOut(BaseModel):
+    """No birth date (nor year, nor age): beside the masked ID number it would give away the
+    hidden digits (docs/central.md, "What the API never shows")."""
     workerId: str
     idCardType: str
-    idCardNumber: str = Field(description="masked")
+    idCardNumber: str = Field(description="masked: region (4) and last four")
     workerName: str = Field(description="masked")
     gender: str | None
-    birthDate: dt.date | None
     nation: str | None
 
 

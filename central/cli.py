@@ -33,6 +33,7 @@ console = Console(stderr=True)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 def main(verbose: int) -> None:
     """sitegate-central: receiver, registry and exports."""
+    os.umask(0o077)          # files this program makes are its owner's only, unit or not
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

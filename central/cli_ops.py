@@ -1,7 +1,7 @@
 """`sitegate-central` commands for the registry, escrow and warnings (mirrors of the library):
 ``warnings list|show|clear|extend|grant|refuse|evaluate``, ``import KIND FILE``, ``attendance``,
 ``reconcile``, ``export-national``, ``tokens add``, ``api``, ``roster key``, ``intake key``,
-``registrations``."""
+``registrations``, ``field-key``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,10 +17,30 @@ from .codes import InputError, check_date, check_month
 console = Console(stderr=True)
 
 
+def _ask():
+    """A terminal prompt for a sealed field key's passphrase (None when not in a terminal)."""
+    import sys
+    if not sys.stdin.isatty():
+        return None
+    return lambda: click.prompt("passphrase for the field key", hide_input=True, err=True)
+
+
+def _cipher():
+    from .cli_common import home
+    from .crypto import CryptoError, FieldCipher, load_key
+    try:
+        return FieldCipher(load_key(home(), _ask()))
+    except CryptoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _store(db):
+    from .cli_common import open_store
+    return open_store(db)
+
+
 def _ctx(db):
-    from .cli_common import home, open_store
-    from .crypto import FieldCipher, load_key
-    return open_store(db), FieldCipher(load_key(home()))
+    return _store(db), _cipher()
 
 
 def _day(value) -> dt.date:
@@ -29,6 +49,11 @@ def _day(value) -> dt.date:
         return check_date(value, "--on") if value else today()
     except InputError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+class BadFile(click.ClickException):
+    """An input file refused before anything is opened: exit code 2, one line."""
+    exit_code = 2
 
 
 def _fail(exc: Exception):
@@ -51,7 +76,7 @@ def register(main: click.Group) -> None:
     @db_option
     def w_list(project, region, state, rule, as_json, db):
         from .warnings import Warnings
-        rows = Warnings(_ctx(db)[0]).list(project, state, rule, region)
+        rows = Warnings(_store(db)).list(project, state, rule, region)
         if as_json:
             click.echo(json.dumps(rows, ensure_ascii=False, default=str, sort_keys=True))
             return
@@ -69,7 +94,7 @@ def register(main: click.Group) -> None:
     @db_option
     def w_show(warning_id, db):
         from .warnings import Warnings
-        warn = Warnings(_ctx(db)[0])
+        warn = Warnings(_store(db))
         rows = [w for w in warn.list() if w["id"] == warning_id]
         if not rows:
             raise click.ClickException(f"no warning {warning_id}")
@@ -88,7 +113,7 @@ def register(main: click.Group) -> None:
         """Clear a warning manually, with evidence."""
         from .warnings import Warnings
         try:
-            Warnings(_ctx(db)[0]).clear(warning_id, by, reason, list(evidence), _day(on))
+            Warnings(_store(db)).clear(warning_id, by, reason, list(evidence), _day(on))
         except InputError as exc:
             _fail(exc)
         click.echo(f"cleared {warning_id}")
@@ -108,7 +133,7 @@ def register(main: click.Group) -> None:
         deadline: exit status 2."""
         from .warnings import DeadlinePassed, Warnings
         try:
-            Warnings(_ctx(db)[0]).request_extension(warning_id, days, reason, by, _day(on),
+            Warnings(_store(db)).request_extension(warning_id, days, reason, by, _day(on),
                                                      role)
         except DeadlinePassed as exc:
             click.echo(f"Error: {exc}", err=True)
@@ -126,7 +151,7 @@ def register(main: click.Group) -> None:
         """Grant a pending extension request (as an official, not the requester)."""
         from .warnings import Warnings
         try:
-            due = Warnings(_ctx(db)[0]).grant_extension(warning_id, by, _day(on), "official")
+            due = Warnings(_store(db)).grant_extension(warning_id, by, _day(on), "official")
         except InputError as exc:
             _fail(exc)
         click.echo(f"extension granted: {warning_id} due {due}")
@@ -141,7 +166,7 @@ def register(main: click.Group) -> None:
         """Refuse a pending extension request (as an official)."""
         from .warnings import Warnings
         try:
-            Warnings(_ctx(db)[0]).refuse_extension(warning_id, by, reason, _day(on))
+            Warnings(_store(db)).refuse_extension(warning_id, by, reason, _day(on))
         except InputError as exc:
             _fail(exc)
         click.echo(f"extension refused for {warning_id}")
@@ -170,12 +195,18 @@ def register(main: click.Group) -> None:
                   help="Re-evaluate warnings of the touched projects afterwards.")
     @db_option
     def import_(kind, path, evaluate, db):
-        """Import a CSV or XLSX sheet (header row = field names); all rows or none."""
-        from .escrow import Escrow, read_sheet
+        """Import a CSV (UTF-8) or XLSX sheet (header row = field names); all rows or none.
+        A file that cannot be read safely (not UTF-8, not a workbook, a zip bomb) is refused
+        with exit code 2 before anything is opened."""
+        from .escrow import Escrow
+        from .sheets import read_sheet
         from .warnings import Warnings
-        store, cipher = _ctx(db)
         try:
             rows = read_sheet(path)
+        except InputError as exc:
+            raise BadFile(str(exc)) from None
+        store, cipher = _ctx(db)
+        try:
             from .registry import Registry
             target = Registry(store, cipher) if kind in Registry.KINDS else Escrow(store, cipher)
             n = target.import_rows(kind, rows)
@@ -198,7 +229,7 @@ def register(main: click.Group) -> None:
         """Attendance days vs payroll per worker for PROJECT and MONTH (yyyy-MM)."""
         from .reconcile import reconcile as rec
         try:
-            rows = rec(_ctx(db)[0], project, check_month(month))
+            rows = rec(_store(db), project, check_month(month))
         except InputError as exc:
             _fail(exc)
         if as_json:
@@ -268,6 +299,49 @@ def register(main: click.Group) -> None:
         from .api import create_app
         store, cipher = _ctx(db)
         uvicorn.run(create_app(store, cipher), host=host, port=port, log_level="warning")
+
+    @main.group("field-key")
+    def field_key():
+        """The SM4 field key that seals personal data at central."""
+
+    @field_key.command("path")
+    def field_key_path():
+        """Where the field key is read from (and whether it is sealed)."""
+        from .cli_common import home
+        from .crypto import SEALED_KEY, key_path
+        import os
+        if os.environ.get("SITEGATE_CENTRAL_KEY"):
+            click.echo("SITEGATE_CENTRAL_KEY (environment)")
+            return
+        path = key_path(home())
+        sealed = path.exists() and path.read_text().startswith(SEALED_KEY)
+        click.echo(f"{path}{' (sealed)' if sealed else '' if path.exists() else ' (made on first use)'}")
+
+    @field_key.command("seal")
+    def field_key_seal():
+        """Seal the field key file with a passphrase (scrypt, SM4-GCM), in place. The
+        passphrase comes from SITEGATE_CENTRAL_KEY_PASSPHRASE or is asked twice -- never an
+        option (it would stay in shell history and the process list)."""
+        from .cli_common import home
+        from .crypto import CryptoError, SEALED_KEY, key_path, load_key, passphrase_from_env, seal_key_file
+        import os
+        if os.environ.get("SITEGATE_CENTRAL_KEY"):
+            raise click.ClickException("the field key comes from SITEGATE_CENTRAL_KEY: nothing to seal")
+        path = key_path(home())
+        if path.exists() and path.read_text().startswith(SEALED_KEY):
+            raise click.ClickException(f"{path} is already sealed")
+        try:
+            load_key(home())              # made now if missing; refused if others can read it
+        except CryptoError as exc:
+            raise click.ClickException(str(exc)) from None
+        passphrase = passphrase_from_env() or click.prompt(
+            "new passphrase for the field key", hide_input=True, confirmation_prompt=True, err=True)
+        try:
+            seal_key_file(path, passphrase)
+        except (CryptoError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{path}: sealed; give the passphrase as SITEGATE_CENTRAL_KEY_PASSPHRASE or the "
+                   f"systemd credential field-key-passphrase")
 
     @main.group()
     def roster():

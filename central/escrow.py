@@ -9,8 +9,6 @@ it; that serial must be an outgoing flow of the project's special account with t
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,6 +16,7 @@ import sqlalchemy as sa
 from . import codes as C
 from .codes import InputError
 from .crypto import FieldCipher, mask_card
+from .sheets import read_sheet
 from .store import Store, now_ms
 from .schema import (account_flows, complaints, deposit_events, deposits, payment_guarantees,
                      payroll_lines, progress_payments, project_workers, projects,
@@ -335,22 +334,3 @@ class Escrow:
 
     def import_file(self, kind: str, path: Path) -> int:
         return self.import_rows(kind, read_sheet(path))
-
-
-def read_sheet(path: Path) -> list[dict]:
-    """Rows of a CSV (UTF-8, with or without BOM) or the first sheet of an XLSX, by header."""
-    path = Path(path)
-    if path.suffix.lower() == ".xlsx":
-        import openpyxl
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        it = wb.worksheets[0].iter_rows(values_only=True)
-        header = [str(h).strip() if h is not None else "" for h in next(it, [])]
-        rows = [{h: v for h, v in zip(header, r) if h and v is not None}
-                for r in it if any(v is not None for v in r)]
-        wb.close()
-        return rows
-    if path.suffix.lower() != ".csv":
-        raise InputError(f"{path.name}: only .csv and .xlsx can be imported")
-    text = path.read_bytes().decode("utf-8-sig")
-    return [{k.strip(): v.strip() for k, v in r.items() if k and v is not None and v.strip()}
-            for r in csv.DictReader(io.StringIO(text))]

@@ -326,9 +326,13 @@ class Registry:
         name = self.cipher.open(w["workerNameEnc"], "workerName")
         out = {"workerId": wid, "idCardType": w["idCardType"], "idCardNumber": w["idCardMasked"],
                "workerName": name if reveal else name[:1] + "*" * (len(name) - 1),
-               "gender": w["gender"], "birthDate": w["birthDate"], "nation": w["nation"]}
+               "gender": w["gender"], "nation": w["nation"]}
         if reveal:
             out["idCardNumber"] = self.cipher.open(w["idCardNumberEnc"], "idCardNumber")
+            out["birthDate"] = w["birthDate"]
+        # Masked, no birth date: the ten hidden digits of a resident ID are two region digits
+        # and the birth date, so a birth date (even a year or an age) beside the mask and the
+        # check digit would leave a handful of candidates (9 for a full date).
         return out
 
     def enter(self, d: dict) -> str:

@@ -6,6 +6,7 @@ load (MQTT shared subscription) without ever storing past a gap.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,21 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` 0600 (its -wal/-shm take its mode) whatever the umask; tighten a file we
+    own that others could read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        try:
+            st = path.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                path.chmod(0o600)
+        except OSError:
+            pass
+
+
 def default_url(home: Path) -> str:
     return f"sqlite:///{home / 'central' / 'central.db'}"
 
@@ -46,7 +62,7 @@ class Store:
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(path))     # personal data: 0600 before SQLite makes it
             self.engine = sa.create_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)

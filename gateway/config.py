@@ -59,6 +59,8 @@ class SiteConfig:
     tz_offset_min: int = 480
     project: str | None = None
     web: "WebConfig" = None          # type: ignore[assignment]
+    keys_dir: Path | None = None        # [keys] dir: the SM4 keys apart from the data (None: home/keys)
+    keys_sealed: bool = False           # [keys] sealed: new SM4 keys sealed with the passphrase
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
     "web": {"listen": (str, ""), "port": (int, 8080), "cert": (str, None), "key": (str, None),
             "accounts": (str, "web/accounts.db"), "session_idle_min": ((int, float), 15),
             "session_max_hours": ((int, float), 12), "allow_plain_http": (bool, False)},
+    "keys": {"dir": (str, ""), "sealed": (bool, False)},
     "lanes": {},     # [lanes.NAME] tables, checked against LANE_SCHEMA
 }
 LANE_SCHEMA: dict[str, tuple[type | tuple, Any]] = {
@@ -249,7 +252,11 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
     home = home or sitegate_home()
     g, b, o, u, s = (_section(data, n) for n in ("gateway", "broker", "outbox", "uplink", "simulate"))
     faces, roster, lanes = _faces_roster_lanes(data, home)
-    f, ph, sc, wb = (_section(data, n) for n in ("fences", "phone", "schedule", "web"))
+    f, ph, sc, wb, ks = (_section(data, n) for n in ("fences", "phone", "schedule", "web", "keys"))
+    keys_dir = _path(home, ks["dir"]) if ks["dir"] else None
+    key_file = _path(home, g["key"])
+    if keys_dir and "key" not in (data.get("gateway") or {}):
+        key_file = keys_dir / "gateway.key.pem"      # the signing key goes with the others
     if not 0 <= wb["port"] <= 65535 or wb["session_idle_min"] <= 0 or wb["session_max_hours"] <= 0:
         raise ConfigError("[web] port must be 0..65535, session_idle_min and session_max_hours > 0")
     if bool(wb["cert"]) != bool(wb["key"]):
@@ -297,7 +304,7 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                     retention_max_rows=o["retention_max_rows"])
     if u["window"] < 1:
         raise ConfigError("[uplink] window must be >= 1")
-    return SiteConfig(gateway_id=g["id"], home=home, key_file=_path(home, g["key"]),
+    return SiteConfig(gateway_id=g["id"], home=home, key_file=key_file,
                       outbox_path=_path(home, o["path"]), broker=broker, limits=limits,
                       window=u["window"], ack_timeout=float(u["ack_timeout_s"]),
                       linger=float(u["linger_s"]), state_interval=float(u["state_interval_s"]),
@@ -309,7 +316,7 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
                       session_minutes=ph["session_minutes"], push=sc["push"],
                       tz_offset_min=sc["tz_offset_min"], project=g["project"], faces=faces, roster=roster, lanes=lanes,
-                      web=web)
+                      web=web, keys_dir=keys_dir, keys_sealed=ks["sealed"])
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:
@@ -324,6 +331,26 @@ def load(path: str | Path, home: Path | None = None) -> SiteConfig:
         return parse(data, home)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def private_file(path: str | Path) -> Path:
+    """Make sure ``path`` exists readable by its owner only (created 0600; a file we own that
+    others could read is tightened), whatever the process umask -- call before SQLite creates
+    a database (its -wal and -shm files take the database file's mode)."""
+    path = Path(path)
+    if str(path) == ":memory:":                # SQLite's in-memory database: no file
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        try:
+            st = path.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                path.chmod(0o600)
+        except OSError:
+            pass
+    return path
 
 
 def _path(home: Path, value: str) -> Path:

@@ -27,6 +27,11 @@ console = Console(stderr=True)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 def main(verbose: int) -> None:
     """sitegate: site-side gateway for attendance hardware."""
+    os.umask(0o077)          # files this program makes are its owner's only, unit or not
+    if sys.stdin.isatty():   # a sealed key met without SITEGATE_KEY_PASSPHRASE: ask once
+        from gateway.site import ask_passphrase_with
+        ask_passphrase_with(lambda: click.prompt("passphrase for the site's keys", hide_input=True,
+                                                 err=True))
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,11 +57,12 @@ def keygen(config):
 def run(config):
     """Run the site daemon until stopped (SIGTERM/SIGINT)."""
     from gateway.daemon import run as run_daemon
+    from gateway.site import SiteError
     cfg = _load(config)
     logging.getLogger("sitegate").setLevel(logging.INFO)
     try:
         sys.exit(run_daemon(cfg))
-    except (keys.KeyFileError, ConfigError) as exc:
+    except (keys.KeyFileError, ConfigError, SiteError) as exc:   # e.g. a sealed key, no passphrase
         raise click.ClickException(str(exc)) from exc
 
 
@@ -145,6 +151,10 @@ main.add_command(export)
 from gateway.cli.web import web  # noqa: E402
 
 main.add_command(web)
+
+from gateway.cli.keys import keys as keys_group  # noqa: E402
+
+main.add_command(keys_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ def enrol(config, worker, photos):
     The ID number and the PIN are asked for (not echoed), never taken as options: a command
     line ends up in shell history and in every user's process list. Scripts pipe three lines:
     ID number, PIN, PIN again."""
-    from gateway.phone.credentials import CredentialError, PhoneStore, normalise_id
+    from gateway.phone.credentials import CredentialError, normalise_id
     cfg = _cfg(config)
     id_number = click.prompt("ID number", hide_input=True)
     try:
@@ -58,7 +58,7 @@ def enrol(config, worker, photos):
                 f"{label}: {msg}" for label, _, msg in result.rejected))
         open_store(cfg).add(worker, result.accepted)
     try:
-        masked = PhoneStore(cfg.phone_db).enrol(worker, id_number, pin)
+        masked = _phone_store(cfg).enrol(worker, id_number, pin)
     except CredentialError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"enrolled {worker} ({masked}) for phone clock-in"
@@ -72,10 +72,10 @@ def enrol(config, worker, photos):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the QR as .svg/.png")
 def qr(config, worker, base, output):
     """One-time sign-in QR for a worker (valid 10 minutes, single use)."""
-    from gateway.phone.credentials import CredentialError, PhoneStore
+    from gateway.phone.credentials import CredentialError
     cfg = _cfg(config)
     try:
-        token = PhoneStore(cfg.phone_db).issue_token(worker)
+        token = _phone_store(cfg).issue_token(worker)
     except CredentialError as exc:
         raise click.ClickException(str(exc)) from None
     base = base or f"https://{cfg.phone_listen or '127.0.0.1'}:{cfg.phone_port}"
@@ -116,3 +116,13 @@ def serve(config, listen, port):
         srv.close()
         outbox.close()
     sys.exit(0)
+
+
+def _phone_store(cfg):
+    """The site's phone credentials (the secret from where the site keeps its keys)."""
+    from gateway.phone.credentials import PhoneStore
+    from gateway.site import SiteError, phone_secret
+    try:
+        return PhoneStore(cfg.phone_db, secret=phone_secret(cfg))
+    except SiteError as exc:
+        raise click.ClickException(str(exc)) from exc

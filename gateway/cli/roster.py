@@ -4,10 +4,7 @@ Screens never show an ID number unmasked; JSON never carries one.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-from pathlib import Path
 
 import click
 
@@ -18,6 +15,10 @@ from gateway.cli.options import config_option, open_roster, open_store, site, wo
 @click.group()
 def roster() -> None:
     """The local roster: who may pass (sensitive fields SM4-encrypted)."""
+
+
+class _BadFile(click.ClickException):
+    exit_code = 2
 
 
 def _roster_call(fn, *args, **kw):
@@ -60,25 +61,16 @@ def roster_add(config, worker_id, **fields):
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def roster_import(config, file):
-    """Import workers from JSON (array), JSON Lines or CSV with a worker_id column (and any of
-    id_number, name, status, contract_end, trade, special_op, cert_valid_to, birth, gender,
-    blacklisted, blacklist_reason, team).  All rows or none: a bad row is named and nothing is
-    imported."""
-    text = Path(file).read_text(encoding="utf-8-sig")
+    """Import workers from JSON (array), JSON Lines, CSV (UTF-8) or XLSX with a worker_id column
+    (and any of id_number, name, status, contract_end, trade, special_op, cert_valid_to, birth,
+    gender, blacklisted, blacklist_reason, team).  All rows or none: a bad row is named and nothing
+    is imported.  A file that cannot be read safely is refused (exit 2) before the roster is
+    opened."""
+    from gateway.roster.files import RosterFileError, read_roster_file
     try:
-        if file.lower().endswith(".csv"):
-            rows = [{k: v for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(io.StringIO(text))]
-            for r in rows:
-                if "blacklisted" in r:
-                    r["blacklisted"] = r["blacklisted"].strip().lower() in ("1", "true", "yes")
-        elif text.lstrip().startswith("["):
-            rows = json.loads(text)
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, csv.Error) as exc:
-        raise click.ClickException(f"{file}: {exc}") from exc
-    if not all(isinstance(r, dict) for r in rows):
-        raise click.ClickException(f"{file}: every record must be an object")
+        rows = read_roster_file(file)
+    except RosterFileError as exc:
+        raise _BadFile(str(exc)) from None
     ros = open_roster(site(config))
     n = _roster_call(ros.import_records, rows)
     click.echo(f"{n} worker(s) imported")

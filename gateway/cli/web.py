@@ -38,9 +38,10 @@ def serve(config, listen, port):
     if not open_accounts(cfg).users():
         click.echo("warning: no accounts yet; add one with: sitegate web user add NAME --role manager",
                    err=True)
+    from gateway.site import SiteError
     try:
         server = start_web(cfg)
-    except ConfigError as exc:
+    except (ConfigError, SiteError) as exc:       # e.g. a sealed key and no passphrase
         raise click.ClickException(str(exc)) from exc
     stop = threading.Event()
     follower = threading.Thread(target=LedgerFollower(cfg).run, args=(stop,), daemon=True, name="ledger")

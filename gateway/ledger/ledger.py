@@ -27,6 +27,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from gateway.config import private_file
+
 log = logging.getLogger("sitegate.attendance")
 
 _SCHEMA = """
@@ -93,7 +95,7 @@ class Ledger:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
                                          check_same_thread=False)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)          # names and days worked: 0600 whatever the umask
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                          timeout=30)
             self._conn.execute("PRAGMA journal_mode=WAL")

@@ -5,6 +5,11 @@ attended, total days -- as XLSX (openpyxl) and CSV.
 A worker is on the sheet when active on the roster or attended at least one day that month
 (a worker who left mid-month keeps the days worked). ID numbers are masked; the sheet carries
 names because the labour manager signs it off with the teams.
+
+Data out is inert: names, teams and the project come from card readers, imports and forms, so
+a text cell that a spreadsheet program would read as a formula (starting with ``= + - @``, a
+tab or a carriage return, also after spaces or in full width) is written as text -- in XLSX as
+a string cell with Excel's quote prefix, in CSV with a leading apostrophe (:func:`inert`).
 """
 from __future__ import annotations
 
@@ -22,6 +27,18 @@ WEEKDAYS_ZH = "一二三四五六日"
 HEAD_ZH = ["序号", "工号", "姓名", "身份证号", "班组", "工种"]
 HEAD_EN = ["No.", "Worker ID", "Name", "ID number", "Team", "Trade"]
 TOTAL_ZH, TOTAL_EN = "出勤天数", "Days"
+FORMULA_START = tuple("=+-@\t\r") + ("\uff1d", "\uff0b", "\uff0d", "\uff20")   # and full width
+
+
+def risky(value: object) -> bool:
+    """Would a spreadsheet program take this text cell for a formula?"""
+    return isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_START)
+
+
+def inert(value: object) -> object:
+    """A CSV cell a spreadsheet program shows as text: risky text gets a leading apostrophe
+    (the form spreadsheet programs themselves use for "this is text"); numbers are kept."""
+    return "'" + value if risky(value) else value
 
 
 @dataclass(frozen=True)
@@ -76,9 +93,9 @@ def write_csv(sheet: Sheet, out: IO[str]) -> None:
     """UTF-8 with a byte-order mark so spreadsheet programs show the Chinese correctly."""
     out.write("\ufeff")
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([sheet.title])
-    w.writerow(sheet.header)
-    w.writerows(sheet.rows)
+    w.writerow([inert(sheet.title)])
+    w.writerow([inert(v) for v in sheet.header])
+    w.writerows([inert(v) for v in row] for row in sheet.rows)
 
 
 def csv_bytes(sheet: Sheet) -> bytes:
@@ -109,6 +126,10 @@ def write_xlsx(sheet: Sheet, out: IO[bytes] | str) -> None:
         cells = []
         for i, v in enumerate(values):
             c = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                c.data_type = "s"            # text, never a formula (openpyxl reads "=..." as one)
+                if risky(v):
+                    c.quotePrefix = True     # and stays text when edited in Excel
             if font:
                 c.font = font
             if i >= fixed:

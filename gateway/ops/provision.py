@@ -115,9 +115,11 @@ def site_toml(a: Answers, tz_min: int, lanes: list[dict], password_file: str | N
 
 
 def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only (also when it existed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
         fh.write(text)
 
 
@@ -143,8 +145,8 @@ def provision(a: Answers, home: Path, config: Path | None = None,
     lanes = lanes_from_probe(devices)
     text = site_toml(a, tz_min, lanes, password_file, devices)
     if config.exists() and config.read_text() != text:
-        config.with_name(config.name + ".bak").write_text(config.read_text())
-    config.write_text(text)
+        _write_private(config.with_name(config.name + ".bak"), config.read_text())
+    _write_private(config, text)                 # names the broker password file, the project
     try:
         load(config, home)
     except ConfigError as exc:       # our own output must load; a bug if not

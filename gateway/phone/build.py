@@ -17,7 +17,8 @@ def build_phone_app(cfg: SiteConfig, outbox):
     from gateway.phone.selfie import open_selfie_check
     from gateway.site import open_roster
     fences = all_fences(cfg.home) if cfg.fences_dir is None else _load_dir(cfg.fences_dir)
-    store = PhoneStore(cfg.phone_db)
+    from gateway.site import phone_secret
+    store = PhoneStore(cfg.phone_db, secret=phone_secret(cfg))
     selfie = open_selfie_check(cfg)
     policy = Policy(accept_accuracy_m=cfg.accept_accuracy_m, max_accuracy_m=cfg.max_accuracy_m)
     return PhoneApp(outbox, fences, store, selfie, open_roster(cfg), rules_from(cfg.roster), policy,

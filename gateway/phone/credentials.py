@@ -24,6 +24,8 @@ from pathlib import Path
 
 from drivers.sam.idnumber import IdNumberError, check_document_number
 
+from gateway.config import private_file
+
 MAX_PIN_FAILURES = 5
 LOCK_S = 15 * 60
 TOKEN_S = 10 * 60
@@ -60,17 +62,27 @@ def now_ms() -> int:
 
 
 class PhoneStore:
-    def __init__(self, path: str | Path, secret_file: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path, secret_file: str | Path | None = None,
+                 secret: bytes | None = None) -> None:
+        """``secret``: the site secret itself (the site decides where it is kept and whether it
+        is sealed: gateway.site.phone_secret); else read from ``secret_file``."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        secret_file = Path(secret_file or self.path.parent / "secret.key")
-        if not secret_file.exists():
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-        secret = secret_file.read_bytes()
+        if secret is None:
+            secret_file = Path(secret_file or self.path.parent / "secret.key")
+            if not secret_file.exists():
+                fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(secrets.token_bytes(32))
+            secret = secret_file.read_bytes()
+            if len(secret) != 32:            # written as hex by gateway.site
+                try:
+                    secret = bytes.fromhex(secret.decode("ascii").strip())
+                except (UnicodeDecodeError, ValueError):
+                    pass
         if len(secret) != 32:
-            raise CredentialError(f"{secret_file}: site secret must be 32 bytes", "bad_secret")
+            raise CredentialError("site secret must be 32 bytes", "bad_secret")
+        private_file(self.path)              # 0600 before SQLite makes it, whatever the umask
         self._id_key = hmac.new(secret, b"sitegate id lookup", hashlib.sha256).digest()
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,

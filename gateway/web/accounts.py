@@ -2,6 +2,12 @@
 server-side sessions with an idle and an absolute timeout, and a lockout after repeated
 wrong passwords.
 
+Sign-in under attack: a failure is counted in SQL *before* the password is hashed, so N
+parallel guesses against one account check at most :data:`MAX_FAILURES` passwords; at most
+:data:`HASH_SLOTS` scrypt computations (32 MiB each) run at once in the process; a wrong
+password, an unknown user and a locked account give the same answer after the same work (a
+hash against a dummy). :class:`Throttle` limits sign-in attempts per client address.
+
 Roles: ``manager`` (everything, including registering cards and enrolling faces), ``viewer``
 (reads everything, changes nothing), ``installer`` (today's counts, devices and alarms; no
 personal data). Session tokens are random; the database keeps only their SHA-256, so a copy of
@@ -16,8 +22,11 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway.config import private_file
 
 ROLES = ("manager", "viewer", "installer")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,32}$")
@@ -25,8 +34,12 @@ MIN_PASSWORD = 8
 MAX_FAILURES = 5          # wrong passwords in a row before the account locks
 LOCK_S = 300.0
 
+HASH_SLOTS = 2            # scrypt computations at once in this process (32 MiB each)
+SIGNIN_FAILED = "wrong user name or password, or too many attempts"
+
 # scrypt: N=2^15, r=8, p=1 -- 32 MiB, ~0.1 s on a gateway-class CPU
 _N, _R, _P = 2 ** 15, 8, 1
+_HASHING = threading.BoundedSemaphore(HASH_SLOTS)
 
 
 class AccountError(ValueError):
@@ -38,19 +51,32 @@ class AccountError(ValueError):
         self.locked_for_s = locked_for_s
 
 
+class SignInFailed(AccountError):
+    """Always :data:`SIGNIN_FAILED` to the user; ``why`` is for the server's log only."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(SIGNIN_FAILED)
+        self.why = why
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    with _HASHING:                       # bounded memory however many requests arrive
+        return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024,
+                              dklen=dklen)
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
-    dk = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 1024 * 1024, dklen=32)
+    dk = _scrypt(password, salt, _N, _R, _P, 32)
     return f"scrypt${_N}${_R}${_P}${salt.hex()}${dk.hex()}"
 
 
 def check_password(password: str, stored: str) -> bool:
     try:
         kind, n, r, p, salt, dk = stored.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             maxmem=64 * 1024 * 1024, dklen=len(dk) // 2)
+        if kind != "scrypt" or (int(n), int(r), int(p)) != (_N, _R, _P):
+            return False                 # a foreign cost setting could ask for any memory
+        got = _scrypt(password, bytes.fromhex(salt), _N, _R, _P, len(dk) // 2)
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got.hex(), dk)
@@ -86,6 +112,7 @@ class Accounts:
                  clock=time.time) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_file(self.path)              # 0600 before SQLite makes it (and its -wal, -shm)
         self.idle_s, self.max_s, self.clock = idle_s, max_s, clock
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -96,10 +123,6 @@ class Accounts:
             CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user TEXT NOT NULL,
                 csrf TEXT NOT NULL, created REAL NOT NULL, last REAL NOT NULL);
         """)
-        try:
-            self.path.chmod(0o600)
-        except OSError:
-            pass
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -143,24 +166,26 @@ class Accounts:
 
     # ------------------------------------------------------------------ sessions
     def login(self, name: str, password: str) -> str:
-        """A new session token, or AccountError (the same message for a wrong name or password)."""
+        """A new session token, or AccountError with :data:`SIGNIN_FAILED` -- the same message,
+        after the same work, for a wrong password, an unknown user and a locked account (which
+        user names exist is not revealed); :attr:`SignInFailed.why` tells the server's log."""
         now = self.clock()
-        row = self._conn.execute("SELECT pw, failures, locked_until FROM users WHERE name = ?",
-                                 (name,)).fetchone()
-        if row is None:
-            check_password(password, _DUMMY)     # same time as a real check
-            raise AccountError("wrong user name or password")
-        pw, _, locked_until = row
-        if locked_until > now:
-            raise AccountError(f"account locked after {MAX_FAILURES} wrong passwords; "
-                               f"try again in {int(locked_until - now) // 60 + 1} min",
-                               locked_for_s=int(locked_until - now) + 1)
-        if not check_password(password, pw):
-            # counted in SQL, so concurrent attempts cannot both read the same count
-            self._conn.execute("UPDATE users SET failures = failures + 1 WHERE name = ?", (name,))
+        # Count the failure first, atomically: only MAX_FAILURES attempts (in flight or done)
+        # against an unlocked account get their password checked.
+        counted = self._conn.execute(
+            "UPDATE users SET failures = failures + 1 WHERE name = ? AND locked_until <= ? "
+            "AND failures < ? RETURNING pw", (name, now, MAX_FAILURES)).fetchall()
+        if not counted:
+            # the budget is spent: lock now (also when the attempts that spent it never finished)
+            self._conn.execute("UPDATE users SET failures = 0, locked_until = ? WHERE name = ? AND "
+                               "failures >= ? AND locked_until <= ?", (now + LOCK_S, name, MAX_FAILURES, now))
+            check_password(password, _DUMMY)     # same work as a real check
+            known = self._conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone()
+            raise SignInFailed("not checked: locked or too many attempts" if known else "unknown user")
+        if not check_password(password, counted[0][0]):
             self._conn.execute("UPDATE users SET failures = 0, locked_until = ? WHERE name = ? AND "
                                "failures >= ?", (now + LOCK_S, name, MAX_FAILURES))
-            raise AccountError("wrong user name or password")
+            raise SignInFailed("wrong password")
         self._conn.execute("UPDATE users SET failures = 0 WHERE name = ?", (name,))
         token = secrets.token_urlsafe(32)
         self._conn.execute("INSERT INTO sessions VALUES (?,?,?,?,?)",
@@ -189,6 +214,47 @@ class Accounts:
     def logout(self, token: str | None) -> None:
         if token:
             self._conn.execute("DELETE FROM sessions WHERE token = ?", (_digest(token),))
+
+
+class Throttle:
+    """Sign-in attempts per client address: a token bucket of ``burst`` attempts refilled at
+    ``per_min`` a minute. Pure (the clock is given); at most ``max_addresses`` are tracked, the
+    least recently seen forgotten first. IPv6 addresses count per /64 (one host holds a whole
+    /64). The address is the TCP peer's: the app is served directly, so a forwarded-for header
+    is the client's own claim and is never trusted."""
+
+    def __init__(self, burst: int = 10, per_min: float = 10.0, max_addresses: int = 4096,
+                 clock=time.monotonic) -> None:
+        self.burst, self.rate, self.max, self.clock = burst, per_min / 60.0, max_addresses, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(address: str) -> str:
+        if ":" in address:
+            import ipaddress
+            try:
+                return str(ipaddress.ip_network(f"{address}/64", strict=False))
+            except ValueError:
+                return address
+        return address
+
+    def take(self, address: str) -> float:
+        """0.0 when an attempt from ``address`` may go ahead (and is counted), else the seconds
+        until the next one may."""
+        key, now = self.key(address), self.clock()
+        with self._lock:
+            tokens, then = self._buckets.pop(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                wait = 0.0
+            else:
+                self._buckets[key] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate
+            while len(self._buckets) > self.max:
+                self._buckets.popitem(last=False)
+            return wait
 
 
 def _digest(token: str) -> str:

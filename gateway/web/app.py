@@ -12,6 +12,7 @@ every page. Each response carries ``Server-Timing: app;dur=…`` (what the bench
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import math
@@ -34,7 +35,7 @@ from gateway.ledger.ledger import LedgerError, month_calendar, parse_month, toda
 from gateway.config import ConfigError
 from gateway.roster.store import RosterError
 from gateway.ledger.site_data import SiteData
-from gateway.web.accounts import Accounts, AccountError, Session
+from gateway.web.accounts import HASH_SLOTS, LOCK_S, MAX_FAILURES, Accounts, AccountError, Session, SignInFailed, Throttle
 from gateway.web.i18n import pick, t
 
 log = logging.getLogger("sitegate.web")
@@ -46,6 +47,33 @@ ANY = ("manager", "viewer", "installer")
 WRITE = ("manager",)
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+
+
+SIGNIN_QUEUE = 8          # sign-ins waiting for a hash slot; more are answered 503 at once
+
+
+class HashGate:
+    """Sign-ins hashing (at most ``slots``) or waiting for a slot (at most ``queue``) on the
+    event loop: a waiting request holds no thread and no memory, and the rest are told to come
+    back at once instead of piling up."""
+
+    def __init__(self, slots: int = HASH_SLOTS, queue: int = SIGNIN_QUEUE) -> None:
+        self.limit, self.inside = slots + queue, 0
+        self._sem = asyncio.Semaphore(slots)
+
+    def admit(self) -> bool:
+        if self.inside >= self.limit:
+            return False
+        self.inside += 1
+        return True
+
+    async def run(self, fn, *args):
+        """Run ``fn`` in the thread pool once a slot is free (after :meth:`admit`)."""
+        try:
+            async with self._sem:
+                return await run_in_threadpool(fn, *args)
+        finally:
+            self.inside -= 1
 
 
 class Refused(Exception):
@@ -81,11 +109,14 @@ def hour_chart_svg(hours: list[dict], lang: str) -> str:
 
 def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False,
               clock: Callable[[], float] = time.time, health_path: Path | None = None,
-              lanes: list | None = None, registrations=None) -> FastAPI:
+              lanes: list | None = None, registrations=None,
+              throttle: Throttle | None = None) -> FastAPI:
     """``registrations``: a :class:`gateway.roster.report.RegistrationReporter` over the
     daemon's outbox; without one (``sitegate web serve``) a registration waits in the roster
     for the daemon to send it."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    throttle = throttle or Throttle()
+    gate = HashGate()
     env = Environment(loader=PackageLoader("gateway.web", "templates"), autoescape=select_autoescape(["html"]))
     env.globals.update(work_types=WORK_TYPES, special_ops=SPECIAL_OPERATIONS, wt_name=work_type_name,
                        op_name=special_operation_name, op_of=operation_of)
@@ -170,22 +201,36 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
 
     @app.post("/login")
     async def login(request: Request):
+        # The TCP peer, never a forwarded-for header: the app is served directly.
+        addr = request.client.host if request.client else "?"
+        lang = lang_of(request)
+        wait = throttle.take(addr)
+        if wait:
+            log.warning("web sign-in throttled for %s", addr)
+            return _signin_refused(request, 429, t(lang, "signin_throttled", after=math.ceil(wait)),
+                                   math.ceil(wait))
+        if not gate.admit():
+            log.warning("web sign-in busy: %s told to retry", addr)
+            return _signin_refused(request, 503, t(lang, "signin_busy"), 2)
         form = await request.form()
         name, password = str(form.get("user", "")), str(form.get("password", ""))
         nxt = _safe_next(str(form.get("next", "")))
         try:
-            token = await run_in_threadpool(accounts.login, name, password)   # scrypt: off the loop
+            token = await gate.run(accounts.login, name, password)   # scrypt: off the loop, bounded
         except AccountError as exc:
-            log.warning("web sign-in refused for %r: %s", name[:32], exc)
-            lang = lang_of(request)
-            error = t(lang, "bad_login") if exc.locked_for_s is None else \
-                t(lang, "locked", after=t(lang, "minutes", n=-(-exc.locked_for_s // 60)))
-            return render(request, "login.html", None, code=401, notice=None, error=error, next=nxt,
-                          user=name)
-        log.info("web sign-in: %s", name)
+            why = exc.why if isinstance(exc, SignInFailed) else str(exc)
+            log.warning("web sign-in refused for %r from %s: %s", name[:32], addr, why)
+            return render(request, "login.html", None, code=401, notice=None, error=t(lang, "bad_login", n=MAX_FAILURES, min=int(LOCK_S // 60)),
+                          next=nxt, user=name)
+        log.info("web sign-in: %s from %s", name, addr)
         resp = RedirectResponse(nxt or "/", status_code=303)
         resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie,
                         max_age=int(accounts.max_s), path="/")
+        return resp
+
+    def _signin_refused(request: Request, code: int, error: str, retry_after: int) -> HTMLResponse:
+        resp = render(request, "login.html", None, code=code, notice=None, error=error, next="")
+        resp.headers["Retry-After"] = str(retry_after)
         return resp
 
     @app.post("/logout")

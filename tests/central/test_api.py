@@ -105,3 +105,38 @@ def test_roles_and_masking(tmp_path):
                     json={"by": "inspector-1", "reason": "settled", "evidence": ["scan-001.pdf"],
                           "on": "2026-05-02"})
     assert r.status_code == 200 and r.json()["state"] == "cleared_manual"
+
+
+def _candidates(masked: str, birth: str | None) -> int:
+    """Resident ID numbers that fit a mask ``RRRR**********SSSC`` (and a birth date, if given):
+    the hidden digits are two region digits and the eight-digit birth date."""
+    from stdnum.cn import ric
+    births = [birth.replace("-", "")] if birth else None
+    if births is None:
+        return 10 ** 6          # any date of birth: far more than can be listed here
+    n = 0
+    for region in range(100):
+        body = f"{masked[:4]}{region:02d}{births[0]}{masked[-4:-1]}"
+        n += ric.calc_check_digit(body) == masked[-1]
+    return n
+
+
+def test_masked_worker_gives_no_clue_to_the_hidden_digits(tmp_path):
+    app, admin_token, read_token = make_app(tmp_path / "mask.db")
+    client = TestClient(app)
+    idn = make_id(77, "450103", "19900307")
+    r = client.post("/workers", json={"idCardNumber": idn, "workerName": "韦小宝"},
+                    headers={"Authorization": f"Bearer {admin_token}"})
+    assert r.status_code == 201, r.text
+    for view in (r.json(), client.get(f"/workers/{r.json()['workerId']}",
+                                      headers={"Authorization": f"Bearer {read_token}"}).json()):
+        masked = view["idCardNumber"]
+        assert masked == idn[:4] + "*" * 10 + idn[-4:]
+        text = str(view)
+        assert not {k for k in view if "birth" in k.lower() or "age" in k.lower()}, view
+        assert "19900307" not in text and "1990-03-07" not in text and "1990" not in text
+        # what an attacker could narrow it to: with the old birthDate, ~9 numbers
+        assert _candidates(masked, view.get("birthDate")) > 1000
+    assert _candidates(idn[:4] + "*" * 10 + idn[-4:], "1990-03-07") < 12    # the old leak
+    props = client.get("/openapi.json").json()["components"]["schemas"]["WorkerOut"]["properties"]
+    assert "birthDate" not in props
