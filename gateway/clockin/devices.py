@@ -217,17 +217,16 @@ class DeviceSupervisor(Generic[D]):
 
 
 def device_alarms(devices: Iterable[dict]) -> list[dict]:
-    """Pure: one critical ``device_lost`` alarm per device that is not connected."""
+    """Pure: one critical ``device_lost`` alarm per lost device (missing at start included;
+    a device whose first open is still under way is not yet an alarm)."""
     out = []
     for d in devices:
-        if d.get("state") == "connected":
+        if d.get("state") != "lost":
             continue
         label = LABELS.get(d.get("role", ""), d.get("role") or "device")
         lanes = ", ".join(d.get("lanes") or [])
-        since = time.strftime(" since %H:%M:%S", time.localtime(d["since"])) if d.get("since") else ""
-        state = "lost" if d.get("state") == "lost" else "not open yet"
-        out.append({"code": "device_lost", "level": "critical", "device": d["name"],
-                    "message": f"{label} {d.get('path', '')} (lane {lanes}) {state}{since}: "
+        out.append({"code": "device_lost", "level": "critical", "device": d["name"], "since": d.get("since"),
+                    "message": f"{label} {d.get('path', '')} (lane {lanes}) lost: "
                                f"{d.get('message') or 'no answer'}; re-opening, the lane refuses meanwhile"})
     return out
 

@@ -136,8 +136,10 @@ def _device_check(name: str, dev: dict) -> Check:
     if dev["state"] == "connected":
         again = f", re-opened {dev['reopened']}x" if dev.get("reopened") else ""
         return Check(name, "ok", f"{where} open in the running daemon{again}")
-    since = time.strftime("%H:%M:%S", time.localtime(dev["since"])) if dev.get("since") else "start"
-    return Check(name, "fail", f"{where} lost since {since}: {dev.get('message') or 'no answer'} "
+    if dev["state"] != "lost":
+        return Check(name, "warn", f"{where}: the daemon is still opening it", "run doctor again in a few seconds")
+    since = f"for {time.time() - dev['since']:.0f} s" if dev.get("since") else "since the start"
+    return Check(name, "fail", f"{where} lost {since}: {dev.get('message') or 'no answer'} "
                  f"(re-opening; {dev.get('attempts', 0)} attempt(s) so far)",
                  "check the cable, power and the udev link; the lane resumes by itself when the "
                  "device answers again")

@@ -71,7 +71,8 @@ def test_alarms_only_for_devices_not_connected():
                {"name": "camera:a", "role": "camera", "path": "rtsp://cam", "lanes": ["a"],
                 "state": "lost", "since": time.time(), "message": "read failed"}]
     (alarm,) = device_alarms(devices)
-    assert alarm["device"] == "camera:a" and "camera rtsp://cam (lane a) lost since" in alarm["message"]
+    assert alarm["device"] == "camera:a" and "camera rtsp://cam (lane a) lost: read failed" in alarm["message"]
+    assert alarm["since"] == devices[1]["since"]
     assert device_alarms([]) == []
 
 
