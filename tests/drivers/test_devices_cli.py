@@ -133,3 +133,22 @@ def test_sim_http_turnstile_serves_the_driver():
         proc.wait(10)
     bad = CliRunner().invoke(main, ["sim", "http-turnstile", "--doors", "a,b"])
     assert bad.exit_code != 0 and "--doors" in bad.output
+
+
+def test_probe_survives_a_reply_meant_for_someone_else():
+    """While the daemon polls the reader, the probe may read the daemon's short STATUS reply
+    where it expects the 16-byte SAM ID: still an ID-card reader, never a crash."""
+    from drivers.probe import identify
+    from drivers.sam import protocol as p
+    from drivers.sim.idcard import IdCardSimulator
+    with IdCardSimulator([]) as sim:
+        answer = sim.device.handle
+
+        def handle(body):
+            if tuple(body[:2]) == p.Command.SAM_ID.value:
+                return p.response_frame(0x90, b"")
+            return answer(body)
+
+        sim.device.handle = handle
+        info = identify(sim.path, listen=0.2)
+    assert (info.device, info.detail) == ("idcard", "SAM at 115200 baud")
