@@ -10,6 +10,8 @@ import subprocess
 import textwrap
 import threading
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from drivers.sim.idcard import IdCardSimulator
 from drivers.sim.samples import RESIDENT
 from drivers.sim.turnstile import TurnstileSimulator
 from gateway import keys
-from gateway.config import ConfigError, load
+from gateway.config import ConfigError, load, parse
 from gateway.daemon import run
 from gateway.roster.store import Roster
 from procs import sitegate_cmd
@@ -180,3 +182,14 @@ def test_wrong_gate_option_is_a_config_error(home):
                            '[lanes.exit]\nmode = "card"\nidcard = "/dev/null"\ngate = "/dev/ttyUSB1"\nrelay = 1\n')
     with pytest.raises(ConfigError, match=r"\[lanes.exit\] gate_options: differ from \[lanes.entry\]"):
         load(site)
+
+
+def test_shipped_lane_example_parses_with_both_kinds(tmp_path):
+    """The commented [lanes.*] example in config/site.toml, uncommented, is a valid config."""
+    text = (Path(__file__).resolve().parents[2] / "config" / "site.toml").read_text()
+    example = text[text.index("# [lanes.entry]"):]
+    lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in example.splitlines()]
+    cfg = parse({"gateway": {"id": "gw-example"}, **tomllib.loads("\n".join(lines))}, tmp_path)
+    kinds = {ln.name: (ln.gate_kind, ln.gate, ln.relay, ln.gate_options) for ln in cfg.lanes}
+    assert kinds["entry"][0] == "modbus-relay" and kinds["entry"][3]["device_id"] == 1
+    assert kinds["exit"][:3] == ("http-turnstile", "http://192.168.1.30:8090", 2)
