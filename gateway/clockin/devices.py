@@ -49,7 +49,7 @@ LABELS = {"idcard": "ID-card reader", "camera": "camera", "gate": "gate controll
 class Backoff:
     """Re-open schedule: exponential from ``first`` up to ``cap`` seconds, with equal jitter."""
     first: float = 0.25
-    cap: float = 4.0
+    cap: float = 2.0
 
     def delay(self, attempt: int, u: float) -> float:
         """Pure: seconds before re-open attempt ``attempt`` (1, 2, ...) for ``u`` in [0, 1).
@@ -328,7 +328,7 @@ class FrameGrabber:
         self.supervisor: DeviceSupervisor[Camera] = DeviceSupervisor(
             name, camera.connect, lambda cam: [cam.grab()], self._put, role="camera",
             path=display_source(camera.source), lanes=lanes, interval=0.0,
-            backoff=backoff or Backoff(0.2, 4.0), close=lambda cam: cam.close())
+            backoff=backoff or Backoff(0.25, 2.0), close=lambda cam: cam.close())
 
     def _put(self, ev: Any) -> None:
         with self._cond:

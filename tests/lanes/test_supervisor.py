@@ -35,6 +35,7 @@ def wait_for(pred, timeout=10.0):
 
 # ---------------------------------------------------------------------- the schedule
 def test_backoff_is_bounded_and_jittered():
+    assert Backoff() == Backoff(first=0.25, cap=2.0)
     b = Backoff(first=0.25, cap=4.0)
     for attempt in range(1, 40):
         step = min(4.0, 0.25 * 2 ** (attempt - 1))
