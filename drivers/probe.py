@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .errors import DeviceLost, DeviceTimeout
 from .gps import Gga, NmeaDecoder, Rmc
 from .modbus import crc_ok, read_bits
+from .sam.protocol import ReplyError
 from .sam.reader import SamError, SamReader
 from .transport import SerialTransport
 
@@ -47,10 +48,10 @@ def _sam(port: str, baud: int, timeout: float) -> str | None:
         if reader.status():
             try:
                 return f"SAM {reader.sam_id()} at {baud} baud"
-            except (SamError, DeviceTimeout):
+            except (SamError, DeviceTimeout, ReplyError):   # e.g. a reply meant for the daemon
                 return f"SAM at {baud} baud"
         return None
-    except (SamError, DeviceTimeout):
+    except (SamError, DeviceTimeout, ReplyError):
         return None
     finally:
         reader.close()

@@ -126,11 +126,13 @@ class LaneConfig:
     mode: str = "card+face"          # card+face | face | card
     idcard: str | None = None        # serial port of the ID-card reader
     camera: str | None = None        # device index, file or URL
-    gate: str | None = None          # serial port of the relay board
-    relay: int = 0
-    sensor: int | None = None
+    gate: str | None = None          # the gate controller's address: relay board port, URL, ...
+    relay: int = 0                   # the lane's output on it (relay channel, door number)
+    sensor: int | None = None        # the passage-completed input (modbus-relay)
     passage_timeout_s: float = 8.0
     anti_passback: bool = False
+    gate_kind: str = "modbus-relay"  # which gate driver (drivers.turnstile.gate_kinds())
+    gate_options: dict = field(default_factory=dict)   # the driver's own settings
 
 
 # key -> (type, default); sections mirror the TOML file
@@ -173,7 +175,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
 LANE_SCHEMA: dict[str, tuple[type | tuple, Any]] = {
     "dir": (str, "in"), "mode": (str, "card+face"), "idcard": (str, None), "camera": (str, None),
     "gate": (str, None), "relay": (int, 0), "sensor": (int, None),
-    "passage_timeout_s": ((int, float), 8.0), "anti_passback": (bool, False)}
+    "passage_timeout_s": ((int, float), 8.0), "anti_passback": (bool, False),
+    "gate_kind": (str, "modbus-relay"), "gate_options": (dict, None)}
 CHOICES = {("faces", "liveness"): ("head_turn", "off"), ("faces", "challenge"): ("left", "right", "either"),
            ("lanes", "dir"): ("in", "out"), ("lanes", "mode"): ("card+face", "face", "card")}
 
@@ -198,7 +201,7 @@ def _section(data: dict, name: str, schema: dict | None = None, label: str | Non
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"[{label}] {key} = {value!r}: must be a list of strings")
         elif not isinstance(value, typ) or isinstance(value, bool):
-            want = {str: "a string", int: "an integer"}.get(typ, "a number")
+            want = {str: "a string", int: "an integer", dict: "a table"}.get(typ, "a number")
             raise ConfigError(f"[{label}] {key} = {value!r}: must be {want}")
         allowed_values = CHOICES.get((choices_of or name, key))
         if allowed_values and value not in allowed_values:
@@ -239,9 +242,37 @@ def _faces_roster_lanes(data: dict, home: Path) -> tuple[FacesConfig, RosterConf
         if v["mode"] != "card" and not v["camera"]:
             raise ConfigError(f"[lanes.{name}] camera: needed for mode {v['mode']!r}")
         if not v["gate"]:
-            raise ConfigError(f"[lanes.{name}] gate: the relay board's serial port is required")
+            raise ConfigError(f"[lanes.{name}] gate: the gate controller's address is required "
+                              "(the relay board's serial port, or the controller's URL)")
+        v["gate_options"] = dict(v["gate_options"] or {})
         lanes.append(LaneConfig(name=name, **v))
+    _check_gates(lanes)
     return faces, roster, lanes
+
+
+def _check_gates(lanes: list[LaneConfig]) -> None:
+    """Each lane's gate kind exists and its options fit the driver; lanes on one controller
+    (same kind and address) agree on its options. Nothing is opened."""
+    from drivers.turnstile import Lane, check_gate_options, gate_factory
+    shared: dict[tuple[str, str], LaneConfig] = {}
+    for lane in lanes:
+        try:
+            gate_factory(lane.gate_kind)
+        except ValueError as exc:
+            raise ConfigError(f"[lanes.{lane.name}] gate_kind = {lane.gate_kind!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a vendor plug-in that fails to load
+            raise ConfigError(f"[lanes.{lane.name}] gate_kind = {lane.gate_kind!r}: the driver "
+                              f"does not load: {type(exc).__name__}: {exc}") from None
+        try:
+            check_gate_options(lane.gate_kind, lane.gate, {lane.name: Lane(lane.relay, lane.sensor)},
+                               lane.gate_options)
+        except TypeError as exc:
+            raise ConfigError(f"[lanes.{lane.name}] gate_options: {exc} "
+                              f"(for gate_kind {lane.gate_kind!r})") from None
+        first = shared.setdefault((lane.gate_kind, lane.gate), lane)
+        if first.gate_options != lane.gate_options:
+            raise ConfigError(f"[lanes.{lane.name}] gate_options: differ from [lanes.{first.name}] "
+                              f"on the same gate {lane.gate}")
 
 
 def parse(data: dict, home: Path | None = None) -> SiteConfig:

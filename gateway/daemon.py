@@ -70,20 +70,24 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             log.info("labour manager web app on %s/", web.url)
         except WebStartError as exc:   # attendance goes on without the screens; say so loudly
             log.critical("%s; the gateway runs on without the web app", exc)
-    lanes, closers = [], []
+    # lanes: every device under a supervisor; a lost one is an alarm on the state topic
+    site_lanes = None
     if cfg.lanes:
         from gateway.clockin.build import build_lanes
-        lanes, closers = build_lanes(cfg, outbox)
+        site_lanes = build_lanes(cfg, outbox)
+        uplink.add_alarm_source(site_lanes.alarms)
+    lanes = site_lanes.runners if site_lanes else []
     log.info("gateway %s up: outbox %s (seq %d, acked %d), broker %s, %d lane(s)", cfg.gateway_id,
              cfg.outbox_path, outbox.head_seq, outbox.acked_seq, cfg.broker.display(), len(lanes))
     for t in threads:
         t.start()
-    for lane in lanes:
-        lane.start()
+    if site_lanes:
+        site_lanes.start()
     notifier = Notifier()
     dog = watchdog_interval()
     notifier.notify("READY=1", f"STATUS=gateway {cfg.gateway_id}: {len(lanes)} lane(s)")
     last_pet = last_health = 0.0
+    last_devices: list = []
     while not stop.is_set():
         stop.wait(0.5)
         if not threads[0].is_alive():
@@ -92,17 +96,19 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             notifier.notify("STATUS=uplink thread died")
             return 1
         now = time.monotonic()
-        if now - last_health >= 2.0 or (dog and now - last_pet >= dog):
-            last_health = now
+        devices = site_lanes.device_info() if site_lanes else []
+        moved = [(d["name"], d["state"]) for d in devices] != last_devices   # write at once
+        if moved or now - last_health >= 2.0 or (dog and now - last_pet >= dog):
+            last_health, last_devices = now, [(d["name"], d["state"]) for d in devices]
             if registrations is not None:
                 registrations.report()
             current = uplink.all_alarms()
-            lane_info = [{"name": ln.machine.settings.name, "alive": ln._thread.is_alive()} for ln in lanes]
+            lane_info = site_lanes.lane_info() if site_lanes else []
             ok = healthy(threads[0].is_alive(), current, lane_info)
             try:
                 write_health(cfg, {"ts": time.time(), "pid": os.getpid(), "gw": cfg.gateway_id,
                                    "healthy": ok, "uplink_connected": uplink.connected,
-                                   "alarms": current, "lanes": lane_info})
+                                   "alarms": current, "lanes": lane_info, "devices": devices})
             except OSError as exc:
                 log.warning("cannot write health file: %s", exc)
             if ok and dog:
@@ -111,11 +117,8 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             elif not ok:
                 notifier.notify("STATUS=unhealthy: " + ", ".join(a["code"] for a in current))
     notifier.notify("STOPPING=1")
-    for lane in lanes:
-        lane.stop()
-    if closers:
-        from gateway.clockin.build import close_all
-        close_all(closers)
+    if site_lanes:
+        site_lanes.stop()
     for t in threads:
         t.join(10)
     if phone is not None:

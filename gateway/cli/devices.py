@@ -101,6 +101,31 @@ def sim_turnstile(link, slave, walk_time, walk_away, duration) -> None:
     _serve(dev, f"turnstile simulator on {dev.path} (tty {dev.tty}), slave {slave}", duration, report)
 
 
+@sim.command("http-turnstile")
+@click.option("--port", type=int, default=8090, show_default=True, help="HTTP port on 127.0.0.1 (0 = any).")
+@click.option("--doors", default="1,2", show_default=True, help="Door numbers the controller has.")
+@click.option("--walk-time", type=float, default=0.8, show_default=True,
+              help="Seconds from release to the passage count moving.")
+@click.option("--walk-away", is_flag=True, help="Nobody passes (the gateway must time out).")
+@click.option("--duration", type=float)
+def sim_http_turnstile(port, doors, walk_time, walk_away, duration) -> None:
+    """Turnstile controller with an HTTP (JSON) interface, for gate_kind = "http-turnstile"."""
+    from drivers.sim.httpgate import HttpTurnstileSimulator
+    try:
+        numbers = [int(d) for d in doors.split(",") if d.strip()]
+    except ValueError:
+        raise click.BadParameter("comma-separated door numbers, e.g. 1,2", param_hint="--doors") from None
+    dev = HttpTurnstileSimulator(numbers, port=port, walk_time=walk_time, walk_away=walk_away).start()
+    seen = {"n": 0}
+
+    def report() -> None:
+        while seen["n"] < len(dev.opens):
+            click.echo(f"door {dev.opens[seen['n']]} released")
+            seen["n"] += 1
+
+    _serve(dev, f"http turnstile controller at {dev.url}, doors {numbers}", duration, report)
+
+
 @sim.command("gps")
 @click.option("--link", help="Stable path for the pty.")
 @click.option("--rate", type=float, default=1.0, show_default=True, help="Fixes per second.")

@@ -70,7 +70,7 @@ def run(config):
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def status(config, as_json):
-    """Outbox backlog, oldest unsent record, alarms. Exit 1 on a critical alarm."""
+    """Outbox backlog, oldest unsent record, lane devices, alarms. Exit 1 on a critical alarm."""
     from uplink.outbox import alarms
     from gateway.site import open_outbox
     cfg = _load(config)
@@ -79,10 +79,16 @@ def status(config, as_json):
     outbox = open_outbox(cfg, readonly=True)
     stats = outbox.stats()
     current = alarms(stats, cfg.limits)
+    # lane devices as the running daemon sees them (run/health.json; none when it is not running)
+    from gateway.clockin.devices import device_alarms
+    from gateway.ops.doctor import read_health
+    devices = (read_health(cfg.home) or {}).get("devices") if cfg.lanes else []
+    current += device_alarms(devices or [])
     critical = any(a["level"] == "critical" for a in current)
     if as_json:
         click.echo(json.dumps({"gateway": cfg.gateway_id, "outbox": stats, "alarms": current,
-                               "state": "alarm" if critical else "ok"}, sort_keys=True))
+                               "devices": devices, "state": "alarm" if critical else "ok"},
+                              sort_keys=True))
     else:
         table = Table(title=f"gateway {cfg.gateway_id}")
         table.add_column("measure")
@@ -91,6 +97,12 @@ def status(config, as_json):
                   "rows", "db_bytes", "disk_free_bytes"):
             table.add_row(k.replace("_", " "), str(stats[k]))
         Console().print(table)
+        if devices is None:
+            Console().print("[yellow]devices: unknown (the daemon is not running)[/]")
+        for d in devices or []:
+            where = f"{d['path']} -> {d['target']}" if d.get("target") else d["path"]
+            style = "green" if d["state"] == "connected" else "bold red"
+            Console().print(f"device {d['name']}: [{style}]{d['state']}[/] ({where})")
         for a in current:
             style = "bold red" if a["level"] == "critical" else "yellow"
             Console().print(f"[{style}]ALARM {a['code']}[/]: {a['message']}")

@@ -36,6 +36,7 @@ class State(Enum):
 class CardPresented:
     worker: Worker | None          # roster lookup result (None: card not on the roster)
     last_dir: str | None = None    # for anti-passback
+    offline: tuple[str, ...] = ()  # devices the lane needs that are lost now ("gate", "camera")
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,8 @@ class LaneMachine:
                 reason = self._check_worker(ev.worker, ev.last_dir, today)
                 if reason != "ok":
                     return self._deny(reason)
+                if ev.offline:             # refuse clearly rather than capture or open in vain
+                    return self._deny(f"{ev.offline[0]}_offline")
                 if s.mode == "card":
                     return self._commit(self._body("allow", "ok"), allow=True)
                 self._go(State.CAPTURE)
@@ -216,6 +219,8 @@ class LaneMachine:
                 return [WaitPassage()]
             if isinstance(ev, GateFailed):
                 return self._void(f"gate_{ev.reason}")
+        if st is State.CONFIRM and isinstance(ev, GateFailed):
+            return self._void(f"gate_{ev.reason}")
         if st is State.CONFIRM and isinstance(ev, Passage):
             if ev.seen:
                 self._go(State.READY)

@@ -1,7 +1,11 @@
-"""The imperative shell around :class:`gateway.lane.LaneMachine`: one thread per lane, each with
-its own card reader and camera; lanes share the outbox (thread-safe), the roster, the face
-gallery and the relay board (one lock per bus transaction, never held while waiting, so a
-lane that waits for a passage or a stuck reader never holds up another lane)."""
+"""The imperative shell around :class:`gateway.clockin.machine.LaneMachine`: one thread per lane,
+each with its own card reader and camera; lanes share the outbox (thread-safe), the roster, the
+face gallery and the gate controller (the driver serialises its own bus transactions and never
+holds its lock while waiting, so a lane that waits for a passage never holds up another lane).
+
+Every device is supervised (:mod:`gateway.clockin.devices`): while one this lane needs is lost,
+a card is refused with ``gate_offline`` / ``camera_offline`` (committed like any refusal) and a
+face-only lane stops looking for faces; the lane resumes by itself when the device is back."""
 from __future__ import annotations
 
 import logging
@@ -11,124 +15,31 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable
 
-import numpy as np
-
 from biometrics.faces import bgr_to_rgb, detect
 from biometrics.liveness import LivenessPolicy
 from biometrics.sequence import analyse_sequence
-from drivers.turnstile import PassageWatch
 
 from gateway.clockin import machine as L
+from gateway.clockin.devices import FrameGrabber, LaneGate, ReaderFeed
 from gateway.clockin.faces import FaceService
 from gateway.roster.store import Roster
 
 log = logging.getLogger("sitegate.lanes")
 
 
-class FrameGrabber:
-    """Reads a camera continuously in its own thread and keeps only recent frames, so a
-    capture never gets stale buffered frames and a slow consumer never stalls the stream."""
-
-    def __init__(self, camera: Any, keep: int = 32) -> None:
-        self.camera = camera
-        self.keep = keep
-        self._frames: list[tuple[float, np.ndarray]] = []
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="grabber")
-
-    def start(self) -> "FrameGrabber":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.camera.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            frame = self.camera.read()
-            if frame is None:
-                time.sleep(0.05)
-                continue
-            with self._cond:
-                self._frames.append((time.monotonic(), frame))
-                del self._frames[:-self.keep]
-                self._cond.notify_all()
-
-    def latest(self) -> np.ndarray | None:
-        with self._cond:
-            return self._frames[-1][1] if self._frames else None
-
-    def collect(self, n: int, timeout: float, since: float | None = None) -> list[np.ndarray]:
-        """Up to ``n`` frames captured after ``since`` (default: now), waiting at most ``timeout``."""
-        since = time.monotonic() if since is None else since
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                fresh = [f for t, f in self._frames if t > since]
-                left = deadline - time.monotonic()
-                if len(fresh) >= n or left <= 0:
-                    return fresh[:n]
-                self._cond.wait(left)
-
-
-class SharedGate:
-    """A relay board shared by several lanes: each Modbus transaction under one lock. The
-    passage sensor is armed *before* the relay closes (a quick walker can trip it during the
-    pulse), so :meth:`wait_passage` sees every edge after :meth:`open`."""
-
-    def __init__(self, driver: Any, pulse: float = 0.3, poll: float = 0.05) -> None:
-        self.driver, self.pulse, self.poll = driver, pulse, poll
-        self._lock = threading.Lock()
-        self._watch: dict[int, tuple[PassageWatch, list[bool]]] = {}
-
-    def _sample(self, sensor: int) -> bool:
-        watch, fired = self._watch[sensor]
-        with self._lock:
-            value = self.driver.read_inputs(sensor + 1)[sensor]
-        if watch.update(value):
-            fired[0] = True
-        return fired[0]
-
-    def open(self, relay: int, sensor: int | None = None) -> None:
-        if sensor is not None:
-            self._watch[sensor] = (PassageWatch(), [False])
-            self._sample(sensor)
-        with self._lock:
-            self.driver.set_relay(relay, True)
-        try:
-            end = time.monotonic() + self.pulse
-            while time.monotonic() < end:
-                if sensor is not None:
-                    self._sample(sensor)
-                time.sleep(min(self.poll, max(0.0, end - time.monotonic())))
-        finally:
-            with self._lock:
-                self.driver.set_relay(relay, False)
-
-    def wait_passage(self, sensor: int, timeout: float) -> bool:
-        if sensor not in self._watch:
-            self._watch[sensor] = (PassageWatch(), [False])
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                if self._sample(sensor):
-                    return True
-                time.sleep(self.poll)
-            return False
-        finally:
-            self._watch.pop(sensor, None)
-
-
 @dataclass
 class LaneDevices:
-    reader: Any | None             # drivers.sam.reader.SamReader (card modes)
+    """The lane's devices, each under a supervisor (:mod:`gateway.clockin.devices`)."""
+    reader: ReaderFeed | None      # card modes
     grabber: FrameGrabber | None   # face modes
-    gate: SharedGate
-    relay: int
-    sensor: int | None
+    gate: LaneGate
+
+    def offline(self, mode: str) -> tuple[str, ...]:
+        """Devices this lane needs for a decision that are lost right now."""
+        out = [] if self.gate.available else ["gate"]
+        if mode != "card" and self.grabber is not None and not self.grabber.available:
+            out.append("camera")
+        return tuple(out)
 
 
 @dataclass
@@ -171,18 +82,32 @@ class LaneRunner:
         while not self._stop.is_set():
             try:
                 for ev in self._poll():
-                    self.busy.set()
+                    self._busy(True)
                     self.feed(ev)
-                    self.busy.clear()
+                    self._busy(False)
                     if isinstance(ev, L.FaceSeen):
                         self._next_face = time.monotonic() + self.opt.face_cooldown
             except Exception as exc:   # a lane must keep running; the supervisor sees errors
                 self.errors += 1
-                self.busy.clear()
+                self._busy(False)
                 log.error("lane %s: %s: %s", self.machine.settings.name, type(exc).__name__, exc)
                 self.machine.state = L.State.READY
                 self._stop.wait(0.5)
             self._stop.wait(self.opt.poll_interval)
+
+    def _busy(self, on: bool) -> None:
+        """While the lane decides, its reader is only checked, not polled for cards."""
+        (self.busy.set if on else self.busy.clear)()
+        if self.dev.reader is not None:
+            (self.dev.reader.pause if on else self.dev.reader.resume)()
+
+    def out_of_service(self) -> tuple[str, ...]:
+        """Devices this lane needs that are lost now (for health and screens)."""
+        s = self.machine.settings
+        lost = list(self.dev.offline(s.mode))
+        if s.mode != "face" and self.dev.reader is not None and not self.dev.reader.available:
+            lost.insert(0, "idcard")
+        return tuple(lost)
 
     # ------------------------------------------------------------------ inputs
     def _poll(self) -> list[L.Event]:
@@ -190,16 +115,17 @@ class LaneRunner:
         s = self.machine.settings
         out: list[L.Event] = []
         if self.dev.reader is not None and s.mode != "face":
-            for ev in self.dev.reader.poll():
+            for ev in self.dev.reader.events():
                 if isinstance(ev, CardRead):
                     worker = self.roster.by_id_number(ev.identity.id_number)
                     last = self.roster.last_direction(worker.worker_id) if worker else None
                     if worker is None:
                         self._note_unknown(ev.identity)
-                    out.append(L.CardPresented(worker, last))
+                    out.append(L.CardPresented(worker, last, offline=self.dev.offline(s.mode)))
                 elif isinstance(ev, CardError):
                     out.append(L.CardFailed(ev.reason))
-        elif s.mode == "face" and self.dev.grabber is not None and time.monotonic() >= self._next_face:
+        elif s.mode == "face" and self.dev.grabber is not None and time.monotonic() >= self._next_face \
+                and not self.dev.offline(s.mode):
             frame = self.dev.grabber.latest()
             if frame is not None and detect(bgr_to_rgb(frame), self.opt.detect_width, 0):
                 out.append(L.FaceSeen())
@@ -246,14 +172,19 @@ class LaneRunner:
             return L.Committed(rec.seq)
         if isinstance(act, L.OpenGate):
             try:
-                self.dev.gate.open(self.dev.relay, self.dev.sensor)
+                self.dev.gate.open()
             except Exception as exc:  # DeviceLost / GateError
+                log.error("lane %s: gate did not open: %s: %s", s.name, type(exc).__name__, exc)
                 return L.GateFailed(type(exc).__name__)
             return L.GateOpened()
         if isinstance(act, L.WaitPassage):
-            if self.dev.sensor is None:
-                return L.Passage(True)
-            return L.Passage(self.dev.gate.wait_passage(self.dev.sensor, self.opt.passage_timeout))
+            try:
+                if not self.dev.gate.confirms_passage():
+                    return L.Passage(True)
+                return L.Passage(self.dev.gate.wait_passage(self.opt.passage_timeout))
+            except Exception as exc:  # the gate went away while the worker walked: not confirmed
+                log.error("lane %s: passage not confirmed: %s: %s", s.name, type(exc).__name__, exc)
+                return L.GateFailed(type(exc).__name__)
         if isinstance(act, L.NotePresence):
             self.roster.record_passage(act.worker, act.dir, time.time_ns() // 1_000_000)
             return None

@@ -130,19 +130,71 @@ def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
     return [disk, back]
 
 
+def _device_check(name: str, dev: dict) -> Check:
+    """A device as the running daemon's supervisor sees it."""
+    where = f"{dev['path']} -> {dev['target']}" if dev.get("target") else dev["path"]
+    if dev["state"] == "connected":
+        again = f", re-opened {dev['reopened']}x" if dev.get("reopened") else ""
+        return Check(name, "ok", f"{where} open in the running daemon{again}")
+    if dev["state"] != "lost":
+        return Check(name, "warn", f"{where}: the daemon is still opening it", "run doctor again in a few seconds")
+    since = f"for {time.time() - dev['since']:.0f} s" if dev.get("since") else "since the start"
+    return Check(name, "fail", f"{where} lost {since}: {dev.get('message') or 'no answer'} "
+                 f"(re-opening; {dev.get('attempts', 0)} attempt(s) so far)",
+                 "check the cable, power and the udev link; the lane resumes by itself when the "
+                 "device answers again")
+
+
+def _probe_gate(lane) -> tuple[bool, str]:
+    """Open the lane's gate controller with its driver, ask it once, close it."""
+    from drivers.turnstile import Lane, create_gate_driver
+    try:
+        gate = create_gate_driver(lane.gate_kind, lane.gate, lanes={lane.name: Lane(lane.relay, lane.sensor)},
+                                  **lane.gate_options)
+    except Exception as exc:  # noqa: BLE001 - any failure to open is the verdict
+        return False, f"{type(exc).__name__}: {exc}"
+    try:
+        check = getattr(gate, "check", None)
+        if check is not None:
+            check()
+        return True, f"{lane.gate_kind} controller answers"
+    except Exception as exc:  # noqa: BLE001
+        return False, f"{type(exc).__name__}: {exc}"
+    finally:
+        gate.close()
+
+
+def _probe_camera(name: str, source: str, timeout: float = 3.0) -> Check:
+    from drivers.camera import Camera, display_source
+    cam = Camera(source, timeout=timeout)
+    try:
+        frame = cam.wait_frame(timeout)
+    finally:
+        cam.close()
+    if frame is None:
+        return Check(name, "fail", f"{display_source(source)}: no picture within {timeout:g} s",
+                     "check the camera's power, network and stream URL")
+    return Check(name, "ok", f"{display_source(source)}: {frame.shape[1]}x{frame.shape[0]} frames")
+
+
 def check_devices(cfg: SiteConfig, health: dict | None, listen: float = 0.3) -> list[Check]:
     if not cfg.lanes:
         return [Check("devices", "ok", "no lanes configured (nothing to answer)")]
     out = []
-    want = {"idcard": "idcard", "gate": "modbus-relay"}
     lanes_alive = {ln["name"]: ln for ln in (health or {}).get("lanes", [])}
+    supervised = {d["name"]: d for d in (health or {}).get("devices") or []}
     for lane in cfg.lanes:
-        for role, kind in want.items():
-            port = getattr(lane, role)
-            if not port or (role == "idcard" and lane.mode == "face"):
-                continue
+        roles = [("idcard", lane.idcard, f"idcard:{lane.name}")] if lane.mode != "face" else []
+        roles += [("camera", lane.camera, f"camera:{lane.name}")] if lane.mode != "card" else []
+        roles += [("gate", lane.gate, f"gate:{lane.gate}")]
+        for role, port, device in roles:
             name = f"{lane.name} {role}"
             if health is not None:
+                if device in supervised:
+                    out.append(_device_check(name, supervised[device]))
+                    continue
+                if role == "camera":
+                    continue
                 info = lanes_alive.get(lane.name)
                 if info and info.get("alive") and Path(port).exists():
                     out.append(Check(name, "ok", f"{port} open in the running daemon"))
@@ -150,8 +202,17 @@ def check_devices(cfg: SiteConfig, health: dict | None, listen: float = 0.3) -> 
                     out.append(Check(name, "fail", f"{port}: lane not running in the daemon",
                                      "check the cable, then `journalctl -u sitegate`"))
                 continue
+            if role == "camera":
+                out.append(_probe_camera(name, port))
+                continue
+            if role == "gate" and lane.gate_kind != "modbus-relay":
+                ok, detail = _probe_gate(lane)
+                out.append(Check(name, "ok" if ok else "fail", f"{port}: {detail}",
+                                 "" if ok else "check the controller's power, network and address"))
+                continue
             from drivers.probe import identify
             info = identify(port, listen=listen)
+            kind = "idcard" if role == "idcard" else "modbus-relay"
             if info.device == kind:
                 out.append(Check(name, "ok", f"{port}: {info.detail}"))
             else:

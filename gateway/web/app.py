@@ -120,6 +120,8 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
     env = Environment(loader=PackageLoader("gateway.web", "templates"), autoescape=select_autoescape(["html"]))
     env.globals.update(work_types=WORK_TYPES, special_ops=SPECIAL_OPERATIONS, wt_name=work_type_name,
                        op_name=special_operation_name, op_of=operation_of)
+    from drivers.camera import display_source
+    env.filters["source"] = display_source          # a camera URL's password never reaches a page
     cfg = data.cfg
     health_path = health_path or cfg.home / "run" / "health.json"
     lanes = cfg.lanes if lanes is None else lanes
@@ -413,8 +415,13 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
     async def devices_page(request: Request):
         session = need(request, ANY)
         health, age = _read_health(health_path, clock())
+        stale = age is None or age > 30
+        # lane devices as the daemon's supervisors saw them (only while the daemon is alive)
+        devices = [] if stale else [dict(d, since_text=datetime.fromtimestamp(d["since"], tz).strftime(
+            "%H:%M:%S") if d.get("since") else "") for d in health.get("devices") or []]
+        oos = {} if stale else {ln["name"]: ln.get("out_of_service") or [] for ln in health.get("lanes", [])}
         return render(request, "devices.html", session, health=health, age=age, lanes=lanes,
-                      gaps=data.ledger.gaps(), stale=age is None or age > 30)
+                      gaps=data.ledger.gaps(), stale=stale, devices=devices, oos=oos)
 
     # ------------------------------------------------------------------ the monthly sheet
     @app.get("/sheet", response_class=HTMLResponse)

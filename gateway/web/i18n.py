@@ -130,6 +130,19 @@ _T: dict[str, tuple[str, str]] = {
     "ro_manager": ("劳资专管员", "manager"),
     "ro_viewer": ("查看", "viewer"),
     "ro_installer": ("安装人员", "installer"),
+    # lane devices under supervision (health file)
+    "lane_devices": ("通道设备", "Lane devices"),
+    "device": ("设备", "Device"),
+    "address": ("地址", "Address"),
+    "detail": ("说明", "Detail"),
+    "dv_idcard": ("身份证读卡器", "ID-card reader"),
+    "dv_camera": ("摄像头", "Camera"),
+    "dv_gate": ("闸机控制器", "Gate controller"),
+    "dv_connected": ("正常", "connected"),
+    "dv_lost": ("已断开，正在重连", "lost, re-opening"),
+    "dv_unknown": ("未打开", "not open yet"),
+    "dv_since": ("自 {t}", "since {t}"),
+    "out_of_service": ("暂停服务（{what}）", "out of service ({what})"),
 }
 
 

@@ -112,3 +112,43 @@ def test_sim_camera_writes_video(tmp_path):
     res = CliRunner().invoke(main, ["sim", "camera", str(faces), "--write", str(out)])
     assert res.exit_code == 0, res.output
     assert out.stat().st_size > 10_000
+
+
+def test_sim_http_turnstile_serves_the_driver():
+    from drivers.httpgate import HttpTurnstileGate
+    from drivers.sim.camera import free_port
+    from drivers.turnstile import Lane
+    port = free_port()
+    proc = start_cli("sim", "http-turnstile", "--port", str(port), "--doors", "4", "--walk-time", "0.1",
+                     "--duration", "20")
+    try:
+        banner = proc.stdout.readline()
+        assert f"http turnstile controller at http://127.0.0.1:{port}, doors [4]" in banner, banner
+        gate = HttpTurnstileGate(f"http://127.0.0.1:{port}", lanes={"entry": Lane(4)})
+        gate.open("entry")
+        assert gate.wait_passage("entry", timeout=3.0) is True
+        assert proc.stdout.readline().strip() == "door 4 released"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bad = CliRunner().invoke(main, ["sim", "http-turnstile", "--doors", "a,b"])
+    assert bad.exit_code != 0 and "--doors" in bad.output
+
+
+def test_probe_survives_a_reply_meant_for_someone_else():
+    """While the daemon polls the reader, the probe may read the daemon's short STATUS reply
+    where it expects the 16-byte SAM ID: still an ID-card reader, never a crash."""
+    from drivers.probe import identify
+    from drivers.sam import protocol as p
+    from drivers.sim.idcard import IdCardSimulator
+    with IdCardSimulator([]) as sim:
+        answer = sim.device.handle
+
+        def handle(body):
+            if tuple(body[:2]) == p.Command.SAM_ID.value:
+                return p.response_frame(0x90, b"")
+            return answer(body)
+
+        sim.device.handle = handle
+        info = identify(sim.path, listen=0.2)
+    assert (info.device, info.detail) == ("idcard", "SAM at 115200 baud")

@@ -13,8 +13,8 @@ from drivers.errors import DeviceLost
 from drivers.modbus import (RelayBoard, RequestSplitter, crc16, crc_ok, read_bits, with_crc,
                             write_coil, write_coils)
 from drivers.sim.turnstile import TurnstileSimulator
-from drivers.turnstile import (GateError, ModbusRelayGate, PassageWatch, create_gate_driver,
-                               register_gate_driver)
+from drivers.turnstile import (GateError, GateSilent, Lane, ModbusRelayGate, PassageWatch,
+                               check_gate_options, create_gate_driver, gate_kinds, register_gate_driver)
 
 pytestmark = pytest.mark.timeout(30)
 H = bytes.fromhex
@@ -105,8 +105,8 @@ def turnstile():
 
 def test_pymodbus_sends_the_reference_bytes_and_pulses_for_the_configured_time(turnstile):
     sim, gate = turnstile(pulse=0.25)
-    gate.open("exit")
-    (t_on, on), (t_off, off) = sim.requests[-2:]
+    gate.open("exit")                   # the lane's sensor is sampled during the pulse (FC 02)
+    (t_on, on), (t_off, off) = [(t, r) for t, r in sim.requests if r[1] == 0x05]
     assert on == H("01 05 00 01 FF 00 DD FA") and off == write_coil(1, 1, False)
     assert 0.24 <= t_off - t_on < 0.4
     assert sim.board.coils[1] is False
@@ -186,8 +186,8 @@ def test_unplug_then_reopen(turnstile):
 
 def test_plugin_seam():
     class VendorGate:
-        def __init__(self, port):
-            self.port, self.lanes, self.opened = port, {"entry": None}, []
+        def __init__(self, address, *, lanes, speed=1):
+            self.address, self.lanes, self.speed, self.opened = address, lanes, speed, []
 
         def open(self, lane):
             self.opened.append(lane)
@@ -205,8 +205,49 @@ def test_plugin_seam():
             pass
 
     register_gate_driver("acme-serial", VendorGate)
-    gate = create_gate_driver("acme-serial", port="/dev/null")
+    assert "acme-serial" in gate_kinds() and {"modbus-relay", "http-turnstile"} <= set(gate_kinds())
+    gate = create_gate_driver("acme-serial", "/dev/null", lanes={"entry": {"relay": 3}}, speed=2)
     gate.open("entry")
-    assert gate.opened == ["entry"]
-    with pytest.raises(ValueError, match="unknown gate driver"):
-        create_gate_driver("nope")
+    assert gate.opened == ["entry"] and gate.lanes == {"entry": Lane(3)} and gate.speed == 2
+    check_gate_options("acme-serial", "/dev/null", {"entry": Lane(3)}, {"speed": 2})
+    with pytest.raises(TypeError, match="colour"):
+        check_gate_options("acme-serial", "/dev/null", {"entry": Lane(3)}, {"colour": "red"})
+    with pytest.raises(TypeError, match="baud"):
+        check_gate_options("modbus-relay", "/dev/null", {"entry": Lane(3)}, {"baud": 9600})
+    with pytest.raises(ValueError, match="unknown gate driver 'nope'; known: .*modbus-relay"):
+        create_gate_driver("nope", "x", lanes={})
+
+
+def test_two_lanes_on_one_board_from_two_threads(turnstile):
+    """The board's lock serialises transactions; each lane's passage watch is its own."""
+    import threading
+    sim, gate = turnstile(lanes={0: 0, 1: 1}, walk_time=0.05, sensor_time=0.2)
+    results = {}
+
+    def lane(name):
+        gate.open(name)
+        results[name] = gate.wait_passage(name, timeout=2.0)
+
+    threads = [threading.Thread(target=lane, args=(n,)) for n in ("entry", "exit")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {"entry": True, "exit": True}
+    assert sorted(sim.passages) == [0, 1]
+
+
+def test_quick_walker_during_the_pulse_is_seen(turnstile):
+    """The sensor fires and drops while the relay is still closed: the armed watch saw it."""
+    sim, gate = turnstile(pulse=0.4, walk_time=0.05, sensor_time=0.1)
+    gate.open("entry")
+    assert sim.board.inputs[0] is False                  # already over when the pulse ends
+    assert gate.wait_passage("entry", timeout=0.2) is True
+
+
+def test_silent_board_is_lost_for_the_supervisor(turnstile):
+    sim, gate = turnstile(device_id=7, timeout=0.2)      # nobody answers at address 7
+    with pytest.raises(GateSilent):
+        gate.read_inputs(1)
+    with pytest.raises(DeviceLost, match="does not answer"):
+        gate.check()

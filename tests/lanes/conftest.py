@@ -1,6 +1,6 @@
 """A real lane rig: ID-card simulator + turnstile relay simulator on ptys, the camera simulator
-streaming MJPEG over HTTP through the real camera driver, a real outbox, roster and encrypted
-template store in a fresh SITEGATE_HOME."""
+streaming MJPEG over HTTP through the real camera driver, each device under its supervisor (as
+in the daemon), a real outbox, roster and encrypted template store in a fresh SITEGATE_HOME."""
 from __future__ import annotations
 
 import time
@@ -13,7 +13,6 @@ import pytest
 from biometrics.enrol import enrol_images
 from biometrics.store import TemplateStore
 from drivers.camera import Camera
-from drivers.sam.reader import SamReader
 from drivers.sim.camera import CameraSimulator
 from drivers.sim.idcard import IdCardSimulator
 from drivers.sim.samples import HMT, RESIDENT
@@ -22,7 +21,8 @@ from drivers.turnstile import Lane, ModbusRelayGate
 from faceframes import camera_frames, photo
 from gateway.clockin.machine import LaneSettings
 from gateway.clockin.faces import FaceService
-from gateway.clockin.runner import FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
+from gateway.clockin.devices import Backoff, FrameGrabber, LaneGate, ReaderFeed, supervise_gate
+from gateway.clockin.runner import LaneDevices, LaneOptions, LaneRunner
 from gateway.roster.store import Roster
 from gateway.clockin.rules import Rules
 from spine import make_gateway
@@ -39,6 +39,9 @@ class Rig:
     roster: Roster
     store: TemplateStore
     outbox: object
+    reader: ReaderFeed
+    grabber: FrameGrabber
+    gate: object                              # the gate's DeviceSupervisor
 
     def show(self, paths) -> None:
         self.camsim.show(paths)
@@ -80,21 +83,25 @@ def rig(tmp_path, home):
     idsim = IdCardSimulator([]).start()
     tsim = TurnstileSimulator(lanes={0: 0}, walk_time=0.1, sensor_time=0.2).start()
     camsim = CameraSimulator(blank, fps=15).start()
-    reader = SamReader.open(idsim.path, timeout=0.5)
-    gate = ModbusRelayGate(port=tsim.path, lanes={"entry": Lane(0, 0)})
-    grabber = FrameGrabber(Camera(camsim.url, reconnect_interval=0.2)).start()
+    quick = Backoff(0.05, 0.2)
+    reader = ReaderFeed(idsim.path, name="idcard:entry", lanes=["entry"], backoff=quick).start()
+    gate = supervise_gate(f"gate:{tsim.path}",
+                          lambda: ModbusRelayGate(port=tsim.path, lanes={"entry": Lane(0, 0)}, pulse=0.1),
+                          path=tsim.path, lanes=["entry"], backoff=quick).start()
+    grabber = FrameGrabber(Camera(camsim.url, timeout=1.0), name="camera:entry", lanes=["entry"],
+                           backoff=quick).start()
     runner = LaneRunner(LaneSettings(name="entry", direction="in", device="gw-test-1/entry",
                                      rules=Rules()),
-                        LaneDevices(reader, grabber, SharedGate(gate, pulse=0.1), relay=0, sensor=0),
+                        LaneDevices(reader, grabber, LaneGate(gate, "entry")),
                         roster, FaceService(store), outbox,
                         LaneOptions(capture_frames=6, capture_timeout=3.0, passage_timeout=2.0),
                         today=lambda: date(2026, 11, 21)).start()
-    r = Rig(home, frames_dir, idsim, tsim, camsim, runner, roster, store, outbox)
+    r = Rig(home, frames_dir, idsim, tsim, camsim, runner, roster, store, outbox, reader, grabber, gate)
     yield r
     runner.stop()
     grabber.stop()
-    reader.close()
-    gate.close()
+    reader.stop()
+    gate.stop()
     camsim.stop()
     tsim.stop()
     idsim.stop()

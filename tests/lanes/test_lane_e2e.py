@@ -94,7 +94,7 @@ def test_face_only_lane_identifies_and_opens(rig):
     rig.show(live(rig, "103", ("103_6", "103_18")))
     dev = rig.runner.dev
     face_lane = LaneRunner(LaneSettings(name="entry", mode="face", device="gw-test-1/entry"),
-                           LaneDevices(None, dev.grabber, dev.gate, dev.relay, dev.sensor),
+                           LaneDevices(None, dev.grabber, dev.gate),
                            rig.roster, rig.runner.faces, rig.outbox,
                            LaneOptions(capture_frames=6, capture_timeout=3.0, passage_timeout=2.0,
                                        face_cooldown=30.0)).start()

@@ -127,3 +127,32 @@ def test_card_failure_and_events_out_of_order_are_ignored_safely():
     m.handle(L.Committed(1), TODAY)
     assert m.handle(L.Passage(True), TODAY) == [] and m.handle(L.GateOpened(), TODAY) == []
     assert m.state is L.State.READY
+
+
+@pytest.mark.parametrize("mode,offline,reason", [
+    ("card+face", ("gate",), "gate_offline"),
+    ("card+face", ("camera",), "camera_offline"),
+    ("card+face", ("gate", "camera"), "gate_offline"),
+    ("card", ("gate",), "gate_offline"),
+])
+def test_a_lost_device_refuses_before_capture_or_open(mode, offline, reason):
+    m = machine(mode=mode)
+    (commit,) = m.handle(L.CardPresented(Worker("W1"), offline=offline), TODAY)
+    assert (commit.body["decision"], commit.body["reason"], commit.body["worker"]) == ("deny", reason, "W1")
+    assert m.handle(L.Committed(3), TODAY) == [] and m.state is L.State.READY     # no OpenGate
+
+
+def test_roster_reasons_come_before_a_lost_device():
+    m = machine()
+    (commit,) = m.handle(L.CardPresented(Worker("W1", blacklisted=True), offline=("gate",)), TODAY)
+    assert commit.body["reason"] == "blacklisted"
+    m.handle(L.Committed(1), TODAY)
+    (commit,) = m.handle(L.CardPresented(None, offline=("gate",)), TODAY)
+    assert commit.body["reason"] == "unknown_worker"
+
+
+def test_gate_lost_while_waiting_for_the_passage_voids_the_record():
+    m = machine()
+    run_allow(m)
+    (commit,) = m.handle(L.GateFailed("DeviceLost"), TODAY)
+    assert (commit.body["decision"], commit.body["reason"], commit.body["ref"]) == ("void", "gate_DeviceLost", 7)

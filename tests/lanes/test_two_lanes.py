@@ -10,7 +10,6 @@ import pytest
 from biometrics.enrol import enrol_images
 from biometrics.store import TemplateStore
 from drivers.camera import Camera
-from drivers.sam.reader import SamReader
 from drivers.sim.camera import CameraSimulator
 from drivers.sim.idcard import IdCardSimulator
 from drivers.sim.samples import HMT, RESIDENT
@@ -19,7 +18,8 @@ from drivers.turnstile import Lane, ModbusRelayGate
 from faceframes import camera_frames, photo
 from gateway.clockin.machine import LaneSettings
 from gateway.clockin.faces import FaceService
-from gateway.clockin.runner import FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
+from gateway.clockin.devices import FrameGrabber, LaneGate, ReaderFeed, supervise_gate
+from gateway.clockin.runner import LaneDevices, LaneOptions, LaneRunner
 from gateway.roster.store import Roster
 from spine import make_gateway
 
@@ -39,17 +39,18 @@ def test_stalled_lane_does_not_block_the_other(home, tmp_path):
             TurnstileSimulator(lanes={0: 0}, walk_time=0.1, sensor_time=0.2).start()]
     card_a, card_b, tsim = sims
     cam = CameraSimulator(frames, fps=15).start()
-    board = SharedGate(ModbusRelayGate(port=tsim.path, lanes={"a": Lane(1, 5), "b": Lane(0, 0)}), pulse=0.1)
-    readers = [SamReader.open(card_a.path, timeout=0.5), SamReader.open(card_b.path, timeout=0.5)]
+    board = supervise_gate("gate", lambda: ModbusRelayGate(port=tsim.path, pulse=0.1,
+                                                           lanes={"a": Lane(1, 5), "b": Lane(0, 0)})).start()
+    readers = [ReaderFeed(card_a.path).start(), ReaderFeed(card_b.path).start()]
     grabber = FrameGrabber(Camera(cam.url, reconnect_interval=0.2)).start()
     faces = FaceService(store)
     today = lambda: date(2026, 11, 21)  # noqa: E731
     # lane A: card only, its passage sensor (input 5) never fires -> waits out 6 s
     lane_a = LaneRunner(LaneSettings(name="a", mode="card", device="gw/a"),
-                        LaneDevices(readers[0], None, board, relay=1, sensor=5), roster, None, outbox,
+                        LaneDevices(readers[0], None, LaneGate(board, "a")), roster, None, outbox,
                         LaneOptions(passage_timeout=6.0), today=today).start()
     lane_b = LaneRunner(LaneSettings(name="b", device="gw/b"),
-                        LaneDevices(readers[1], grabber, board, relay=0, sensor=0), roster, faces, outbox,
+                        LaneDevices(readers[1], grabber, LaneGate(board, "b")), roster, faces, outbox,
                         LaneOptions(capture_frames=6, capture_timeout=3.0, passage_timeout=2.0),
                         today=today).start()
     try:
@@ -78,8 +79,8 @@ def test_stalled_lane_does_not_block_the_other(home, tmp_path):
         lane_b.stop()
         grabber.stop()
         for r in readers:
-            r.close()
-        board.driver.close()
+            r.stop()
+        board.stop()
         cam.stop()
         for s in sims:
             s.stop()
