@@ -44,6 +44,13 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     outbox = open_outbox(cfg)
     uplink = make_uplink(cfg, outbox)
     threads = [threading.Thread(target=uplink.run, args=(stop,), name="uplink", daemon=True)]
+    # live roster: central's roster updates, verified, applied to the roster the lanes and the
+    # phone page read (over the uplink's connection; docs/wire.md §8)
+    from gateway.roster.live import LiveRoster
+    from gateway.site import central_key, open_roster
+    live_roster = LiveRoster(open_roster(cfg), uplink, central_key(cfg), outbox.signer.decrypt)
+    threads.append(threading.Thread(target=live_roster.run, args=(stop,), name="roster",
+                                    daemon=True))
     if cfg.simulate_rate > 0:
         threads.append(threading.Thread(
             target=run_source, name="simulate", daemon=True,
@@ -118,5 +125,6 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     if web is not None:
         from gateway.web.serve import stop_web
         stop_web(web)
+    live_roster.roster.close()
     outbox.close()
     return 0
