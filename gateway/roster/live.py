@@ -3,7 +3,9 @@ runs (docs/wire.md §8).
 
 It rides the uplink's one MQTT connection (``Uplink.add_channel``): on every (re)connect, and
 every ``refresh_s`` while connected, it asks central for what changed after the version it
-holds.  Each update is verified against central's key, placed against that version
+holds; a question without a verified answer is asked again after ``retry_s`` (doubling up to
+``refresh_s``), so a request central missed -- not yet subscribed, restarting -- costs seconds,
+not a refresh period.  Each update is verified against central's key, placed against that version
 (``uplink.roster.decide``: versions only move forward), its sealed personal fields opened with
 the gateway's own key, and applied in one transaction (``Roster.apply_central``).  The lanes
 and the phone page read the same roster file, so their next decision uses the change; nothing
@@ -45,7 +47,7 @@ def now_ms() -> int:
 class LiveRoster:
     def __init__(self, roster: Roster, uplink, central_key: "str | Verifier | None",
                  decrypt: Callable[[bytes], bytes], *, refresh_s: float = 600.0,
-                 hold_s: float = 3600.0, queue_size: int = 16) -> None:
+                 retry_s: float = 10.0, hold_s: float = 3600.0, queue_size: int = 16) -> None:
         """``uplink``: the site's ``Uplink`` (its ``gw``, ``connected``, ``send`` and
         ``add_channel``); ``central_key``: central's public key (None: every update is refused);
         ``decrypt``: SM2 decryption with the gateway's key (``Signer.decrypt``)."""
@@ -53,7 +55,9 @@ class LiveRoster:
         self.gw = uplink.gw
         self.central = central_key if isinstance(central_key, Verifier) or central_key is None \
             else Verifier(central_key)
-        self.refresh_s, self.hold_s = refresh_s, hold_s
+        self.refresh_s, self.retry_s, self.hold_s = refresh_s, retry_s, hold_s
+        self._unanswered: float | None = None      # monotonic time of an unanswered question
+        self._retry = retry_s
         self.counters = {"received": 0, "applied": 0, "stale": 0, "forged": 0, "replayed": 0,
                          "refused": 0, "dropped": 0}
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -82,14 +86,19 @@ class LiveRoster:
             except queue.Empty:
                 item = None
             try:
+                now = time.monotonic()
                 if item is _ASK or item is _RESYNC:
                     self._ask(resync=item is _RESYNC)
-                    next_refresh = time.monotonic() + self.refresh_s
+                    next_refresh = now + self.refresh_s
                 elif item is not None:
                     self.handle(item)
-                elif self.uplink.connected and time.monotonic() >= next_refresh:
+                elif self.uplink.connected and now >= next_refresh:
                     self._ask()
-                    next_refresh = time.monotonic() + self.refresh_s
+                    next_refresh = now + self.refresh_s
+                elif self.uplink.connected and self._unanswered is not None and \
+                        now - self._unanswered >= self._retry:
+                    self._retry = min(self._retry * 2, self.refresh_s)
+                    self._ask()
                 if self.counters["dropped"] and self._queue.empty():
                     self.counters["dropped"] = 0
                     self._ask()
@@ -99,6 +108,7 @@ class LiveRoster:
     def _ask(self, resync: bool = False) -> None:
         have = 0 if resync else self.roster.central_state()["version"]
         self.uplink.send("roster-req", request(have))
+        self._unanswered = time.monotonic()
 
     def handle(self, payload: bytes) -> str:
         """One update in; returns what was done: applied, confirmed, stale, ahead, resync,
@@ -115,6 +125,7 @@ class LiveRoster:
             return "forged"
         except WireError as exc:
             return self._refused(str(exc))
+        self._unanswered, self._retry = None, self.retry_s      # central answers
         held = self.roster.central_state()
         verdict = decide(u, held["version"], held["project"])
         if verdict == "rollback":
