@@ -48,7 +48,8 @@ def main(verbose: int) -> None:
               help="This worker's broker user (one per worker) [env SITEGATE_BROKER_USERNAME]")
 @click.option("--password", envvar="SITEGATE_BROKER_PASSWORD",
               help="[env SITEGATE_BROKER_PASSWORD]")
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              envvar="SITEGATE_BROKER_CA_FILE", help="[env SITEGATE_BROKER_CA_FILE]")
 @click.option("--cert-file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--client-id", default=None,

@@ -283,9 +283,13 @@ class Uplink:
             return
         self._on_ack(bytes(message.payload))
 
+    def _open_ack(self, payload: bytes) -> dict:
+        """Central's signature checked first, then the ack (``uplink.wire.open_ack``)."""
+        return open_ack(payload, self.central, self.gw)
+
     def _on_ack(self, payload: bytes) -> None:
         try:
-            ack = open_ack(payload, self.central, self.gw)
+            ack = self._open_ack(payload)
         except BadSignature as exc:
             self.counters["acks_forged"] += 1
             self._forged_at = time.monotonic()
