@@ -287,10 +287,7 @@ class Roster:
         """{"version", "project", "changed_ms", "synced_ms"}: the roster version from central
         the site holds (0 = none yet), when an update last changed it and when central last
         confirmed it (an answer or push that verified)."""
-        meta = dict(self._conn.execute("SELECT k, v FROM central_sync"))
-        return {"version": int(meta.get("version", 0)), "project": meta.get("project"),
-                "changed_ms": int(meta["changed_ms"]) if "changed_ms" in meta else None,
-                "synced_ms": int(meta["synced_ms"]) if "synced_ms" in meta else None}
+        return _sync_state(dict(self._conn.execute("SELECT k, v FROM central_sync")))
 
     def mark_synced(self, ts_ms: int) -> None:
         with self._lock:
@@ -417,6 +414,10 @@ def read_central_state(path: str | Path) -> dict | None:
             meta = {}
     finally:
         conn.close()
+    return _sync_state(meta)
+
+
+def _sync_state(meta: Mapping[str, str]) -> dict:
     return {"version": int(meta.get("version", 0)), "project": meta.get("project"),
             "changed_ms": int(meta["changed_ms"]) if "changed_ms" in meta else None,
             "synced_ms": int(meta["synced_ms"]) if "synced_ms" in meta else None}

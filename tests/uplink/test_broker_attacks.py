@@ -35,9 +35,11 @@ def broker(tmp_path_factory):
 class Probe:
     """A raw MQTT client with someone's credentials: what it was granted and what reached it."""
 
-    def __init__(self, broker, user: str, client_id: str | None = None,
+    def __init__(self, broker, user: str | None, client_id: str | None = None,
                  password: str | None = None) -> None:
-        self.cfg = broker.cfg(user, password)
+        from uplink.broker import BrokerConfig
+        self.cfg = broker.cfg(user, password) if user else \
+            BrokerConfig(broker.url, ca_file=str(broker.pki / "ca.pem"))
         self.client = new_client(self.cfg, client_id or user)
         self.connack = None
         self.granted: dict[str, bool] = {}
@@ -137,6 +139,9 @@ def test_client_id_takeover_refused(tmp_path, broker):
         assert uplink.connected and uplink.counters["connects"] == 1, "gw-a was pushed off"
         outbox.append_many([{"n": i} for i in range(10)])
         wait_for(lambda: outbox.acked_seq == 10, 15, "gw-a still delivering")
+        anonymous = Probe(broker, None, client_id="gw-a")    # no credentials at all
+        probes.append(anonymous)
+        assert anonymous.connack.is_failure
         own = Probe(broker, "gw-b")                     # a gateway's own id: accepted
         probes.append(own)
         assert not own.connack.is_failure
