@@ -94,11 +94,14 @@ def ingest(workers: int, gateways: int, per_gw: int, tmp: Path, port: int) -> di
     try:
         while not all(r.exists() for r in readies):
             time.sleep(0.05)
+        central_key = subprocess.run([sys.executable, "-m", "central.cli", "key", "--hex"], env=env,
+                                     check=True, capture_output=True, text=True).stdout.strip()
         stops, threads, ups = [], [], []
         start = time.perf_counter()
         for box in boxes:
             up = Uplink(box, BrokerConfig(f"mqtt://127.0.0.1:{port}"), window=8,
-                        ack_timeout=60.0, linger=0.05)   # queueing, not loss: no re-sends
+                        ack_timeout=60.0, linger=0.05,   # queueing, not loss: no re-sends
+                        central_key=central_key)
             stop = threading.Event()
             t = threading.Thread(target=up.run, args=(stop,), daemon=True)
             t.start()

@@ -101,8 +101,11 @@ def ours(port: int, n: int, workdir: Path) -> dict:
     try:
         while not ready.exists():
             time.sleep(0.05)
+        central_key = subprocess.run([sys.executable, "-m", "central.cli", "key", "--hex"], env=env,
+                                     check=True, capture_output=True, text=True).stdout.strip()
         outbox = Outbox(workdir / "outbox.db", gw, signer, Limits())
-        uplink = Uplink(outbox, BrokerConfig(f"mqtt://127.0.0.1:{port}"), linger=0.05)
+        uplink = Uplink(outbox, BrokerConfig(f"mqtt://127.0.0.1:{port}"), linger=0.05,
+                        central_key=central_key)
         stop = threading.Event()
         t = threading.Thread(target=uplink.run, args=(stop,), daemon=True)
         t.start()

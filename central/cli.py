@@ -22,7 +22,7 @@ from uplink.broker import BrokerConfig
 from uplink.sm2 import SM2Error, public_key_from_pem, public_key_pem, validate_public_key
 from uplink.wire import WireError, check_gateway_id
 
-from . import audit, cli_ops, cli_rules
+from . import audit, cli_broker, cli_ops, cli_rules
 from .cli_common import db_option, home, open_store
 
 console = Console(stderr=True)
@@ -45,13 +45,19 @@ def main(verbose: int) -> None:
 @click.option("--broker", "broker_url", default="mqtt://127.0.0.1:1883", show_default=True,
               envvar="SITEGATE_BROKER_URL", help="mqtt://host:port or mqtts://host:port "
               "[env SITEGATE_BROKER_URL]")
-@click.option("--username")
-@click.option("--password", envvar="SITEGATE_BROKER_PASSWORD")
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--username", envvar="SITEGATE_BROKER_USERNAME",
+              help="This worker's broker user (one per worker) [env SITEGATE_BROKER_USERNAME]")
+@click.option("--password", envvar="SITEGATE_BROKER_PASSWORD",
+              help="[env SITEGATE_BROKER_PASSWORD]")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              envvar="SITEGATE_BROKER_CA_FILE", help="[env SITEGATE_BROKER_CA_FILE]")
 @click.option("--cert-file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--client-id", default=None, help="Default: sitegate-central-<pid>.")
-@click.option("--share", metavar="GROUP", help="Join shared subscription $share/GROUP/...")
+@click.option("--client-id", default=None,
+              help="Default: the user name (the shipped broker requires that), else "
+                   "sitegate-central-<pid>.")
+@click.option("--share", metavar="GROUP", help="Join shared subscription $share/GROUP/... "
+              "(the shipped broker allows the group central).")
 @click.option("--max-payload", default=512 * 1024, show_default=True)
 @click.option("--delay-ms", default=0, hidden=True, help="Test knob: slow every message down.")
 @click.option("--ready-file", type=click.Path(dir_okay=False), hidden=True)
@@ -59,16 +65,19 @@ def main(verbose: int) -> None:
               help="Keep blocks that overtake their predecessor until it arrives (default: on "
                    "with --share).")
 @click.option("--roster/--no-roster", default=True, show_default=True,
-              help="Answer roster requests and push roster changes (signed with "
-                   "$SITEGATE_HOME/central/roster.key).")
+              help="Answer roster requests and push roster changes.")
 @click.option("--intake/--no-intake", default=True, show_default=True,
               help="Take workers registered on site into the registry (registration records, "
                    "opened with $SITEGATE_HOME/central/intake.key).")
 def run(db, broker_url, username, password, ca_file, cert_file, key_file, client_id, share,
         max_payload, delay_ms, ready_file, park_gaps, roster, intake):
-    """Receive, verify, store and acknowledge gateway blocks until stopped."""
+    """Receive, verify, store and acknowledge gateway blocks until stopped.
+
+    Acks and roster updates are signed with central's key ($SITEGATE_HOME/central/signing.key,
+    made on first use; `sitegate-central key` prints its public half for the gateways)."""
     from .ingest import Ingest
     from .receiver import Receiver
+    from .roster import RosterService, load_signer
 
     logging.getLogger("sitegate").setLevel(logging.INFO)
     store = open_store(db)
@@ -80,12 +89,14 @@ def run(db, broker_url, username, password, ca_file, cert_file, key_file, client
                           cert_file=cert_file, key_file=key_file)
     ingest = Ingest(store, max_payload=max_payload,
                     park=bool(share) if park_gaps is None else park_gaps)
+    signer = load_signer(home())
     roster_service = None
     if roster:
-        from .roster import RosterService, load_signer
-        roster_service = RosterService(store, load_signer(home()))
-    receiver = Receiver(ingest, broker, client_id=client_id or f"sitegate-central-{os.getpid()}",
-                        share=share, delay_s=delay_ms / 1000, roster=roster_service)
+        from .crypto import FieldCipher, load_key
+        roster_service = RosterService(store, signer, FieldCipher(load_key(home())))
+    receiver = Receiver(ingest, broker, signer=signer, share=share, delay_s=delay_ms / 1000,
+                        client_id=client_id or username or f"sitegate-central-{os.getpid()}",
+                        roster=roster_service)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -245,6 +256,7 @@ def export(fmt, gateway_id, output, db):
 
 cli_ops.register(main)
 cli_rules.register(main)
+cli_broker.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -349,7 +349,7 @@ def register(main: click.Group) -> None:
 
     @roster.command("key")
     def roster_key():
-        """Print central's roster public key (give it to each gateway)."""
+        """Print central's public signing key as hex (as `sitegate-central key --hex`)."""
         from .cli_common import home
         from .roster import load_signer
         click.echo(load_signer(home()).public_hex)

@@ -95,7 +95,8 @@ class Ingest:
             outcome = drained
         elif self.park and outcome.status == "ok":
             outcome = self.store.drain(gw) or outcome
-        ack = make_ack(gw, outcome.seq, outcome.head, outcome.status, block.first, outcome.reason)
+        ack = make_ack(gw, outcome.seq, outcome.head, outcome.status, block.first, outcome.reason,
+                       kind=outcome.kind)
         if outcome.status == "ok":
             self.counters["blocks_ok"] += 1
             self.counters["records_ok"] += block.last - block.first + 1
@@ -127,6 +128,6 @@ class Ingest:
         except Exception:  # noqa: BLE001 - counting must not take the receiver down
             log.exception("could not record a rejection")
         if answer and gw is not None and head is not None:
-            ack = make_ack(gw, head[0], head[1], "rejected", ref, reason[:200])
+            ack = make_ack(gw, head[0], head[1], "rejected", ref, reason, kind=kind)
             return Verdict("rejected", kind, reason, gw, topic(gw, "ack"), ack)
         return Verdict("rejected", kind, reason, gw, None, None)

@@ -388,6 +388,22 @@ class Registry:
                                                      date=day, type="0"))
             self._roster_touch(conn, project, wid)
 
+    def move_to_team(self, project: str, wid: str, team_sys_no: int | None) -> None:
+        """The worker changes team on the project (``None``: no team)."""
+        team = None if team_sys_no is None else C.integer(team_sys_no, "teamSysNo", 1, 2**31 - 1)
+        with self._begin() as conn:
+            if _one(conn, project_workers, projectCode=project, workerId=wid) is None:
+                self._project(conn, project)
+                raise InputError("workerId: not on this project")
+            if team is not None:
+                t = _one(conn, teams, teamSysNo=team)
+                if t is None or t["projectCode"] != project:
+                    raise InputError("teamSysNo: no such team on this project")
+            conn.execute(project_workers.update().where(
+                project_workers.c.projectCode == project,
+                project_workers.c.workerId == wid).values(teamSysNo=team))
+            self._roster_touch(conn, project, wid)
+
     def add_contract(self, d: dict) -> int:
         start = C.check_date(d.get("startDate"), "startDate")
         end = C.check_date(d.get("endDate"), "endDate", d.get("contractPeriodType", "0") == "0")
@@ -503,7 +519,9 @@ def roster_entry(conn, project: str, wid: str) -> dict:
     black = conn.execute(sa.select(sa.func.count()).select_from(blacklist).where(
         blacklist.c.subjectType == "worker", blacklist.c.subjectId == wid)).scalar() > 0
     status = "blacklisted" if black else ("exited" if pw["exitDate"] else "active")
-    return {"worker": wid, "status": status, "team": pw["teamSysNo"],
+    team_name = None if pw["teamSysNo"] is None else conn.execute(
+        sa.select(teams.c.teamName).where(teams.c.teamSysNo == pw["teamSysNo"])).scalar()
+    return {"worker": wid, "status": status, "team": pw["teamSysNo"], "teamName": team_name,
             "workType": pw["workType"], "card": pw["cardNumber"],
             "entry": _iso(pw["entryDate"]), "exit": _iso(pw["exitDate"]),
             "contractEnd": _iso(contract_end), "certValidTo": _iso(cert_to),

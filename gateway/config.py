@@ -61,6 +61,7 @@ class SiteConfig:
     web: "WebConfig" = None          # type: ignore[assignment]
     keys_dir: Path | None = None        # [keys] dir: the SM4 keys apart from the data (None: home/keys)
     keys_sealed: bool = False           # [keys] sealed: new SM4 keys sealed with the passphrase
+    central_key_file: Path | None = None   # central's public key (acks, roster updates)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ class LaneConfig:
 
 # key -> (type, default); sections mirror the TOML file
 SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
-    "gateway": {"id": (str, None), "key": (str, "keys/gateway.key.pem"), "project": (str, None)},
+    "gateway": {"id": (str, None), "key": (str, "keys/gateway.key.pem"), "project": (str, None),
+                "central_key": (str, "keys/central.pub.pem")},
     "broker": {"url": (str, "mqtt://127.0.0.1:1883"), "username": (str, None),
                "password": (str, None), "password_file": (str, None), "ca_file": (str, None),
                "cert_file": (str, None), "key_file": (str, None), "keepalive": (int, 30),
@@ -347,7 +349,8 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                       phone_key=_path(home, ph["key"]), phone_db=_path(home, ph["db"]),
                       session_minutes=ph["session_minutes"], push=sc["push"],
                       tz_offset_min=sc["tz_offset_min"], project=g["project"], faces=faces, roster=roster, lanes=lanes,
-                      web=web, keys_dir=keys_dir, keys_sealed=ks["sealed"])
+                      web=web, keys_dir=keys_dir, keys_sealed=ks["sealed"],
+                      central_key_file=_path(home, g["central_key"]))
 
 
 def load(path: str | Path, home: Path | None = None) -> SiteConfig:

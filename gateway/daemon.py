@@ -47,6 +47,13 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     if registrations is not None:
         uplink.add_alarm_source(registrations.alarms)
     threads = [threading.Thread(target=uplink.run, args=(stop,), name="uplink", daemon=True)]
+    # live roster: central's roster updates, verified, applied to the roster the lanes and the
+    # phone page read (over the uplink's connection; docs/wire.md §8)
+    from gateway.roster.live import LiveRoster
+    from gateway.site import central_key, open_roster
+    live_roster = LiveRoster(open_roster(cfg), uplink, central_key(cfg), outbox.signer.decrypt)
+    threads.append(threading.Thread(target=live_roster.run, args=(stop,), name="roster",
+                                    daemon=True))
     if cfg.simulate_rate > 0:
         threads.append(threading.Thread(
             target=run_source, name="simulate", daemon=True,
@@ -126,6 +133,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     if web is not None:
         from gateway.web.serve import stop_web
         stop_web(web)
+    live_roster.roster.close()
     if registrations is not None:
         registrations.roster.close()
     outbox.close()

@@ -114,12 +114,27 @@ def open_outbox(cfg: SiteConfig, readonly: bool = False) -> Outbox:
     return Outbox(cfg.outbox_path, cfg.gateway_id, signer, cfg.limits, readonly=readonly)
 
 
+def central_key(cfg: SiteConfig) -> str | None:
+    """Central's public key (128 hex) from ``[gateway] central_key`` (PEM or hex), or None when
+    the file is missing -- the uplink then releases nothing and says so."""
+    from uplink.sm2 import SM2Error, public_key_from_pem, validate_public_key
+    path = cfg.central_key_file
+    if path is None or not path.exists():
+        return None
+    text = path.read_text()
+    try:
+        return public_key_from_pem(text) if "BEGIN" in text else validate_public_key(text.strip())
+    except SM2Error as exc:
+        raise SiteError(f"{path}: not central's SM2 public key ({exc})") from exc
+
+
 def make_uplink(cfg: SiteConfig, outbox: Outbox) -> Uplink:
     gate = None
     if cfg.push != "realtime":
         gate = Schedule(cfg.push, cfg.tz_offset_min).cutoff_ms
     return Uplink(outbox, cfg.broker, window=cfg.window, ack_timeout=cfg.ack_timeout,
-                  linger=cfg.linger, state_interval=cfg.state_interval, release_cutoff=gate)
+                  linger=cfg.linger, state_interval=cfg.state_interval, release_cutoff=gate,
+                  central_key=central_key(cfg))
 
 
 def open_roster(cfg: SiteConfig):

@@ -13,6 +13,10 @@ from uplink.outbox import Limits, Outbox
 from uplink.publisher import Uplink
 from uplink.sm2 import Signer, generate_private_key
 
+# central's signing key in tests that run central in a thread: it signs acks and roster updates,
+# gateways started with start_uplink verify them against its public half
+CENTRAL = Signer(generate_private_key())
+
 
 class Running:
     def __init__(self, target) -> None:
@@ -34,6 +38,7 @@ def make_gateway(path: Path, gw: str = "gw-test-1", key: str | None = None,
 def start_central(url: str, broker_url: str, **kw) -> tuple[Store, Ingest, Receiver, Running]:
     store = Store(url)
     ingest = Ingest(store)
+    kw.setdefault("signer", CENTRAL)
     receiver = Receiver(ingest, BrokerConfig(broker_url), **kw)
     running = Running(receiver.run)
     assert receiver.connected.wait(10), "receiver did not connect"
@@ -43,6 +48,7 @@ def start_central(url: str, broker_url: str, **kw) -> tuple[Store, Ingest, Recei
 def start_uplink(outbox: Outbox, broker_url: str, **kw) -> tuple[Uplink, Running]:
     kw.setdefault("ack_timeout", 3.0)
     kw.setdefault("backoff_max", 2.0)
+    kw.setdefault("central_key", CENTRAL.public_hex)
     uplink = Uplink(outbox, BrokerConfig(broker_url), **kw)
     return uplink, Running(uplink.run)
 

@@ -5,12 +5,17 @@ this thread and needs no lock).  Rules:
 
 * a bounded window of blocks is in flight, refilled from SQLite -- paho's queue is never the
   buffer;
-* rows are released only on *central's* ack (after its commit), never on the broker's PUBACK;
+* rows are released only on *central's* ack (after its commit), never on the broker's PUBACK,
+  and only when the ack carries central's SM2 signature: a forged ack (anyone who can publish
+  on the ack topic) releases nothing and raises the critical ``ack_forged`` alarm;
 * no ack for ``ack_timeout`` seconds, a ``gap`` ack, or a reconnect: re-send from the first
   unacknowledged record (central de-duplicates on (gateway, seq));
 * reconnects back off exponentially with full jitter, so a province of gateways does not
   reconnect in lockstep after a central outage;
-* a retained state message carries health and alarms; the last will marks the gateway offline.
+* a retained state message carries health and alarms; the last will marks the gateway offline;
+* other downlinks (the roster) share this one connection -- the broker binds the client id to
+  the gateway's user name, so a second connection would push this one off: ``add_channel``
+  subscribes a topic of the gateway's own on every connect, ``send`` publishes from any thread.
 """
 from __future__ import annotations
 
@@ -19,13 +24,15 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from typing import Callable
 
 import paho.mqtt.client as mqtt
 
 from .broker import BrokerConfig, connect, new_client
 from .outbox import AckMismatch, Outbox, alarms, now_ms
-from .wire import WireError, decode_ack, topic
+from .sm2 import Verifier
+from .wire import BadSignature, WireError, open_ack, topic
 
 log = logging.getLogger("sitegate.uplink")
 
@@ -35,7 +42,13 @@ class Uplink:
                  ack_timeout: float = 10.0, linger: float = 0.2, state_interval: float = 10.0,
                  backoff_min: float = 0.5, backoff_max: float = 60.0,
                  extra_state: Callable[[], dict] | None = None,
-                 release_cutoff: Callable[[int], int] | None = None) -> None:
+                 release_cutoff: Callable[[int], int] | None = None,
+                 central_key: "str | Verifier | None" = None,
+                 forged_hold_s: float = 3600.0) -> None:
+        """``central_key``: central's SM2 public key (128 hex or a Verifier); acks are released
+        only when they verify against it.  Without it nothing is released (critical alarm
+        ``central_key_missing``).  ``forged_hold_s``: how long ``ack_forged`` stays raised
+        after the last forged ack."""
         self.outbox = outbox
         self.broker = broker
         self.gw = outbox.gw
@@ -51,8 +64,20 @@ class Uplink:
         self.held_blocks = 0
         self.connected = False
         self.counters = {"published": 0, "acks": 0, "resends": 0, "rejected_by_central": 0,
-                         "connects": 0, "connect_failures": 0}
+                         "connects": 0, "connect_failures": 0, "acks_forged": 0}
         self.uplink_alarms: dict[str, dict] = {}
+        self.central = central_key if isinstance(central_key, Verifier) or central_key is None \
+            else Verifier(central_key)
+        if self.central is None:
+            self._set_alarm("central_key_missing", "critical",
+                            "central's public key is not configured: acks cannot be verified "
+                            "and nothing is released (records are kept)")
+        self.forged_hold_s = forged_hold_s
+        self._forged_at = 0.0
+        # downlinks sharing this connection: kind -> handler(payload); hooks run on connect
+        self._channels: dict[str, Callable[[bytes], None]] = {}
+        self._connect_hooks: list[Callable[[], None]] = []
+        self._outgoing: deque[tuple[str, bytes]] = deque(maxlen=64)
         # other parts of the site (devices, roster, lanes) report their alarms here; they go
         # into the retained state message and the health file like the uplink's own
         self._alarm_sources: list[Callable[[], list[dict]]] = []
@@ -100,6 +125,7 @@ class Uplink:
             self._lost(f"network loop: {mqtt.error_string(rc)}")
             return
         if self.connected:
+            self._flush_outgoing()
             self._fill_window()
             if self._inflight and now - self._last_progress > self.ack_timeout:
                 log.warning("no ack from central for %.0f s; re-sending from seq %d",
@@ -168,9 +194,16 @@ class Uplink:
         for code in ("broker_unreachable", "broker_refused"):
             self.uplink_alarms.pop(code, None)
         client.subscribe(topic(self.gw, "ack"), qos=1)
+        for kind in self._channels:
+            client.subscribe(topic(self.gw, kind), qos=1)
         log.info("connected to %s", self.broker.display())
         self._rewind()
         self._last_state = self._last_check = 0.0
+        for hook in self._connect_hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - a downlink's bug must not stop the uplink
+                log.exception("on-connect hook failed")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if client is self._client:
@@ -216,15 +249,58 @@ class Uplink:
         self._epoch += 1
         self._last_progress = time.monotonic()
 
+    # ------------------------------------------------------------ other downlinks
+    def add_channel(self, kind: str, on_message: Callable[[bytes], None],
+                    on_connect: Callable[[], None] | None = None) -> None:
+        """Subscribe ``sitegate/v1/{gw}/{kind}`` on every connect; each payload goes to
+        ``on_message`` on the uplink thread (keep it quick: queue the work).  ``on_connect``
+        runs after every (re)connect.  Call before ``run``."""
+        topic(self.gw, kind)                     # a known topic kind of this gateway's own
+        self._channels[kind] = on_message
+        if on_connect is not None:
+            self._connect_hooks.append(on_connect)
+
+    def send(self, kind: str, payload: bytes) -> None:
+        """Publish on ``sitegate/v1/{gw}/{kind}`` (QoS 1) from any thread: queued (at most 64,
+        the oldest dropped) and sent by the uplink thread while connected."""
+        self._outgoing.append((topic(self.gw, kind), bytes(payload)))
+
+    def _flush_outgoing(self) -> None:
+        while self._outgoing and self._client is not None:
+            name, payload = self._outgoing.popleft()
+            self._client.publish(name, payload, qos=1)
+
     # ------------------------------------------------------------ acks
     def _on_message(self, client, userdata, message) -> None:
-        try:
-            ack = decode_ack(message.payload)
-        except WireError as exc:
-            log.error("ignoring malformed ack on %s: %s", message.topic, exc)
+        kind = message.topic.rsplit("/", 1)[-1]
+        if kind != "ack":
+            handler = self._channels.get(kind)
+            if handler is not None and message.topic == topic(self.gw, kind):
+                try:
+                    handler(bytes(message.payload))
+                except Exception:  # noqa: BLE001
+                    log.exception("%s handler failed", kind)
             return
-        if ack["gw"] != self.gw:
-            log.error("ignoring ack for another gateway (%s)", ack["gw"])
+        self._on_ack(bytes(message.payload))
+
+    def _open_ack(self, payload: bytes) -> dict:
+        """Central's signature checked first, then the ack (``uplink.wire.open_ack``)."""
+        return open_ack(payload, self.central, self.gw)
+
+    def _on_ack(self, payload: bytes) -> None:
+        try:
+            ack = self._open_ack(payload)
+        except BadSignature as exc:
+            self.counters["acks_forged"] += 1
+            self._forged_at = time.monotonic()
+            n = self.counters["acks_forged"]
+            self._set_alarm("ack_forged", "critical",
+                            f"{n} ack(s) not signed by central refused ({exc}); nothing was "
+                            "released -- someone else can publish on this gateway's ack topic")
+            log.error("refused an ack not signed by central (%d so far): %s", n, exc)
+            return
+        except WireError as exc:
+            log.error("ignoring malformed ack: %s", exc)
             return
         self.counters["acks"] += 1
         try:
@@ -266,6 +342,9 @@ class Uplink:
             first = self.outbox.ts_of(self.outbox.acked_seq + 1)
             if first is not None and first >= self.release_cutoff(now_ms()):
                 current = [a for a in current if a["code"] != "ack_stale"]
+        if "ack_forged" in self.uplink_alarms and \
+                time.monotonic() - self._forged_at > self.forged_hold_s:
+            self.uplink_alarms.pop("ack_forged", None)
         current = current + list(self.uplink_alarms.values())
         for source in self._alarm_sources:
             try:

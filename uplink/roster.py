@@ -1,168 +1,184 @@
-"""Roster downlink, gateway side (docs/wire.md §8): ask, verify, apply.
+"""Roster downlink (docs/wire.md §8): the update format, its sealed personal fields, and what a
+gateway does with a verified update.  Sans-I/O: ``gateway.roster.live`` runs it over the
+uplink's MQTT connection, ``central.roster`` makes the updates.
 
-``apply_delta(state, delta)`` is pure: a dict ``{"project", "version", "workers"}`` in, the next
-one out.  ``SqliteRoster`` keeps the same state in SQLite (one transaction per delta), and
-``RosterClient`` asks central over MQTT on every (re)connect with the version it has, so a
-gateway that was offline catches up; ``more`` answers are followed by a new request.
+* An update is canonical JSON || central's 64-byte SM2 signature; ``decode_update`` checks the
+  signature first (``BadSignature`` otherwise), then the fields and the addressee.
+* Personal fields (ID number, name, gender, birth date) travel sealed: one fresh SM4 key per
+  update, SM2-encrypted to the gateway's public key (``key``); each entry's ``private`` is
+  SM4-GCM under it with the gateway and worker as associated data.  Only that gateway can
+  open them; the rest of the entry is what the gate decides on.
+* ``decide`` is the whole rule for replays: versions only move forward.  An incremental update
+  applies only on top of the version the gateway holds; a full snapshot older than it is a
+  replay (or central went back in time) and is refused.
 """
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
-from pathlib import Path
+import secrets
+from typing import Any, Callable
 
-from .broker import BrokerConfig, connect, new_client
-from .sm2 import Verifier
-from .wire import SIG_LEN, TOPIC_ROOT, WireError, canonical, check_gateway_id, parse_canonical
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-_KEYS = {"entries", "from", "full", "gw", "more", "project", "to", "type", "v"}
+from .sm2 import SM2Error, Verifier, encrypt
+from .wire import SIG_LEN, BadSignature, WireError, canonical, parse_canonical, topic
+
+STATUSES = ("active", "exited", "blacklisted")
+PRIVATE_FIELDS = ("birthDate", "gender", "idCardNumber", "idCardType", "workerName")
+_KEYS = {"entries", "from", "full", "gw", "key", "more", "project", "to", "type", "v"}
+_AAD = b"sitegate-roster/v1"
 
 
 def request_topic(gw: str) -> str:
-    return f"{TOPIC_ROOT}/{check_gateway_id(gw)}/roster-req"
+    return topic(gw, "roster-req")
 
 
 def roster_topic(gw: str) -> str:
-    return f"{TOPIC_ROOT}/{check_gateway_id(gw)}/roster"
+    return topic(gw, "roster")
 
 
 def request(have: int) -> bytes:
     return canonical({"have": int(have), "v": 1})
 
 
-def decode_delta(payload: bytes, central_public_key: str, gw: str) -> dict:
-    """Verify central's signature and the shape; WireError otherwise."""
+def parse_request(data: bytes) -> int:
+    """The ``have`` of a roster request; WireError for anything else."""
+    req = parse_canonical(bytes(data), "roster request")
+    if not isinstance(req, dict) or set(req) != {"have", "v"} or req["v"] != 1 or \
+            not isinstance(req["have"], int) or isinstance(req["have"], bool) or req["have"] < 0:
+        raise WireError('roster request: expected {"have": <int >= 0>, "v": 1}')
+    return req["have"]
+
+
+# ---------------------------------------------------------------- sealed personal fields
+
+def _aad(gw: str, worker: str) -> bytes:
+    return b"\0".join((_AAD, gw.encode(), worker.encode()))
+
+
+def seal_private(gw: str, gateway_public_hex: str, private: dict[str, dict], *,
+                 _key: bytes | None = None, _nonces: list[bytes] | None = None,
+                 _k: int | None = None) -> tuple[str | None, dict[str, str]]:
+    """(``key``, {worker: ``private``}) for one update.  The underscored arguments fix the
+    random values for published test vectors only."""
+    if not private:
+        return None, {}
+    key = _key if _key is not None else secrets.token_bytes(16)
+    sealed = {}
+    for i, (worker, fields) in enumerate(private.items()):
+        nonce = _nonces[i] if _nonces is not None else secrets.token_bytes(12)
+        enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+        enc.authenticate_additional_data(_aad(gw, worker))
+        body = enc.update(canonical(fields)) + enc.finalize()
+        sealed[worker] = (nonce + body + enc.tag).hex()
+    return encrypt(gateway_public_hex, key, _k=_k).hex(), sealed
+
+
+def open_private(update: dict, decrypt: Callable[[bytes], bytes]) -> dict[str, dict]:
+    """{worker: personal fields} of a verified update; ``decrypt`` is the gateway's SM2
+    decryption (its key).  WireError when anything does not open."""
+    sealed = {e["worker"]: e["private"] for e in update["entries"] if e.get("private")}
+    if not sealed:
+        return {}
+    if not isinstance(update["key"], str):
+        raise WireError("roster: sealed entries without a key")
+    try:
+        key = decrypt(bytes.fromhex(update["key"]))
+    except (SM2Error, ValueError) as exc:
+        raise WireError(f"roster: the update's key does not open with this gateway's key ({exc})")
+    if len(key) != 16:
+        raise WireError("roster: the update's key is not an SM4 key")
+    out = {}
+    for worker, blob in sealed.items():
+        try:
+            raw = bytes.fromhex(blob)
+            if len(raw) < 12 + 16 + 2:
+                raise ValueError("too short")
+            dec = Cipher(algorithms.SM4(key), modes.GCM(raw[:12], raw[-16:])).decryptor()
+            dec.authenticate_additional_data(_aad(update["gw"], worker))
+            fields = parse_canonical(dec.update(raw[12:-16]) + dec.finalize(), "roster private")
+        except InvalidTag as exc:
+            raise WireError(f"roster: private fields of {worker} were altered") from exc
+        except ValueError as exc:                # WireError included
+            raise WireError(f"roster: private fields of {worker} do not open ({exc})") from exc
+        if not isinstance(fields, dict) or set(fields) - set(PRIVATE_FIELDS) or \
+                not all(v is None or isinstance(v, str) for v in fields.values()):
+            raise WireError(f"roster: private fields of {worker} have the wrong shape")
+        out[worker] = fields
+    return out
+
+
+# ---------------------------------------------------------------- signed updates
+
+def sign_update(update: dict, signer: Any) -> bytes:
+    body = canonical(update)
+    return body + signer.sign(body)
+
+
+def decode_update(payload: bytes, central: "Verifier | str | None", gw: str) -> dict:
+    """Verify central's signature (``BadSignature``), then the fields and that the update is
+    addressed to ``gw`` (``WireError``)."""
+    payload = bytes(payload)
     if len(payload) <= SIG_LEN:
-        raise WireError("roster: too short")
+        raise BadSignature("roster: too short to carry central's signature")
     body, sig = payload[:-SIG_LEN], payload[-SIG_LEN:]
-    if not Verifier(central_public_key).verify(body, sig):
-        raise WireError("roster: bad signature (not from central)")
-    delta = parse_canonical(body, "roster")
-    if not isinstance(delta, dict) or set(delta) != _KEYS or delta["type"] != "roster" or \
-            delta["v"] != 1:
+    verifier = Verifier(central) if isinstance(central, str) else central
+    if verifier is None or not verifier.verify(body, sig):
+        raise BadSignature("roster: not signed by central's key")
+    u = parse_canonical(body, "roster")
+    if not isinstance(u, dict) or set(u) != _KEYS or u["type"] != "roster" or u["v"] != 1:
         raise WireError("roster: wrong fields")
-    if delta["gw"] != gw:
-        raise WireError("roster: addressed to another gateway")
-    for e in delta["entries"]:
+    if u["gw"] != gw:
+        raise WireError(f"roster: addressed to gateway {u['gw']!r}")
+    ints = [u[k] for k in ("from", "to")]
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ints) or \
+            not isinstance(u["full"], bool) or not isinstance(u["more"], bool) or \
+            not isinstance(u["project"], str) or not u["project"] or \
+            not (u["key"] is None or isinstance(u["key"], str)):
+        raise WireError("roster: bad header values")
+    if (u["full"] and u["from"] != 0) or u["to"] < u["from"]:
+        raise WireError("roster: from/to out of order")
+    if not isinstance(u["entries"], list):
+        raise WireError("roster: entries must be a list")
+    for e in u["entries"]:
         if not isinstance(e, dict) or not isinstance(e.get("worker"), str) or \
-                e.get("status") not in ("active", "exited", "blacklisted"):
+                not 1 <= len(e["worker"]) <= 64 or e.get("status") not in STATUSES or \
+                not (e.get("private") is None or isinstance(e["private"], str)):
             raise WireError("roster: bad entry")
-    return delta
+    return u
+
+
+decode_delta = decode_update
+
+
+def decide(update: dict, version: int, project: str | None) -> str:
+    """What a gateway holding ``version`` of ``project`` does with a verified update:
+
+    * ``apply``: a full snapshot at or after our version, or the next incremental step;
+    * ``stale``: an incremental update we are already past (a late or repeated message) --
+      ignored, it cannot move the roster;
+    * ``ahead``: an incremental update from a version we do not hold -- ask again;
+    * ``resync``: an incremental update for another project -- ask for a full snapshot;
+    * ``rollback``: a full snapshot of our project older than our version -- a replay, or
+      central's database went back in time: refused (and an alarm), never applied.  (A full
+      snapshot of another project applies: central moved the gateway.)
+    """
+    if update["full"]:
+        return "rollback" if update["project"] == project and update["to"] < version \
+            else "apply"
+    if version and update["project"] != project:
+        return "resync"
+    if update["from"] != version:
+        return "stale" if update["to"] <= version else "ahead"
+    return "apply"
 
 
 def apply_delta(state: dict, delta: dict) -> dict:
-    """Next state, or the same state when the delta does not follow on from it."""
-    if not delta["full"] and (delta["from"] != state.get("version", 0) or
-                              delta["project"] != state.get("project")):
+    """Pure: the next ``{"project", "version", "workers"}`` state, or the same state when
+    ``decide`` says the update does not apply."""
+    if decide(delta, state.get("version", 0), state.get("project")) != "apply":
         return state
     workers = {} if delta["full"] else dict(state.get("workers", {}))
     for e in delta["entries"]:
         workers[e["worker"]] = e
     return {"project": delta["project"], "version": delta["to"], "workers": workers}
-
-
-def may_enter(state: dict, worker: str, day: str) -> tuple[bool, str]:
-    """Gate decision from the roster alone (day = yyyy-MM-dd)."""
-    e = state.get("workers", {}).get(worker)
-    if e is None:
-        return False, "not on the roster"
-    if e["status"] != "active":
-        return False, e["status"]
-    for field, why in (("contractEnd", "contract ended"), ("certValidTo", "certificate expired")):
-        if e.get(field) and e[field] < day:
-            return False, why
-    return True, ""
-
-
-class SqliteRoster:
-    def __init__(self, path: str | Path) -> None:
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS roster_meta (k TEXT PRIMARY KEY, v TEXT)")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS roster (worker TEXT PRIMARY KEY, "
-                          "status TEXT NOT NULL, entry TEXT NOT NULL)")
-        self.lock = threading.Lock()
-
-    def _meta(self, k: str, default: str = "") -> str:
-        row = self.conn.execute("SELECT v FROM roster_meta WHERE k = ?", (k,)).fetchone()
-        return row[0] if row else default
-
-    @property
-    def version(self) -> int:
-        return int(self._meta("version", "0"))
-
-    @property
-    def project(self) -> str:
-        return self._meta("project")
-
-    def apply(self, delta: dict) -> bool:
-        with self.lock:
-            if not delta["full"] and (delta["from"] != self.version or
-                                      delta["project"] != self.project):
-                return False
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                if delta["full"]:
-                    self.conn.execute("DELETE FROM roster")
-                self.conn.executemany(
-                    "INSERT OR REPLACE INTO roster (worker, status, entry) VALUES (?, ?, ?)",
-                    [(e["worker"], e["status"], json.dumps(e, sort_keys=True)) for e in
-                     delta["entries"]])
-                self.conn.executemany("INSERT OR REPLACE INTO roster_meta VALUES (?, ?)",
-                                      [("version", str(delta["to"])),
-                                       ("project", delta["project"])])
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            return True
-
-    def state(self) -> dict:
-        with self.lock:
-            return {"project": self.project, "version": self.version,
-                    "workers": {w: json.loads(e) for w, e in
-                                self.conn.execute("SELECT worker, entry FROM roster")}}
-
-
-class RosterClient:
-    """Keeps a SqliteRoster in step with central over MQTT."""
-
-    def __init__(self, roster: SqliteRoster, gw: str, broker: BrokerConfig,
-                 central_public_key: str, client_id: str | None = None) -> None:
-        self.roster, self.gw, self.broker, self.key = roster, gw, broker, central_public_key
-        self.client = new_client(broker, client_id or f"{gw}-roster")
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.errors: list[str] = []
-        self.received: list[tuple[int, int, bool, int]] = []    # (from, to, full, entries)
-        self.applied = threading.Event()
-
-    def start(self) -> None:
-        connect(self.client, self.broker)
-        self.client.loop_start()
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def ask(self) -> None:
-        self.client.publish(request_topic(self.gw), request(self.roster.version), qos=1)
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            return
-        client.subscribe(roster_topic(self.gw), qos=1)
-        self.ask()
-
-    def _on_message(self, client, userdata, message) -> None:
-        try:
-            delta = decode_delta(bytes(message.payload), self.key, self.gw)
-        except WireError as exc:
-            self.errors.append(str(exc))
-            return
-        self.received.append((delta["from"], delta["to"], delta["full"], len(delta["entries"])))
-        if not self.roster.apply(delta) or delta["more"]:
-            self.ask()                     # out of step, or more to come: ask from what we have
-        else:
-            self.applied.set()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 import secrets
 
@@ -152,23 +153,37 @@ def z_value(pub_hex: str, uid: bytes = DEFAULT_ID) -> bytes:
 class Signer:
     """Signs with one private key; Z_A and the gmssl object are built once."""
 
-    def __init__(self, private_hex: str, public_hex: str | None = None):
+    def __init__(self, private_hex: str, public_hex: str | None = None,
+                 backend: str | None = None):
+        """``backend``: "openssl" (libcrypto via ctypes, ~15x faster, its DRBG draws k),
+        "gmssl" (k from `secrets`), or None = the fastest available."""
         d_hex = _check_private(private_hex)
         derived = public_key_of(d_hex)
         if public_hex is not None and validate_public_key(public_hex) != derived:
             raise SM2Error("public key does not match the private key")
+        if backend not in (None, "openssl", "gmssl"):
+            raise SM2Error(f"unknown SM2 backend {backend!r}")
         self.public_hex = derived
+        self._d = int(d_hex, 16)
         self._z = z_value(derived)
         self._gm = _gmssl(d_hex, derived)
+        self._ossl = None
+        if backend != "gmssl" and _sm2_openssl.available():
+            self._ossl = _sm2_openssl.OpenSSLSigner(_sec1_der(d_hex, derived), DEFAULT_ID)
+        elif backend == "openssl":
+            raise SM2Error("the OpenSSL SM2 backend is not available (libcrypto >= 3.0 needed)")
+        self.backend = "openssl" if self._ossl else "gmssl"
 
     def __repr__(self) -> str:
-        return f"Signer(public_hex={self.public_hex[:16]}...)"
+        return f"Signer(public_hex={self.public_hex[:16]}..., backend={self.backend})"
 
     def _digest(self, message) -> bytes:
         return _sm3_raw(self._z + _as_bytes(message, "message"))
 
     def sign(self, message: bytes) -> bytes:
-        """Raw r || s (64 bytes) over SM3(Z_A || message), fresh nonce from `secrets`."""
+        """Raw r || s (64 bytes) over SM3(Z_A || message) with a fresh random nonce."""
+        if self._ossl is not None:
+            return der_to_sig(self._ossl.sign_der(_as_bytes(message, "message")))
         e = self._digest(message)
         while True:
             sig = self._gm.sign(e, "%064x" % (secrets.randbelow(_N - 1) + 1))
@@ -183,6 +198,10 @@ class Signer:
         if sig is None:
             raise SM2Error("this k gives r = 0, r + k = n or s = 0")
         return bytes.fromhex(sig)
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """SM2 decryption (GB/T 32918.4) of a GM/T 0009 DER ciphertext made for this key."""
+        return _decrypt(self._d, ciphertext)
 
 
 class Verifier:
@@ -233,6 +252,79 @@ def _strict_signature(signature) -> bytes | None:
     sig = bytes(signature)
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     return sig if 1 <= r < _N and 1 <= s < _N else None
+
+
+# ---------------------------------------------------------------- encryption (GB/T 32918.4)
+
+def _kdf(z: bytes, klen: int) -> bytes:
+    """KDF of GB/T 32918.4 5.4.3: SM3(Z || ct) for ct = 1, 2, ... (32-bit big endian)."""
+    out = b"".join(_sm3_raw(z + ct.to_bytes(4, "big")) for ct in range(1, klen // 32 + 2))
+    return out[:klen]
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _der_len(len(body)) + body
+
+
+def encrypt(public_hex: str, plaintext: bytes, _k: int | None = None) -> bytes:
+    """SM2 public-key encryption (GB/T 32918.4) with k from `secrets` (never gmssl's
+    ``random``-based draw).  Output: GM/T 0009 DER ``SEQUENCE { INTEGER x1, INTEGER y1,
+    OCTET STRING C3 (SM3 hash), OCTET STRING C2 (ciphertext) }`` -- what
+    ``openssl pkeyutl -decrypt`` reads.  ``_k`` is for published test vectors only."""
+    pub = validate_public_key(public_hex)
+    msg = _as_bytes(plaintext, "plaintext")
+    if not msg:
+        raise SM2Error("nothing to encrypt")
+    while True:
+        k = _k if _k is not None else secrets.randbelow(_N - 1) + 1
+        c1 = _GM._kg(k, _G)
+        xy = bytes.fromhex(_GM._kg(k, pub))
+        t = _kdf(xy, len(msg))
+        if any(t):
+            break
+        if _k is not None:
+            raise SM2Error("this k gives an all-zero key stream")
+    c2 = bytes(a ^ b for a, b in zip(msg, t))
+    c3 = _sm3_raw(xy[:32] + msg + xy[32:])
+    return _der(0x30, _der_int_long(int(c1[:64], 16)) + _der_int_long(int(c1[64:], 16)) +
+                _der(0x04, c3) + _der(0x04, c2))
+
+
+def _der_int_long(v: int) -> bytes:
+    return _der(0x02, v.to_bytes((v.bit_length() + 8) // 8, "big"))
+
+
+def _decrypt(d: int, ciphertext: bytes) -> bytes:
+    items = _der_sequence(_as_bytes(ciphertext, "ciphertext"), "SM2 ciphertext")
+    if [t for t, _ in items] != [0x02, 0x02, 0x04, 0x04] or len(items[2][1]) != 32 or \
+            not items[3][1]:
+        raise SM2Error("SM2 ciphertext: expected SEQUENCE { x, y, C3 (32 bytes), C2 }")
+    x1, y1 = (int.from_bytes(v, "big") for _, v in items[:2])
+    if x1 >= _P or y1 >= _P:
+        raise SM2Error("SM2 ciphertext: C1 is not a point on the curve")
+    c1 = validate_public_key("%064x%064x" % (x1, y1))      # on the curve, not infinity
+    c3, c2 = items[2][1], items[3][1]
+    xy = bytes.fromhex(_GM._kg(d, c1))
+    t = _kdf(xy, len(c2))
+    if not any(t):
+        raise SM2Error("SM2 ciphertext: all-zero key stream")
+    msg = bytes(a ^ b for a, b in zip(c2, t))
+    if not hmac.compare_digest(_sm3_raw(xy[:32] + msg + xy[32:]), c3):
+        raise SM2Error("SM2 ciphertext does not decrypt with this key (or was altered)")
+    return msg
+
+
+def decrypt(private_hex: str, ciphertext: bytes) -> bytes:
+    """Inverse of ``encrypt``; SM2Error when the ciphertext is malformed, altered or not for
+    this key (the C3 hash is checked in constant time)."""
+    return _decrypt(int(_check_private(private_hex), 16), ciphertext)
 
 
 # ---------------------------------------------------------------- DER signatures

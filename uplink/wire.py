@@ -11,7 +11,9 @@ Pure functions only: bytes in, typed values out.  No sockets, no clocks, no data
 * Block: ``{"first", "gw", "head", "last", "prev", "records", "sealed", "type": "block", "v"}``;
   the MQTT payload is the block's canonical bytes followed by the 64-byte raw SM2 signature
   ``r || s`` over exactly those bytes (SM3 with Z, ID 1234567812345678).
-* Ack: ``{"gw", "head", "ref", "reason", "seq", "status", "v"}`` from central after its commit.
+* Ack: ``{"gw", "head", "ref", "reason", "seq", "status", "v"}`` from central after its commit;
+  the MQTT payload is its canonical bytes followed by central's 64-byte SM2 signature, and the
+  gateway releases nothing on an ack that does not verify against central's key.
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ ACK_STATUSES = ("ok", "duplicate", "gap", "rejected")
 
 class WireError(ValueError):
     """Input that does not follow the wire format; the message is the reason."""
+
+
+class BadSignature(WireError):
+    """A message that must be signed by central (ack, roster update) is not."""
 
 
 # ---------------------------------------------------------------- canonical bytes
@@ -269,19 +275,35 @@ def _chain(records: Iterable[dict], prev: str, encode) -> tuple[list[str], list[
 
 # ---------------------------------------------------------------- acks and topics
 
+# Rejection kinds central names at the start of ``reason`` ("<kind>: <detail>"); a gateway
+# treats a kind it does not know like any other rejection (docs/wire.md §5).
+ACK_KINDS = ("malformed", "oversized", "broken_chain", "bad_signature", "gateway_mismatch",
+             "conflict", "replay", "gap", "internal")
+MAX_REASON = 200
+
+
 def make_ack(gw: str, seq: int, head: str, status: str, ref: int | None = None,
-             reason: str = "") -> bytes:
+             reason: str = "", kind: str = "") -> bytes:
+    """The ack's canonical bytes (what central signs).  With ``kind``, ``reason`` becomes
+    ``"<kind>: <detail>"`` (a detail already starting with the kind is not repeated)."""
     if status not in ACK_STATUSES:
         raise WireError(f"ack: unknown status {status!r}")
-    return canonical({"gw": gw, "head": head, "ref": ref, "reason": reason, "seq": seq,
-                      "status": status, "v": VERSION})
+    if kind:
+        detail = reason.strip()
+        for prefix in (kind, kind.replace("_", " ")):
+            if detail.lower().startswith(prefix + ":"):
+                detail = detail[len(prefix) + 1:].strip()
+        reason = f"{kind}: {detail}" if detail else kind
+    return canonical({"gw": gw, "head": head, "ref": ref, "reason": reason[:MAX_REASON],
+                      "seq": seq, "status": status, "v": VERSION})
 
 
 _ACK_KEYS = {"gw", "head", "ref", "reason", "seq", "status", "v"}
 
 
-def decode_ack(payload: bytes) -> dict:
-    ack = parse_canonical(bytes(payload), "ack")
+def decode_ack(body: bytes) -> dict:
+    """Check an ack's canonical bytes (without the signature; see ``open_ack``)."""
+    ack = parse_canonical(bytes(body), "ack")
     if not isinstance(ack, dict) or set(ack) != _ACK_KEYS or ack["v"] != VERSION:
         raise WireError("ack: wrong fields")
     if ack["status"] not in ACK_STATUSES:
@@ -292,13 +314,47 @@ def decode_ack(payload: bytes) -> dict:
         raise WireError("ack: head must be 64 lowercase hex")
     if ack["ref"] is not None and not _is_int(ack["ref"]):
         raise WireError("ack: ref must be an integer or null")
+    if not isinstance(ack["reason"], str):
+        raise WireError("ack: reason must be a string")
     check_gateway_id(ack["gw"])
     return ack
 
 
+def ack_kind(ack: dict) -> str:
+    """The rejection kind named at the start of ``reason`` ("" for ok)."""
+    if ack["status"] == "ok":
+        return ""
+    head = ack["reason"].split(":", 1)[0].strip()
+    return head if re.fullmatch(r"[a-z_]{1,40}", head) else "unspecified"
+
+
+def sign_ack(body: bytes, signer: Any) -> bytes:
+    """The MQTT payload of an ack: its canonical bytes || central's 64-byte signature."""
+    return body + signer.sign(body)
+
+
+def open_ack(payload: bytes, verifier: Any, gw: str) -> dict:
+    """Verify central's signature, then the ack.  ``BadSignature`` for anything central did
+    not sign (no key configured: nothing verifies); ``WireError`` for a signed ack that is
+    malformed or addressed to another gateway."""
+    payload = bytes(payload)
+    if len(payload) <= SIG_LEN:
+        raise BadSignature("ack: too short to carry central's signature")
+    body, sig = payload[:-SIG_LEN], payload[-SIG_LEN:]
+    if verifier is None or not verifier.verify(body, sig):
+        raise BadSignature("ack: not signed by central's key")
+    ack = decode_ack(body)
+    if ack["gw"] != gw:
+        raise WireError(f"ack: addressed to gateway {ack['gw']!r}")
+    return ack
+
+
+TOPIC_KINDS = ("blocks", "ack", "state", "roster-req", "roster")
+
+
 def topic(gw: str, kind: str) -> str:
-    """``sitegate/v1/{gw}/{kind}`` with kind in blocks | ack | state."""
-    if kind not in ("blocks", "ack", "state"):
+    """``sitegate/v1/{gw}/{kind}`` with kind in blocks | ack | state | roster-req | roster."""
+    if kind not in TOPIC_KINDS:
         raise WireError(f"unknown topic kind {kind!r}")
     return f"{TOPIC_ROOT}/{check_gateway_id(gw)}/{kind}"
 

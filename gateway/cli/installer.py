@@ -38,6 +38,9 @@ def _probe_with_progress(ports: list[str]) -> list:
 @click.option("--username", help="Broker username (default: the gateway id).")
 @click.option("--password", help="Broker password (stored in keys/broker.password, 0600).")
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="Broker CA certificate (PEM).")
+@click.option("--central-key", metavar="FILE",
+              help="Central's public key (the PEM `sitegate-central key` writes, or its hex): "
+                   "acks and roster updates are accepted only when they verify with it.")
 @click.option("--timezone", default=None, help="IANA time zone [default: Asia/Shanghai].")
 @click.option("--passphrase", help="Seal the private key with this passphrase "
               "(the daemon then needs SITEGATE_KEY_PASSPHRASE or the key-passphrase credential).")
@@ -48,8 +51,8 @@ def _probe_with_progress(ports: list[str]) -> list:
               help="Never prompt: missing required flags are errors.")
 @click.option("-c", "--config", type=click.Path(dir_okay=False),
               help="Where to write site.toml [default: $SITEGATE_HOME/site.toml].")
-def provision(project, gateway_id, broker_url, username, password, ca_file, timezone, passphrase,
-              ports, no_probe, force, non_interactive, config):
+def provision(project, gateway_id, broker_url, username, password, ca_file, central_key, timezone,
+              passphrase, ports, no_probe, force, non_interactive, config):
     """Set up this gateway: key pair, site.toml, device probe, registration bundle (JSON + QR)."""
     from gateway.ops.provision import Answers, ProvisionError, provision as do_provision
     interactive = not non_interactive and sys.stdin.isatty()
@@ -70,10 +73,14 @@ def provision(project, gateway_id, broker_url, username, password, ca_file, time
     if interactive and password is None:
         password = click.prompt("Broker password (empty: none)", default="", hide_input=True,
                                 show_default=False) or None
+    if interactive and central_key is None:
+        central_key = click.prompt("Central's public key file (`sitegate-central key`; empty: later)",
+                                   default="", show_default=False) or None
     answers = Answers(project=project, gateway_id=gateway_id, broker_url=broker_url,
                       username=username or gateway_id, password=password, ca_file=ca_file,
                       timezone=timezone, passphrase=passphrase, ports=list(ports),
-                      probe=not no_probe, force=force)
+                      probe=not no_probe, force=force,
+                      central_key=_central_key(central_key) if central_key else None)
     home = sitegate_home()
     try:
         res = do_provision(answers, home, Path(config) if config else None, probe=_probe_with_progress)
@@ -92,8 +99,26 @@ def provision(project, gateway_id, broker_url, username, password, ca_file, time
     for ln in res.lanes:
         out.print(f"lane:     {ln['name']} ({ln['dir']}) card {ln['idcard']} gate {ln['gate']}")
     out.print(f"bundle:   {res.bundle_json}\nQR code:  {res.bundle_png}")
+    if res.central_key is None:
+        out.print("[yellow]central:  no central key yet -- nothing is released until "
+                  "keys/central.pub.pem holds `sitegate-central key`'s output (--central-key)[/]")
+    else:
+        out.print(f"central:  {res.central_key}")
     out.print(f"next:     at central, `sitegate-central gateways add {res.bundle_json.name}`; "
               f"then `sitegate run -c {res.config}` and `sitegate doctor -c {res.config}`")
+
+
+def _central_key(value: str) -> str:
+    """A PEM file, a file holding hex, or the hex itself -> 128 hex (checked by provision)."""
+    from uplink.sm2 import SM2Error, public_key_from_pem
+    path = Path(value)
+    text = path.read_text() if path.is_file() else value
+    if "BEGIN" in text:
+        try:
+            return public_key_from_pem(text)
+        except SM2Error as exc:
+            raise click.BadParameter(str(exc), param_hint="--central-key") from exc
+    return text.strip()
 
 
 @click.command()

@@ -70,24 +70,34 @@ def run(config):
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def status(config, as_json):
-    """Outbox backlog, oldest unsent record, lane devices, alarms. Exit 1 on a critical alarm."""
+    """Outbox backlog, oldest unsent record, roster version and age, lane devices, alarms (the
+    running daemon's, as on the state topic). Exit 1 on a critical alarm."""
+    import time as _time
+
     from uplink.outbox import alarms
+    from gateway.ops.doctor import age_text, read_health
+    from gateway.roster.store import read_central_state
     from gateway.site import open_outbox
     cfg = _load(config)
     if not cfg.outbox_path.exists():
         raise click.ClickException(f"no outbox at {cfg.outbox_path}: has `sitegate run` started?")
     outbox = open_outbox(cfg, readonly=True)
     stats = outbox.stats()
-    current = alarms(stats, cfg.limits)
-    # lane devices as the running daemon sees them (run/health.json; none when it is not running)
-    from gateway.clockin.devices import device_alarms
-    from gateway.ops.doctor import read_health
-    devices = (read_health(cfg.home) or {}).get("devices") if cfg.lanes else []
-    current += device_alarms(devices or [])
+    health = read_health(cfg.home)
+    # the running daemon's alarms are the ones on the state topic (uplink, roster, devices);
+    # without a daemon, what the outbox alone shows
+    current = health["alarms"] if health is not None else alarms(stats, cfg.limits)
+    # lane devices as the running daemon sees them (None: unknown, the daemon is not running)
+    devices = (health or {}).get("devices") if cfg.lanes else []
     critical = any(a["level"] == "critical" for a in current)
+    roster = read_central_state(cfg.roster.path) or {"version": 0, "project": None,
+                                                     "changed_ms": None, "synced_ms": None}
+    synced = roster["synced_ms"]
+    roster["age_s"] = None if synced is None else round(_time.time() - synced / 1000, 1)
     if as_json:
         click.echo(json.dumps({"gateway": cfg.gateway_id, "outbox": stats, "alarms": current,
-                               "devices": devices, "state": "alarm" if critical else "ok"},
+                               "devices": devices, "roster": roster, "daemon": health is not None,
+                               "state": "alarm" if critical else "degraded" if current else "ok"},
                               sort_keys=True))
     else:
         table = Table(title=f"gateway {cfg.gateway_id}")
@@ -96,6 +106,9 @@ def status(config, as_json):
         for k in ("head_seq", "sealed_seq", "acked_seq", "backlog", "oldest_unacked_age_s",
                   "rows", "db_bytes", "disk_free_bytes"):
             table.add_row(k.replace("_", " "), str(stats[k]))
+        table.add_row("roster version", str(roster["version"]))
+        table.add_row("roster age", "never synced" if synced is None else age_text(roster["age_s"]))
+        table.add_row("daemon", "running" if health is not None else "not running")
         Console().print(table)
         if devices is None:
             Console().print("[yellow]devices: unknown (the daemon is not running)[/]")

@@ -73,6 +73,9 @@ def run_demo(home: Path, records: int, broker_url: str | None, console: Console,
                             str(keys.public_file(workdir / "gateway.key.pem")),
                             "--label", "sitegate demo"), env=env, check=True,
                    capture_output=True)
+    # central's public key, as an installer copies it: the uplink releases only on acks it signed
+    central_key = subprocess.run(_central("key", "--hex"), env=env, check=True,
+                                 capture_output=True, text=True).stdout.strip()
     ready = workdir / "central.ready"
     central = subprocess.Popen(_central("run", "--broker", broker_url, "--ready-file", str(ready)),
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -84,7 +87,8 @@ def run_demo(home: Path, records: int, broker_url: str | None, console: Console,
                 raise RuntimeError("sitegate-central did not start (is the broker reachable?)")
             time.sleep(0.05)
         outbox = Outbox(workdir / "outbox.db", gw, signer, Limits())
-        uplink = Uplink(outbox, BrokerConfig(broker_url), ack_timeout=5, backoff_max=2)
+        uplink = Uplink(outbox, BrokerConfig(broker_url), ack_timeout=5, backoff_max=2,
+                        central_key=central_key)
         thread = threading.Thread(target=uplink.run, args=(stop,), daemon=True)
         thread.start()
         start = time.monotonic()

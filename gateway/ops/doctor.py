@@ -221,16 +221,26 @@ def check_devices(cfg: SiteConfig, health: dict | None, listen: float = 0.3) -> 
     return out
 
 
-def check_broker(cfg: SiteConfig, timeout: float = 5.0) -> Check:
-    """Connect with the gateway's own credentials (a separate client id) and read CONNACK."""
+def check_broker(cfg: SiteConfig, health: dict | None = None, timeout: float = 5.0) -> Check:
+    """While the daemon runs, its own connection is the answer (the broker binds the client id
+    to the user name, so a second connection would push the daemon's off); otherwise connect
+    with the gateway's credentials and client id and read CONNACK."""
     from uplink.broker import connect, new_client
+    if health is not None:
+        refused = [a for a in health.get("alarms", []) if a["code"] in ("broker_refused",
+                                                                        "broker_unreachable")]
+        if health.get("uplink_connected"):
+            return Check("broker", "ok", f"{cfg.broker.display()}: the running daemon is connected")
+        return Check("broker", "fail", f"{cfg.broker.display()}: the running daemon is not connected"
+                     + (f" ({refused[0]['message']})" if refused else ""),
+                     "check network, TLS (ca_file) and username / password_file")
     done, result = threading.Event(), {}
 
     def on_connect(client, userdata, flags, reason_code, properties):
         result["rc"] = reason_code
         done.set()
 
-    client = new_client(cfg.broker, f"{cfg.gateway_id}-doctor")
+    client = new_client(cfg.broker, cfg.gateway_id)
     client.on_connect = on_connect
     try:
         connect(client, cfg.broker)
@@ -253,9 +263,50 @@ def check_broker(cfg: SiteConfig, timeout: float = 5.0) -> Check:
         client.loop_stop()
 
 
+def check_central_key(cfg: SiteConfig) -> Check:
+    from gateway.site import SiteError, central_key
+    try:
+        key = central_key(cfg)
+    except SiteError as exc:
+        return Check("central key", "fail", str(exc), "copy central's key again: `sitegate-central key`")
+    if key is None:
+        return Check("central key", "fail", f"no central public key at {cfg.central_key_file}: acks and "
+                     "roster updates cannot be verified, nothing is released",
+                     "on central: `sitegate-central key -o central.pub.pem`; copy it to "
+                     f"{cfg.central_key_file}")
+    return Check("central key", "ok", f"{cfg.central_key_file} (SM2 {key[:16]}...)")
+
+
+def check_roster(cfg: SiteConfig, health: dict | None, old_s: float = 86400.0) -> Check:
+    """The roster version from central the site holds and when central last confirmed it."""
+    from gateway.roster.store import read_central_state
+    bad = [a for a in (health or {}).get("alarms", []) if a["code"] in ("roster_forged", "roster_replayed")]
+    state = read_central_state(cfg.roster.path)
+    if bad:
+        return Check("roster", "fail", bad[0]["message"],
+                     "someone publishes on this gateway's roster topic: check the broker's accounts")
+    if state is None or state["synced_ms"] is None:
+        return Check("roster", "warn", "no roster from central yet (version 0)",
+                     "is this gateway registered with a project at central? the daemon asks on connect")
+    age = time.time() - state["synced_ms"] / 1000
+    detail = f"version {state['version']} of project {state['project']}, confirmed {age_text(age)} ago"
+    if age > old_s:
+        return Check("roster", "warn", detail + " (gates decide on an old roster)",
+                     "check the broker connection; the daemon asks central every 10 min")
+    return Check("roster", "ok", detail)
+
+
+def age_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def check_central(cfg: SiteConfig, health: dict | None) -> Check:
     from uplink.outbox import Outbox
-    bad = [a for a in (health or {}).get("alarms", []) if a["code"] in ("central_rejected", "ack_mismatch")]
+    bad = [a for a in (health or {}).get("alarms", [])
+           if a["code"] in ("central_rejected", "ack_mismatch", "ack_forged")]
     if bad:
         return Check("central", "fail", bad[0]["message"],
                      "is this gateway registered? `sitegate-central gateways add BUNDLE`")
@@ -283,10 +334,11 @@ def run_checks(config: Path, home: Path, *, network: bool = True) -> list[Check]
     if cfg is None:
         return checks
     health = read_health(cfg.home)
-    checks += [check_key(cfg), check_clock(), *check_outbox(cfg), *check_devices(cfg, health)]
+    checks += [check_key(cfg), check_central_key(cfg), check_clock(), *check_outbox(cfg),
+               *check_devices(cfg, health)]
     if network:
-        checks.append(check_broker(cfg))
-    checks.append(check_central(cfg, health))
+        checks.append(check_broker(cfg, health))
+    checks += [check_central(cfg, health), check_roster(cfg, health)]
     return checks
 
 

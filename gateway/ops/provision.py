@@ -40,6 +40,7 @@ class Answers:
     ports: list[str] = field(default_factory=list)
     probe: bool = True
     force: bool = False
+    central_key: str | None = None        # central's public key, 128 hex (`sitegate-central key`)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Result:
     bundle_json: Path
     bundle_png: Path
     bundle: dict
+    central_key: Path | None = None        # written, or already there; None: still missing
     devices: list = field(default_factory=list)
     lanes: list = field(default_factory=list)
 
@@ -74,6 +76,12 @@ def validate(a: Answers) -> None:
         BrokerConfig(url=a.broker_url)
     except ValueError as exc:
         raise ProvisionError(f"{exc} (example: mqtts://mqtt.example.gov.cn:8883)") from exc
+    if a.central_key is not None:
+        from uplink.sm2 import SM2Error, validate_public_key
+        try:
+            validate_public_key(a.central_key)
+        except SM2Error as exc:
+            raise ProvisionError(f"central key: {exc} (use the file `sitegate-central key` writes)") from exc
     if a.ca_file and not Path(a.ca_file).exists():
         raise ProvisionError(f"CA file {a.ca_file} not found: copy the broker's CA certificate here first")
 
@@ -141,6 +149,11 @@ def provision(a: Answers, home: Path, config: Path | None = None,
     if a.password:
         _write_private(home / "keys" / "broker.password", a.password + "\n")
         password_file = "keys/broker.password"
+    central_file = home / "keys" / "central.pub.pem"
+    if a.central_key is not None:
+        from uplink.sm2 import public_key_pem
+        central_file.parent.mkdir(parents=True, exist_ok=True)
+        central_file.write_text(public_key_pem(a.central_key))
     devices = probe(a.ports) if (probe and a.probe) else []
     lanes = lanes_from_probe(devices)
     text = site_toml(a, tz_min, lanes, password_file, devices)
@@ -158,4 +171,5 @@ def provision(a: Answers, home: Path, config: Path | None = None,
     bundle_png = home / f"{a.gateway_id}.bundle.png"
     import segno
     segno.make(bundle_mod.dumps(b).encode(), error="m", micro=False).save(str(bundle_png), scale=4)
-    return Result(config, key_file, key_made, bundle_json, bundle_png, b, devices, lanes)
+    return Result(config, key_file, key_made, bundle_json, bundle_png, b,
+                  central_file if central_file.exists() else None, devices, lanes)

@@ -3,6 +3,12 @@
 Only the registry worker id and the rule fields are in clear. Name, ID number, birth date and
 gender are one SM4-GCM blob bound to the worker id; lookups by ID number use a keyed SM3-HMAC
 of the number, so the database alone does not reveal who is on site.
+
+Central's roster downlink (``gateway.roster.live``) writes here too: ``apply_central`` applies
+one verified update in one transaction together with the roster version it brings, and
+``central_state`` tells status, doctor and the web app which version the site holds and when
+central last confirmed it.  Workers central wrote are marked (``source = 'central'``); workers
+entered on site stay as the site left them unless central sends them.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ log = logging.getLogger("sitegate.roster")
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 STATUSES = ("active", "exited", "suspended")
+CENTRAL_BLACKLIST = "blacklisted at central"      # blacklist_reason of a block central set
 _CARD_FIELDS = ("name", "id_number", "gender", "birth", "card_type", "valid_to", "nation")
 
 
@@ -92,6 +99,7 @@ class Roster:
                 worker TEXT PRIMARY KEY, id_mac TEXT UNIQUE, sealed BLOB NOT NULL,
                 status TEXT NOT NULL, blacklisted INTEGER NOT NULL DEFAULT 0, blacklist_reason TEXT,
                 contract_end TEXT, trade TEXT, cert_valid_to TEXT, updated_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS central_sync (k TEXT PRIMARY KEY, v TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS presence (
                 worker TEXT PRIMARY KEY, dir TEXT NOT NULL, ts INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS unknown_cards (
@@ -106,19 +114,21 @@ class Roster:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Roster files from before teams were kept locally get the column; files from before
+        """Roster files from before teams (or central's downlink) were kept locally get the
+        columns ``team`` and ``source``; files from before
         work type and special operation were kept apart get ``special_op``, their old ``trade``
         (which meant "special trade needing a certificate") split by
         :func:`gateway.codes.classify_legacy`.  Under a write lock and re-checked inside it:
         the daemon and a CLI may open an old file at the same moment."""
         def columns() -> set[str]:
             return {r[1] for r in self._conn.execute("PRAGMA table_info(workers)")}
-        if {"team", "special_op"} <= columns():
+        if {"team", "special_op", "source"} <= columns():
             return
         with self._tx():
             have = columns()
-            if "team" not in have:
-                self._conn.execute("ALTER TABLE workers ADD COLUMN team TEXT")
+            for column in ("team", "source"):
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE workers ADD COLUMN {column} TEXT")
             if "special_op" not in have:
                 self._conn.execute("ALTER TABLE workers ADD COLUMN special_op TEXT")
                 rows = self._conn.execute("SELECT worker, trade FROM workers WHERE trade IS NOT NULL "
@@ -187,25 +197,34 @@ class Roster:
         check_worker_id(worker_id)
         if status not in STATUSES:
             raise RosterError(f"status {status!r}: one of {', '.join(STATUSES)}")
+        row = self._row(worker_id, id_number, name, status, contract_end, trade, cert_valid_to, birth,
+                         gender, team, special_op)
+        with self._tx():
+            self._upsert(row)
+
+    def _row(self, worker_id, id_number, name, status, contract_end, trade, cert_valid_to, birth, gender,
+             team, special_op: str | None = None, source: str | None = None) -> tuple:
         b, g = birth_from_id(id_number) if id_number else (None, None)
         birth_d = _date(birth, "birth") or b
         secret = {"name": name, "id_number": id_number, "birth": birth_d.isoformat() if birth_d else None,
                   "gender": gender or g}
-        row = (worker_id, self.id_mac(id_number) if id_number else None,
-               seal(self._key, json.dumps(secret, ensure_ascii=False).encode(), worker_id.encode()),
-               status, _iso(_date(contract_end, "contract_end")), trade or None,
-               _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000,
-               (team or "").strip() or None, special_op or None)
-        with self._lock:
-            try:
-                self._conn.execute("""INSERT INTO workers (worker, id_mac, sealed, status, contract_end, trade,
-                    cert_valid_to, updated_ms, team, special_op) VALUES (?,?,?,?,?,?,?,?,?,?)
-                    ON CONFLICT(worker) DO UPDATE SET id_mac=excluded.id_mac, sealed=excluded.sealed,
-                    status=excluded.status, contract_end=excluded.contract_end, trade=excluded.trade,
-                    cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms,
-                    team=excluded.team, special_op=excluded.special_op""", row)
-            except sqlite3.IntegrityError:
-                raise RosterError("that ID number is already on the roster under another worker id") from None
+        return (worker_id, self.id_mac(id_number) if id_number else None,
+                seal(self._key, json.dumps(secret, ensure_ascii=False).encode(), worker_id.encode()),
+                status, _iso(_date(contract_end, "contract_end")), trade or None,
+                _iso(_date(cert_valid_to, "cert_valid_to")), time.time_ns() // 1_000_000,
+                (team or "").strip() or None, special_op or None, source)
+
+    def _upsert(self, row: tuple) -> None:
+        try:
+            self._conn.execute("""INSERT INTO workers (worker, id_mac, sealed, status, contract_end, trade,
+                cert_valid_to, updated_ms, team, special_op, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT(worker) DO UPDATE SET id_mac=excluded.id_mac, sealed=excluded.sealed,
+                status=excluded.status, contract_end=excluded.contract_end, trade=excluded.trade,
+                cert_valid_to=excluded.cert_valid_to, updated_ms=excluded.updated_ms,
+                team=excluded.team, special_op=excluded.special_op,
+                source=COALESCE(excluded.source, workers.source)""", row)
+        except sqlite3.IntegrityError:
+            raise RosterError("that ID number is already on the roster under another worker id") from None
 
     def update(self, worker_id: str, **fields: Any) -> Worker:
         """Change only the fields given (None = keep what is there); a new ID number without a
@@ -388,6 +407,79 @@ class Roster:
                                "note=? WHERE id_mac=?",
                                (status, by, time.time_ns() // 1_000_000, worker, note, key))
 
+    # ------------------------------------------------------------------ central's downlink
+    def central_state(self) -> dict:
+        """{"version", "project", "changed_ms", "synced_ms"}: the roster version from central
+        the site holds (0 = none yet), when an update last changed it and when central last
+        confirmed it (an answer or push that verified)."""
+        return _sync_state(dict(self._conn.execute("SELECT k, v FROM central_sync")))
+
+    def mark_synced(self, ts_ms: int) -> None:
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO central_sync VALUES ('synced_ms', ?)", (str(ts_ms),))
+
+    def apply_central(self, *, version: int, project: str, full: bool, entries: list[dict],
+                      private: Mapping[str, Mapping[str, Any]], ts_ms: int) -> list[str]:
+        """Apply one verified update from central (docs/wire.md §8) in one transaction with its
+        version.  An entry whose worker id or ID number does not fit this roster is skipped and
+        named in the returned list; the rest apply.  A full snapshot of another project first
+        marks every worker central gave us as exited (the gateway moved)."""
+        problems: list[str] = []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                held = dict(self._conn.execute("SELECT k, v FROM central_sync"))
+                if full and held.get("project") not in (None, project):
+                    self._conn.execute("UPDATE workers SET status = 'exited', updated_ms = ? "
+                                       "WHERE source = 'central'", (ts_ms,))
+                for e in entries:
+                    try:
+                        self._apply_entry(e, private.get(e["worker"]))
+                    except RosterError as exc:
+                        problems.append(f"{e['worker']}: {exc}")
+                self._conn.executemany("INSERT OR REPLACE INTO central_sync VALUES (?, ?)",
+                                       [("version", str(version)), ("project", project),
+                                        ("changed_ms", str(ts_ms)), ("synced_ms", str(ts_ms))])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return problems
+
+    def _apply_entry(self, e: Mapping[str, Any], private: Mapping[str, Any] | None) -> None:
+        wid = check_worker_id(e["worker"])
+        row = self._conn.execute(f"SELECT {self._COLS} FROM workers WHERE worker = ?", (wid,)).fetchone()
+        held = self._worker(row) if row else None
+        if private is not None:
+            ident = {"id_number": private.get("idCardNumber"), "name": private.get("workerName"),
+                     "birth": private.get("birthDate"),
+                     "gender": {"M": "male", "F": "female"}.get(private.get("gender") or "")}
+        elif held is not None:
+            p = json.loads(open_sealed(self._key, row[1], wid.encode()))
+            ident = {"id_number": p.get("id_number"), "name": p.get("name"), "birth": p.get("birth"),
+                     "gender": p.get("gender")}
+        else:
+            ident = {"id_number": None, "name": None, "birth": None, "gender": None}
+        if e.get("exit"):
+            status = "exited"
+        else:
+            status = "suspended" if held is not None and held.status == "suspended" else "active"
+        trade = held.trade if held else None
+        if e.get("workType"):                 # central's 工种 code (the same national table)
+            try:
+                trade = check_codes(e["workType"], None)[0]
+            except RosterError:
+                log.warning("roster: central's work type %r for %s is not in the table; kept %r",
+                            e["workType"], wid, trade)
+        self._upsert(self._row(wid, ident["id_number"], ident["name"], status, e.get("contractEnd"),
+                               trade, e.get("certValidTo"), ident["birth"], ident["gender"],
+                               e.get("teamName"), held.special_op if held else None,
+                               source="central"))
+        black = e["status"] == "blacklisted"
+        if black or (held is not None and held.blacklisted and held.blacklist_reason == CENTRAL_BLACKLIST):
+            self._conn.execute("UPDATE workers SET blacklisted = ?, blacklist_reason = ? WHERE worker = ?",
+                               (int(black), CENTRAL_BLACKLIST if black else None, wid))
+
     def version(self) -> tuple:
         """Changes whenever a worker is added, changed or removed (for caches)."""
         # data_version moves on commits by other connections (another process), total_changes
@@ -440,3 +532,26 @@ class Roster:
 
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
+
+
+def read_central_state(path: str | Path) -> dict | None:
+    """``Roster.central_state`` read-only and without the roster's key (for status, doctor and
+    screens); None when there is no roster file yet."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        try:
+            meta = dict(conn.execute("SELECT k, v FROM central_sync"))
+        except sqlite3.OperationalError:          # a roster from before the downlink
+            meta = {}
+    finally:
+        conn.close()
+    return _sync_state(meta)
+
+
+def _sync_state(meta: Mapping[str, str]) -> dict:
+    return {"version": int(meta.get("version", 0)), "project": meta.get("project"),
+            "changed_ms": int(meta["changed_ms"]) if "changed_ms" in meta else None,
+            "synced_ms": int(meta["synced_ms"]) if "synced_ms" in meta else None}

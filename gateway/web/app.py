@@ -420,8 +420,12 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         devices = [] if stale else [dict(d, since_text=datetime.fromtimestamp(d["since"], tz).strftime(
             "%H:%M:%S") if d.get("since") else "") for d in health.get("devices") or []]
         oos = {} if stale else {ln["name"]: ln.get("out_of_service") or [] for ln in health.get("lanes", [])}
+        central = data.roster.central_state()
+        synced = central["synced_ms"]
+        roster_age = None if synced is None else _age_text(max(0.0, clock() - synced / 1000))
         return render(request, "devices.html", session, health=health, age=age, lanes=lanes,
-                      gaps=data.ledger.gaps(), stale=stale, devices=devices, oos=oos)
+                      gaps=data.ledger.gaps(), stale=stale, devices=devices, oos=oos,
+                      roster=central, roster_age=roster_age)
 
     # ------------------------------------------------------------------ the monthly sheet
     @app.get("/sheet", response_class=HTMLResponse)
@@ -488,6 +492,13 @@ def _safe_next(target: str | None) -> str:
 def _suggest_id(existing: list[str]) -> str:
     nums = [int(w[1:]) for w in existing if w[:1] == "W" and w[1:].isdigit()]
     return f"W{(max(nums) + 1) if nums else 1:06d}"
+
+
+def _age_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _read_health(path: Path, now: float) -> tuple[dict | None, float | None]:

@@ -12,9 +12,12 @@ from central.receiver import Receiver
 from central.reconcile import reconcile
 from central.roster import RosterService
 from month import Central, pay, register_project
-from spine import Running, make_gateway, start_uplink, wait_for
+from gateway.clockin.rules import eligibility
+from gateway.roster.live import LiveRoster
+from gateway.roster.store import Roster
+from spine import Running, make_gateway, wait_for
 from uplink.broker import BrokerConfig
-from uplink.roster import RosterClient, SqliteRoster, may_enter
+from uplink.publisher import Uplink
 from uplink.sm2 import Signer, generate_private_key
 
 CODE = "GX-2026-0301"
@@ -32,20 +35,21 @@ def test_scripted_month(postgres_url, tmp_path, mosquitto):
     outbox, gw_signer = make_gateway(tmp_path / "outbox.db", "gw-month-1")
     c.store.add_gateway("gw-month-1", gw_signer.public_hex, project=CODE)
     central_key = Signer(generate_private_key())
-    roster_service = RosterService(c.store, central_key)
+    roster_service = RosterService(c.store, central_key, c.cipher)
     receiver = Receiver(Ingest(c.store), BrokerConfig(mosquitto.url), client_id="central-month",
-                        roster=roster_service, push_interval_s=0.5)
+                        signer=central_key, roster=roster_service, push_interval_s=0.5)
     running = Running(receiver.run)
     assert receiver.connected.wait(10)
-    # the gateway fetches its roster before the first shift
-    roster = SqliteRoster(tmp_path / "roster.db")
-    client = RosterClient(roster, "gw-month-1", BrokerConfig(mosquitto.url),
-                          central_key.public_hex)
-    client.start()
-    wait_for(lambda: len(roster.state()["workers"]) == 5, 15, "roster on the gateway")
-    assert all(may_enter(roster.state(), w, "2026-03-02")[0] for w in wids)
-    assert "idCardNumber" not in str(roster.state()) and "农民工" not in str(roster.state())
-    uplink, up = start_uplink(outbox, mosquitto.url, ack_timeout=2.0)
+    # the gateway fetches its roster before the first shift, over its one uplink connection
+    roster = Roster(tmp_path / "roster.db", key_file=tmp_path / "roster.sm4")
+    uplink = Uplink(outbox, BrokerConfig(mosquitto.url), ack_timeout=2.0, backoff_max=2.0,
+                    central_key=central_key.public_hex)
+    live = LiveRoster(roster, uplink, central_key.public_hex, gw_signer.decrypt)
+    up, client = Running(uplink.run), Running(live.run)
+    wait_for(lambda: len(roster.workers()) == 5, 15, "roster on the gateway")
+    assert all(eligibility(roster.get(w), D(2026, 3, 2)) == (True, "ok") for w in wids)
+    raw = b"".join(f.read_bytes() for f in tmp_path.glob("roster.db*"))
+    assert "农民工".encode() not in raw and roster.private(wids[0])["name"] == "农民工1"
 
     events = {
         D(2026, 3, 25): [lambda: c.esc.add_flow({  # March labour cost: GX deadline is the 20th
@@ -86,8 +90,8 @@ def test_scripted_month(postgres_url, tmp_path, mosquitto):
                              "open", "overdue", "escalated", "extended")]
             day += dt.timedelta(days=1)
     finally:
+        client.close()
         up.close()
-        client.stop()
         running.close()
 
     rows = {(w["rule"], w["period"]): w for w in c.warn.list(CODE)}

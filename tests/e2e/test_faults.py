@@ -37,6 +37,8 @@ def provision(home, site, gw=GW):
     subprocess.run(central_cmd("gateways", "add", gw, "--public-key",
                                str(home / "keys" / "gateway.key.pem.pub")),
                    env=env, check=True, capture_output=True)
+    subprocess.run(central_cmd("key", "-o", str(home / "keys" / "central.pub.pem")),
+                   env=env, check=True, capture_output=True)      # acks verify with it
     return env
 
 

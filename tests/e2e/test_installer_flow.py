@@ -49,9 +49,14 @@ def test_provision_register_run_doctor(home, make_mosquitto, tmp_path):
     try:
         _wait_path(reader_pty)
         _wait_path(gate_pty)
+        # central's public key, as the central operator hands it to the installer
+        central_pub = tmp_path / "central.pub.pem"
+        subprocess.run(central_cmd("key", "-o", str(central_pub)), env=env, check=True,
+                       capture_output=True, timeout=60)
         out = subprocess.run(sitegate_cmd(
             "provision", "-y", "--project", "430100-P1", "--gateway-id", GW, "--broker", broker.url,
-            "--password", "gw-secret", "--port", reader_pty, "--port", gate_pty),
+            "--password", "gw-secret", "--central-key", str(central_pub),
+            "--port", reader_pty, "--port", gate_pty),
             env=env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         site = home / "site.toml"
@@ -92,8 +97,8 @@ def test_provision_register_run_doctor(home, make_mosquitto, tmp_path):
                 break
             time.sleep(1)
         assert settled, json.dumps(report, indent=1, ensure_ascii=False)
-        assert {"config", "key", "clock", "disk", "backlog", "lane1 idcard", "lane1 gate", "broker",
-                "central"} <= set(verdicts)
+        assert {"config", "key", "central key", "clock", "disk", "backlog", "lane1 idcard",
+                "lane1 gate", "broker", "central", "roster"} <= set(verdicts)
         # the clock verdict follows the kernel's own NTP state; all green when it is synchronised
         assert verdicts["clock"] == ("ok" if kernel_synchronised() else "fail")
         assert (doc.returncode == 0) == (verdicts["clock"] == "ok")

@@ -140,3 +140,14 @@ def test_viewer_cannot_edit(client, tmp_path):
                     follow_redirects=False)
     assert r.status_code == 403 and client.data.roster.get("W000001").status == "active"
     assert 'id="edit"' not in viewer.get("/workers/W000001").text
+
+
+def test_devices_page_shows_the_roster_version_from_central_and_its_age(client):
+    import re
+    import time
+    page = client.get("/devices?lang=en").text
+    assert "no roster from central yet" in page
+    client.data.roster.apply_central(version=42, project="P-WEB", full=True, entries=[],
+                                     private={}, ts_ms=int(time.time() * 1000) - 3 * 3600 * 1000)
+    cell = re.search(r'id="roster-version"[^>]*>(.*?)</td>', client.get("/devices?lang=en").text, re.S)
+    assert cell and "version 42" in cell.group(1) and "3.0 h" in cell.group(1), cell

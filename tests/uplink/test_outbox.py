@@ -10,7 +10,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from spine import make_gateway, start_central, wait_for
+from spine import CENTRAL, make_gateway, start_central, wait_for
+from uplink.sm2 import public_key_pem
 from uplink.outbox import AckMismatch, Limits, Outbox, OutboxFull, alarms
 from uplink.wire import ZERO_HASH, chain_hashes, decode_block
 from procs import central_cmd, sitegate_cmd
@@ -115,6 +116,9 @@ def _site(home, url, gw, **outbox):
              "[uplink]", "ack_timeout_s = 2", "state_interval_s = 1",
              "[simulate]", "records = 0", "rate = 100"]
     (home / "site.toml").write_text("\n".join(lines) + "\n")
+    # central's key (the in-thread central of spine signs with it): acks verify
+    (home / "keys").mkdir(parents=True, exist_ok=True)
+    (home / "keys" / "central.pub.pem").write_text(public_key_pem(CENTRAL.public_hex))
     return home / "site.toml"
 
 
