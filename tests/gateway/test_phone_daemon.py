@@ -13,6 +13,7 @@ from gateway import daemon, keys
 from gateway.config import parse
 from gateway.fences.store import add as add_fence
 from gateway.tls import make_cert
+from gateway.phone.attempts import stamp_selfie
 from gateway.phone.credentials import PhoneStore
 from biometrics.store import TemplateStore
 from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS, enrol_face
@@ -60,8 +61,10 @@ def test_daemon_serves_phone_page_into_the_outbox(home, tmp_path, mosquitto):
         set_cookie, who = post("/api/login", {"id_number": ID_A, "pin": PIN_A})
         assert who["worker"] == "W000001" and "Secure" in set_cookie and "HttpOnly" in set_cookie
         cookie = set_cookie.split(";")[0]
-        selfie = "data:image/jpeg;base64," + base64.b64encode(CAMERA_A.read_bytes()).decode()
-        _, out = post("/api/clockin", {"lon": 108.35, "lat": 22.8203, "accuracy": 6,
+        _, attempt = post("/api/attempt", {}, cookie)
+        photo = stamp_selfie(CAMERA_A.read_bytes(), attempt["nonce"])     # as the page does
+        selfie = "data:image/jpeg;base64," + base64.b64encode(photo).decode()
+        _, out = post("/api/clockin", {"nonce": attempt["nonce"], "lon": 108.35, "lat": 22.8203, "accuracy": 6,
                                        "dir": "in", "selfie": selfie}, cookie)
         assert out["status"] == "ok", out
         wait_for(lambda: store.seqs(cfg.gateway_id) == [out["seq"]], 30, "central to store it")
