@@ -8,7 +8,9 @@ them draw on one file-descriptor limit.  So a page must never take every descrip
   the process's descriptor limit (:func:`connection_cap`), keeping :data:`RESERVED_FDS` for the
   rest of the gateway.  At the cap the connection that has done nothing for longest is shut to
   make room (a slow-loris host loses its oldest sockets, a phone that just arrived gets in); a new
-  connection is refused only when every one is busy with a request.
+  connection is refused only when every one is busy with a request.  While a burst has filled
+  the cap with connections already shut but not yet closed, new ones wait in the kernel's
+  accept queue for a turn of the event loop instead of being reset.
 * **whole-request deadlines**: a connection has ``idle_s`` from accept (TLS handshake and request
   headers) or from its last answer to start a request, ``body_s`` to deliver the body and
   ``busy_s`` for the whole exchange; past that it is shut.
@@ -74,7 +76,7 @@ class _Entry:
     sock: Any
     since: float                  # accept, or the end of the last answer
     busy_since: float | None = None
-    closing: bool = False
+    closing: float | None = None  # when it was shut (the loop closes it on its next turn)
 
 
 @dataclass
@@ -95,15 +97,22 @@ class Gate:
     def open_count(self) -> int:
         return len(self.conns)
 
+    def should_wait(self, now: float) -> bool:
+        """Leave new connections in the kernel's queue for now?  Yes while the hard cap is
+        reached by connections already shut and about to close (a burst of arrivals)."""
+        if len(self.conns) < self.hard_cap:
+            return False
+        return any(e.closing is not None and now - e.closing < 5.0 for e in self.conns.values())
+
     def admit(self, key, sock, now: float) -> tuple[bool, list]:
         """A new connection: (keep it?, sockets to shut to make room)."""
-        live = [e for e in self.conns.values() if not e.closing]
+        live = [e for e in self.conns.values() if e.closing is None]
         victims = []
         if len(live) >= self.cap:
             idle = [e for e in live if e.busy_since is None]
             if idle:
                 victim = min(idle, key=lambda e: e.since)
-                victim.closing = True
+                victim.closing = now
                 victims.append(victim.sock)
                 self.evicted += 1
             else:
@@ -134,19 +143,19 @@ class Gate:
         """Sockets past their deadline (idle too long before a request, or busy too long)."""
         out = []
         for e in self.conns.values():
-            if e.closing:
+            if e.closing is not None:
                 continue
             late = (now - e.since > self.limits.idle_s) if e.busy_since is None \
                 else (now - e.busy_since > self.limits.busy_s)
             if late:
-                e.closing = True
+                e.closing = now
                 out.append(e.sock)
         self.expired += len(out)
         return out
 
-    def everything(self) -> list:
+    def everything(self, now: float) -> list:
         for e in self.conns.values():
-            e.closing = True
+            e.closing = now
         return [e.sock for e in self.conns.values()]
 
 
@@ -179,6 +188,8 @@ class _GatedSocket(socket.socket):
     _loop: asyncio.AbstractEventLoop | None = None
 
     def accept(self):
+        if self.gate.should_wait(self.clock()):
+            raise BlockingIOError     # asyncio tries again on its next turn, after the closes
         fd, addr = self._accept()
         conn = _Conn(self.family, self.type, self.proto, fileno=fd)
         key = tuple(addr[:2])
@@ -204,7 +215,8 @@ class _GatedSocket(socket.socket):
         """From any thread: shut every connection (at server stop)."""
         if self._loop is not None and not self._loop.is_closed():
             try:
-                self._loop.call_soon_threadsafe(lambda: [_shut(s) for s in self.gate.everything()])
+                self._loop.call_soon_threadsafe(
+                    lambda: [_shut(s) for s in self.gate.everything(self.clock())])
             except RuntimeError:
                 pass
 
@@ -239,14 +251,32 @@ def json_error(code: str, message: str | None = None) -> tuple[int, bytes]:
                               ensure_ascii=False).encode()
 
 
-async def _send_json(send, code: str, message: str | None = None) -> None:
+LINGER_S = 2.0              # after an early answer, read and drop what is still coming
+
+
+async def _send_json(send, code: str, message: str | None = None, receive=None) -> None:
+    """The error as JSON, then the connection closes.  With ``receive``: the answer goes out
+    first, then what the client is still sending is read and dropped for up to LINGER_S
+    before the close, so it can read the answer (closing on unread input resets the
+    connection and loses the answer)."""
     status, body = json_error(code, message)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json; charset=utf-8"),
                             (b"content-length", str(len(body)).encode()),
                             (b"cache-control", b"no-store"), (b"connection", b"close"),
                             (b"x-content-type-options", b"nosniff")]})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": receive is not None})
+    if receive is not None:
+        async def drain():
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
+                    return
+        try:
+            await asyncio.wait_for(drain(), LINGER_S)
+        except asyncio.TimeoutError:
+            pass
+        await send({"type": "http.response.body", "body": b""})
 
 
 class Guard:
@@ -273,7 +303,8 @@ class Guard:
                     receive = await self._buffer(scope, receive)
                 except _TooLarge:
                     return await _send_json(send, "too_large",
-                                            f"request too large (limit {self.limits.max_body} bytes)")
+                                            f"request too large (limit {self.limits.max_body} bytes)",
+                                            receive)
                 except asyncio.TimeoutError:
                     return await _send_json(send, "too_slow")
                 except _Gone:
