@@ -310,13 +310,14 @@ class Guard:
                 except _Gone:
                     return
             await self.app(scope, receive, tracked)
-        except Exception as exc:        # the application failed before answering: say so
-            if started:
-                raise
+        except Exception as exc:
+            # the type only at error level: an exception's text may carry what was sent
             log.error("%s %s: internal error (%s)", scope.get("method"), scope.get("path"),
                       type(exc).__name__)
             log.debug("internal error", exc_info=True)
-            await _send_json(send, "internal")
+            if not started:             # failed before answering: say so
+                await _send_json(send, "internal")
+            # else the answer is out (uvicorn closes a connection whose answer is incomplete)
         finally:
             self.gate.end(key, self.clock())
 
@@ -386,7 +387,10 @@ class HTTPSServer:
                 raise self.error(f"{self.label} cannot use its TLS certificate {cert} and key "
                                  f"{key}: {getattr(exc, 'strerror', None) or exc}") from None
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._sock = _GatedSocket(family, socket.SOCK_STREAM)
+        # proto TCP, inherited by accepted sockets: asyncio then sets TCP_NODELAY on them
+        # (with proto 0 it does not, and a response's header and body records wait on
+        # Nagle and the client's delayed ACK: 40 ms a request)
+        self._sock = _GatedSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.gate = self.gate
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

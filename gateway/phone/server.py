@@ -93,6 +93,10 @@ def phone_asgi(app: PhoneApp) -> FastAPI:
             return _error(405, "method", "method not allowed", "请求方法不允许。")
         return _error(exc.status_code, "http", str(exc.detail))
 
+    @api.exception_handler(Exception)
+    async def _failed(request: Request, exc: Exception):
+        return _internal(exc, request.url.path)
+
     def token(request: Request) -> str | None:
         return request.cookies.get(COOKIE)
 
