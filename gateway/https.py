@@ -16,6 +16,8 @@ them draw on one file-descriptor limit.  So a page must never take every descrip
   ``busy_s`` for the whole exchange; past that it is shut.
 * **body size for every framing**: ``max_body`` is checked against Content-Length of any value
   and counted while the body arrives (chunked included); too large is answered 413 at once.
+  All bodies being buffered at once share ``body_budget`` (beyond it: 503), so many large
+  bodies together cannot take the memory of a 1 GB gateway either.
 * every error the gate raises is answered with a JSON body (``status``/``code``/``message``),
   as is an exception escaping the application before it answered.
 
@@ -55,6 +57,7 @@ class Limits:
     body_s: float = 60.0                # headers -> whole body (when max_body is set)
     busy_s: float = 120.0               # request start -> answer sent
     max_body: int | None = None         # bytes; None = the application reads its own body
+    body_budget: int = 64 * 1024 * 1024  # bodies being buffered at once, all connections
 
 
 def fd_soft_limit() -> int:
@@ -234,11 +237,16 @@ class _Gone(Exception):
     pass
 
 
+class _Busy(Exception):
+    pass
+
+
 ERRORS = {
     "too_large": (413, "请求过大，未处理。", "Request too large; nothing was done."),
     "too_slow": (408, "请求发送太慢，未处理：请在网络较好处重试。",
                  "The request arrived too slowly; nothing was done. Retry with a better signal."),
     "bad_length": (400, "请求长度无效，未处理。", "Invalid Content-Length; nothing was done."),
+    "busy": (503, "服务器繁忙，未处理：请稍后重试。", "The gateway is busy; nothing was done. Retry shortly."),
     "internal": (500, "服务器内部错误：请重试，如仍失败请告知工地办公室。",
                  "Internal error: retry, and tell the site office if it persists."),
 }
@@ -285,6 +293,7 @@ class Guard:
 
     def __init__(self, app, gate: Gate, limits: Limits, clock=time.monotonic) -> None:
         self.app, self.gate, self.limits, self.clock = app, gate, limits, clock
+        self.inflight = 0               # body bytes buffered now (event-loop thread only)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -305,6 +314,8 @@ class Guard:
                     return await _send_json(send, "too_large",
                                             f"request too large (limit {self.limits.max_body} bytes)",
                                             receive)
+                except _Busy:
+                    return await _send_json(send, "busy", None, receive)
                 except asyncio.TimeoutError:
                     return await _send_json(send, "too_slow")
                 except _Gone:
@@ -341,11 +352,17 @@ class Guard:
                 size += len(part)
                 if size > limit:
                     raise _TooLarge
+                if self.inflight + len(part) > self.limits.body_budget:
+                    raise _Busy
+                self.inflight += len(part)
                 chunks.append(part)
                 if not msg.get("more_body", False):
                     return
-        await asyncio.wait_for(read(), self.limits.body_s)
-        body, done = b"".join(chunks), False
+        try:
+            await asyncio.wait_for(read(), self.limits.body_s)
+            body, done = b"".join(chunks), False
+        finally:
+            self.inflight -= sum(len(c) for c in chunks)
 
         async def replay():
             nonlocal done

@@ -123,6 +123,42 @@ def test_content_length_of_any_value_is_answered(server, length):
     assert status == (400 if length == b"-1" else 413), answer[:200]
 
 
+def test_bodies_in_flight_share_one_budget(tmp_path):
+    make_cert(tmp_path / "cert.pem", tmp_path / "key.pem")
+    api = FastAPI()
+
+    @api.post("/echo")
+    async def echo(request: Request):
+        return {"size": len(await request.body())}
+    limits = Limits(max_connections=16, idle_s=10, body_s=10, max_body=64 * 1024,
+                    body_budget=130 * 1024)
+    srv = HTTPSServer(api, "127.0.0.1", 0, tmp_path / "cert.pem", tmp_path / "key.pem",
+                      limits).start()
+    srv.ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    held = []
+    try:
+        for _ in range(2):                     # two bodies of 60 KiB, sent but not finished
+            s = tls(srv)
+            s.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 64000\r\n\r\n" +
+                   b"a" * 60_000)
+            held.append(s)
+        time.sleep(0.5)
+        s = tls(srv)
+        s.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + b"b" * 60_000)
+        s.settimeout(10)
+        answer = read_answer_once(s)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 503") and b'"code": "busy"' in answer, answer[:300]
+        for h in held:                          # the first ones finish normally
+            h.send(b"a" * 4_000)
+            h.settimeout(10)
+            assert b'{"size":64000}' in read_answer_once(h)
+    finally:
+        for h in held:
+            h.close()
+        srv.close()
+
+
 def test_a_failing_handler_is_answered_with_json(server):
     s = tls(server)
     try:
