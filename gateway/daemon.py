@@ -63,7 +63,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
                                     daemon=True))
     phone = None
     if cfg.phone_listen:
-        from gateway.phone.app import PhoneServer
+        from gateway.phone.server import PhoneServer
         from gateway.phone.build import build_phone_app
         phone = PhoneServer(build_phone_app(cfg, outbox), cfg.phone_listen, cfg.phone_port,
                             cfg.phone_cert, cfg.phone_key).start()

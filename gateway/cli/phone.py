@@ -95,7 +95,7 @@ def qr(config, worker, base, output):
 def serve(config, listen, port):
     """Serve the phone page alone (the daemon serves it too when [phone] listen is set)."""
     from gateway.site import open_outbox
-    from gateway.phone.app import PhoneServer
+    from gateway.phone.server import PhoneServer, PhoneStartError
     cfg = _cfg(config)
     if not cfg.phone_cert.exists():
         raise click.ClickException(f"no certificate at {cfg.phone_cert}: run `sitegate phone cert`")
@@ -104,8 +104,12 @@ def serve(config, listen, port):
         app = build_phone_app(cfg, outbox)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    srv = PhoneServer(app, listen or cfg.phone_listen or "127.0.0.1", port or cfg.phone_port,
-                      cfg.phone_cert, cfg.phone_key).start()
+    try:
+        srv = PhoneServer(app, listen or cfg.phone_listen or "127.0.0.1", port or cfg.phone_port,
+                          cfg.phone_cert, cfg.phone_key).start()
+    except PhoneStartError as exc:
+        outbox.close()
+        raise click.ClickException(str(exc)) from None
     click.echo(f"phone clock-in page on {srv.url}/ ({len(app.fences)} fences)", err=True)
     stop = threading.Event()
     try:

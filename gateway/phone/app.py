@@ -1,37 +1,35 @@
 """Phone clock-in over HTTPS: sign in (ID number + PIN or one-time QR), location + selfie,
 the lanes' roster rule (a refusal is recorded as at a lane), fence + face + plausibility
-checks, then one committed record in the same outbox as the turnstiles.  The worker is told
-"OK" only after ``Outbox.append`` returned (committed).
+checks, then one committed record in the same outbox as the
+turnstiles.  The worker is told "OK" only after ``Outbox.append`` returned (committed).
 
-``PhoneApp`` holds the logic (no sockets); ``serve`` puts it behind a TLS ``ThreadingHTTPServer``
-with the certificate made at provisioning (``sitegate phone cert``).  Logs carry worker ids and
-decisions only: never ID numbers, PINs, tokens, coordinates of a person or photos.
+``PhoneApp`` holds the logic (no sockets); :mod:`gateway.phone.server` puts it behind uvicorn
+with TLS and the certificate made at provisioning (``sitegate phone cert``).  Each clock-in is
+one attempt: the page asks for a server nonce first and the clock-in (location + selfie) must
+carry it (:mod:`gateway.phone.attempts`).  Logs carry worker ids and decisions only: never ID
+numbers, PINs, tokens, coordinates of a person or photos.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import secrets
-import ssl
 import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import date
-from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import geofence
 from geofence import CoordinateError, Fix, Policy
+from geofence.decide import geodesic_m
 from uplink.outbox import Outbox, OutboxFull
 
 from gateway.clockin.reasons import messages
 from gateway.clockin.rules import Rules, eligibility
-from gateway.phone import page as phone_page
+from gateway.phone.attempts import (ATTEMPT_S, AttemptBook, SelfieLedger, refusal, selfie_refusal,
+                                    server_speed_flag)
 from gateway.phone.credentials import CredentialError, PhoneStore
 from gateway.phone.selfie import SelfieCheck
 
@@ -39,9 +37,14 @@ log = logging.getLogger("sitegate.phone")
 MAX_BODY = 4 * 1024 * 1024
 _render_lock = threading.Lock()
 
-
 def _msg(key: str, **kw) -> dict:
     return messages(key, **kw)
+
+
+SIGN_IN_FIRST = {"status": "error", "code": "sign_in", "message": "sign in first",
+                 **_msg("sign_in_first")}
+MAX_TIME_MS = 2 ** 53 - 1                 # what a record's integer fields carry exactly
+MAX_ACCURACY_M = 1_000_000.0
 
 
 class BadRequest(ValueError):
@@ -60,7 +63,8 @@ class PhoneApp:
 
     def __init__(self, outbox: Outbox, fences: list, store: PhoneStore, selfie: SelfieCheck,
                  roster, rules: Rules = Rules(), policy: Policy = Policy(),
-                 session_minutes: int = 10, device: str = "phone", today=date.today) -> None:
+                 session_minutes: int = 10, device: str = "phone", today=date.today,
+                 attempt_s: float = ATTEMPT_S) -> None:
         if not fences:
             raise ValueError("phone clock-in needs at least one fence (sitegate fences add)")
         self.outbox, self.fences, self.store, self.selfie = outbox, fences, store, selfie
@@ -68,6 +72,9 @@ class PhoneApp:
         self.policy, self.session_s, self.device = policy, session_minutes * 60, device
         self.sessions: dict[str, Session] = {}
         self.last_fix: dict[str, Fix] = {}
+        self.last_fix_ms: dict[str, int] = {}        # gateway clock when last_fix was accepted
+        self.attempts = AttemptBook(attempt_s)
+        self.selfies = SelfieLedger()
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ sessions
@@ -99,6 +106,56 @@ class PhoneApp:
         log.info("phone sign-in: %s", worker)
         return 200, {"status": "ok", "worker": worker,
                      "masked": self.store.masked(worker)}, self.new_session(worker)
+
+    # ------------------------------------------------------------ attempts
+    def new_attempt(self, token: str | None) -> tuple[int, dict]:
+        """A server nonce for one clock-in attempt of this session."""
+        if self.session_worker(token) is None:
+            return 401, SIGN_IN_FIRST
+        with self._lock:
+            nonce = self.attempts.issue(token, time.monotonic())
+        return 200, {"status": "ok", "nonce": nonce, "expires_s": self.attempts.ttl_s}
+
+    def attempt(self, token: str | None, body: dict, now_ms: int | None = None) -> tuple[int, dict]:
+        """The clock-in as the page sends it: session, then the attempt's freshness
+        (:meth:`check_fresh`), then :meth:`clock_in`."""
+        worker = self.session_worker(token)
+        if worker is None:
+            return 401, SIGN_IN_FIRST
+        refused = self.check_fresh(token, body)
+        if refused is not None:
+            log.info("phone clock-in %s refused: %s", worker, refused[1]["code"])
+            return refused
+        return self.clock_in(worker, body, now_ms)
+
+    def check_fresh(self, token: str, body: dict) -> tuple[int, dict] | None:
+        """Replay and freshness: the attempt's nonce is this session's, unspent and young; the
+        selfie is stamped with that nonce and was never submitted before."""
+        now = time.monotonic()
+        with self._lock:
+            code = self.attempts.consume(token, body.get("nonce"), now)
+            image = _decode_selfie(body.get("selfie")) if code is None else None
+            if image is not None:              # no usable photo: clock_in asks for another
+                code = selfie_refusal(image, body["nonce"], self.selfies, now)
+        if code is None:
+            return None
+        return (400 if code == "no_attempt" else 409), refusal(code, self.attempts.ttl_s)
+
+    def _flags(self, worker: str, wfix: Fix, now_ms: int) -> list[str]:
+        """Plausibility flags, with the implied speed also measured on the gateway's clock."""
+        prev = self.last_fix.get(worker)
+        flags = geofence.plausibility(wfix, prev, now_ms, self.policy)
+        if prev is not None and "implied_speed" not in flags:
+            dist = geodesic_m(prev.lon, prev.lat, wfix.lon, wfix.lat) \
+                - (prev.accuracy_m or 0) - (wfix.accuracy_m or 0)
+            if server_speed_flag(dist, self.last_fix_ms.get(worker), now_ms,
+                                 self.policy.max_speed_mps):
+                flags.append("implied_speed")
+        return flags
+
+    def _accepted(self, worker: str, wfix: Fix, now_ms: int) -> None:
+        self.last_fix[worker] = wfix
+        self.last_fix_ms[worker] = now_ms
 
     # ------------------------------------------------------------ clock-in
     def clock_in(self, worker: str, body: dict, now_ms: int | None = None) -> tuple[int, dict]:
@@ -142,7 +199,7 @@ class PhoneApp:
         if face != "match":
             log.info("phone clock-in %s: face %s", worker, why)
             return 200, dict(out, status="face_mismatch", code=why, **_msg("face_mismatch"))
-        flags = geofence.plausibility(wfix, self.last_fix.get(worker), now_ms, self.policy)
+        flags = self._flags(worker, wfix, now_ms)
         record = {
             "worker": worker, "dir": direction, "method": "phone", "device": self.device,
             "decision": "allow", "fence": dec.fence,
@@ -156,7 +213,7 @@ class PhoneApp:
         except OutboxFull as exc:
             log.error("phone clock-in %s refused: %s", worker, exc)
             return 503, dict(out, status="error", code="outbox_full", **_msg("full"))
-        self.last_fix[worker] = wfix
+        self._accepted(worker, wfix, now_ms)
         log.info("phone clock-in %s: committed seq %d%s", worker, appended.seq,
                  f" (review: {','.join(flags)})" if flags else "")
         key = "ok_review" if flags else "ok"
@@ -180,35 +237,53 @@ class PhoneApp:
         fence = next((f for f in self.fences if f.id == query.get("fence")), self.fences[0])
         decisions = []
         if "lon" in query and "lat" in query:
-            acc = float(query.get("acc") or 0) or None
-            fix = Fix(float(query["lon"]), float(query["lat"]), "wgs84", acc)
-            decisions.append(geofence.decide(fence, fix, self.policy))
+            decisions.append(geofence.decide(fence, _map_fix(query), self.policy))
         with _render_lock:
             return render(fence, decisions, "png", zoom=True)
 
 
-def _num(body: dict, key: str, required: bool = True):
+def _num(body: dict, key: str, required: bool = True, lo: float | None = None,
+         hi: float | None = None, unit: str = ""):
+    """A finite JSON number (never bool, never 1e400 / a 400-digit integer), within [lo, hi]."""
     v = body.get(key)
     if v is None and not required:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise BadRequest(f"{key} must be a number")
-    if not math.isfinite(v):
+    try:
+        f = float(v)
+    except OverflowError:
+        raise BadRequest(f"{key} is not a finite number (too large)") from None
+    if not math.isfinite(f):
         raise BadRequest(f"{key} is not a finite number")
-    return v
+    if (lo is not None and f < lo) or (hi is not None and f > hi):
+        raise BadRequest(f"{key} must be between {lo:.0f} and {hi:.0f}{unit}")
+    return f
 
 
 def _parse_fix(body: dict) -> Fix:
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object")
-    lon, lat = float(_num(body, "lon")), float(_num(body, "lat"))
-    acc = _num(body, "accuracy", required=False)
-    t = body.get("time_ms")
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
-                          or not math.isfinite(t)):
-        raise BadRequest("time_ms must be a number")
-    return Fix(lon, lat, str(body.get("crs", "wgs84")), None if acc is None else float(acc),
-               None if t is None else int(t), bool(body.get("mock", False)))
+    lon, lat = _num(body, "lon"), _num(body, "lat")
+    acc = _num(body, "accuracy", required=False, lo=0, hi=MAX_ACCURACY_M, unit=" m")
+    t = _num(body, "time_ms", required=False, lo=0, hi=MAX_TIME_MS, unit=" (ms since 1970)")
+    crs = body.get("crs", "wgs84")
+    if not isinstance(crs, str) or len(crs) > 16:
+        raise BadRequest("crs must be a short name such as wgs84, gcj02 or bd09")
+    return Fix(lon, lat, crs, acc, None if t is None else int(t), bool(body.get("mock", False)))
+
+
+def _map_fix(query: dict) -> Fix:
+    """The fix drawn on /map.png, from its query string (finite, sane, WGS-84)."""
+    try:
+        nums = {k: float(query.get(k) or 0) for k in ("lon", "lat", "acc")}
+    except ValueError:
+        raise BadRequest("lon, lat and acc must be numbers") from None
+    if not all(math.isfinite(v) for v in nums.values()) or not 0 <= nums["acc"] <= 10_000:
+        raise BadRequest("lon/lat must be finite and acc between 0 and 10000 m")
+    fix = Fix(nums["lon"], nums["lat"], "wgs84", nums["acc"] or None)
+    fix.wgs84()                                   # raises CoordinateError on impossible input
+    return fix
 
 
 def _decode_selfie(data) -> bytes | None:
@@ -218,124 +293,3 @@ def _decode_selfie(data) -> bytes | None:
         return base64.b64decode(data.split(",", 1)[1], validate=True)
     except (binascii.Error, IndexError):
         return None
-
-
-# ---------------------------------------------------------------- HTTPS
-class _Handler(BaseHTTPRequestHandler):
-    app: PhoneApp
-    server_version = "sitegate"
-    sys_version = ""
-    timeout = 30                     # a phone that stalls mid-request does not hold a thread
-
-    def setup(self):
-        super().setup()
-        self.request.do_handshake()  # TLS handshake in this worker thread, not the acceptor
-
-    def log_message(self, fmt, *args):         # never the query string (one-time tokens)
-        log.debug("%s %s", self.command, urlsplit(self.path).path)
-
-    def _send(self, code: int, body: bytes, ctype: str, cookie: str | None = None,
-              nonce: str | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Strict-Transport-Security", "max-age=31536000")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        script = f"'nonce-{nonce}'" if nonce else "'none'"
-        self.send_header("Content-Security-Policy",
-                         f"default-src 'self'; script-src {script}; style-src 'unsafe-inline'; "
-                         f"img-src 'self' data:; media-src 'self' blob: mediastream:")
-        if cookie:
-            self.send_header("Set-Cookie", f"sg_session={cookie}; Path=/; Secure; HttpOnly; "
-                                           f"SameSite=Strict; Max-Age={self.app.session_s}")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, code: int, obj: dict, cookie: str | None = None) -> None:
-        self._send(code, json.dumps(obj, ensure_ascii=False).encode(),
-                   "application/json; charset=utf-8", cookie)
-
-    def _worker(self) -> str | None:
-        c = SimpleCookie(self.headers.get("Cookie", ""))
-        return self.app.session_worker(c["sg_session"].value if "sg_session" in c else None)
-
-    def do_GET(self):  # noqa: N802
-        url = urlsplit(self.path)
-        q = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if url.path == "/":
-            lang = q.get("lang")
-            if lang is None:
-                lang = "en" if self.headers.get("Accept-Language", "").startswith("en") else "zh"
-            nonce = secrets.token_urlsafe(16)
-            return self._send(200, phone_page.render(lang, nonce), "text/html; charset=utf-8",
-                              nonce=nonce)
-        if url.path == "/map.png":
-            if self._worker() is None:
-                return self._json(401, {"status": "error", "message": "sign in first"})
-            try:
-                return self._send(200, self.app.map_png(q), "image/png")
-            except (ValueError, CoordinateError) as exc:
-                return self._json(400, {"status": "error", "message": str(exc)})
-        return self._json(404, {"status": "error", "message": "not found"})
-
-    def do_POST(self):  # noqa: N802
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            return self._json(413, {"status": "error", "message": "request too large"})
-        if not self.headers.get("Content-Type", "").startswith("application/json"):
-            return self._json(415, {"status": "error", "message": "send JSON"})
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._json(400, {"status": "error", "message": "bad JSON"})
-        if not isinstance(body, dict):
-            return self._json(400, {"status": "error", "message": "expected a JSON object"})
-        if url.path in ("/api/login", "/api/login-token"):
-            code, obj, session = self.app.login(body)
-            return self._json(code, obj, session)
-        if url.path == "/api/clockin":
-            worker = self._worker()
-            if worker is None:
-                return self._json(401, {"status": "error", "message": "sign in first",
-                                        **_msg("sign_in_first")})
-            code, obj = self.app.clock_in(worker, body)
-            return self._json(code, obj)
-        return self._json(404, {"status": "error", "message": "not found"})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # failed handshakes and dropped connections are routine on phones; keep the log quiet
-        log.debug("phone connection error from %s", client_address[0], exc_info=True)
-
-
-class PhoneServer:
-    """The app behind TLS on (host, port); ``port=0`` picks a free port."""
-
-    def __init__(self, app: PhoneApp, host: str, port: int, cert: Path, key: Path) -> None:
-        handler = type("Handler", (_Handler,), {"app": app})
-        self.httpd = _Server((host, port), handler)
-        self.httpd.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(str(cert), str(key))
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
-                                            do_handshake_on_connect=False)
-        self.port = self.httpd.server_address[1]
-        self.url = f"https://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.port}"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> "PhoneServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="phone",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -81,18 +81,27 @@ async function signedIn(j) {{
   }} catch (e) {{ show("error", T.camera_off); }}
 }}
 $("signin-btn").onclick = async () => signedIn(await post("/api/login", {{id_number: $("idn").value, pin: $("pin").value}}));
-function selfie() {{
+function selfie(nonce) {{
   const v = $("cam"), c = document.createElement("canvas");
   c.width = v.videoWidth || 640; c.height = v.videoHeight || 480;
   c.getContext("2d").drawImage(v, 0, 0, c.width, c.height);
-  return c.toDataURL("image/jpeg", 0.92);
+  // bind the photo to this attempt: a JPEG comment segment right after SOI carries the nonce
+  const jpg = atob(c.toDataURL("image/jpeg", 0.92).split(",")[1]);
+  const tag = "sitegate-attempt:" + nonce, n = tag.length + 2;
+  return "data:image/jpeg;base64," +
+    btoa(jpg.slice(0, 2) + "\\xff\\xfe" + String.fromCharCode(n >> 8, n & 255) + tag + jpg.slice(2));
 }}
-$("clock-btn").onclick = () => {{
+function failed(j) {{ show(j.status || "error", j["message_" + LANG] || j.message || ("HTTP " + j.http)); }}
+$("clock-btn").onclick = async () => {{
   show("working", T.locating);
+  // one attempt = one server nonce, asked for before the location and the selfie are taken
+  const a = await post("/api/attempt", {{}});
+  if (a.http !== 200) {{ failed(a); return; }}
   navigator.geolocation.getCurrentPosition(async pos => {{
     const c = pos.coords;
-    const j = await post("/api/clockin", {{lon: c.longitude, lat: c.latitude, accuracy: c.accuracy,
-      time_ms: Math.round(pos.timestamp), crs: "wgs84", dir: $("dir").value, selfie: selfie()}});
+    const j = await post("/api/clockin", {{nonce: a.nonce, lon: c.longitude, lat: c.latitude,
+      accuracy: c.accuracy, time_ms: Math.round(pos.timestamp), crs: "wgs84", dir: $("dir").value,
+      selfie: selfie(a.nonce)}});
     show(j.status || "error", j["message_" + LANG] || j.message || ("HTTP " + j.http));
     if (j.map) {{ const m = $("map"); m.src = j.map; m.classList.remove("hidden"); }}
   }}, err => show("error", T.geo_off + " (" + err.message + ")"),

@@ -17,7 +17,6 @@ import html
 import logging
 import math
 import secrets
-import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from gateway.codes import SPECIAL_OPERATIONS, WORK_TYPES, operation_of, special_operation_name, work_type_name
 from gateway.ledger import sheet as S
 from gateway.ledger.ledger import LedgerError, month_calendar, parse_month, today_summary
-from gateway.config import ConfigError
+from gateway.https import HTTPSServer, Limits, ServerStartError
 from gateway.roster.store import RosterError
 from gateway.ledger.site_data import SiteData
 from gateway.web.accounts import HASH_SLOTS, LOCK_S, MAX_FAILURES, Accounts, AccountError, Session, SignInFailed, Throttle
@@ -510,55 +509,21 @@ def _read_health(path: Path, now: float) -> tuple[dict | None, float | None]:
     return health, max(0.0, now - float(health.get("ts", 0)))
 
 
-class WebStartError(ConfigError):
+class WebStartError(ServerStartError):
     """The web app could not listen (busy port, unreadable certificate)."""
 
 
-class WebServer:
-    """uvicorn in a thread on a socket we bind ourselves, so a busy port is a clear error at
-    once and ``port=0`` (any free port) is known before the first request (:attr:`port`)."""
+# pages can take a while (month sheets, imports); the app reads its own bodies (forms, files)
+WEB_LIMITS = Limits(max_connections=128, idle_s=20.0, busy_s=300.0, max_body=None)
+
+
+class WebServer(HTTPSServer):
+    """The web app on (host, port), TLS when cert and key are given (:mod:`gateway.https`:
+    bounded connections, request deadlines)."""
+    label = "web app"
+    error = WebStartError
+    port_hint = "choose another [web] port (or --port), or stop what uses it"
 
     def __init__(self, app: FastAPI, host: str, port: int, cert: Path | None = None,
                  key: Path | None = None) -> None:
-        import socket
-
-        import uvicorn
-        self.tls = bool(cert and key)
-        self.host = host or "0.0.0.0"
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._sock.bind((self.host, port))
-        except OSError as exc:
-            self._sock.close()
-            raise WebStartError(f"web app cannot listen on {self.host}:{port}: {exc.strerror}; "
-                                f"choose another [web] port (or --port), or stop what uses it") from None
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                ssl_certfile=str(cert) if self.tls else None,
-                                ssl_keyfile=str(key) if self.tls else None)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
-                                        name="web", daemon=True)
-
-    def start(self, timeout: float = 15.0) -> "WebServer":
-        self._thread.start()
-        end = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > end:
-                self._sock.close()
-                raise WebStartError(f"web app did not start on {self.host}:{self.port} "
-                                    f"(TLS certificate and key readable?)")
-            time.sleep(0.02)
-        return self
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
+        super().__init__(app, host, port, cert, key, WEB_LIMITS)

@@ -10,7 +10,8 @@ import numpy as np
 
 import geofence
 from gateway import keys
-from gateway.phone.app import PhoneApp, PhoneServer
+from gateway.phone.app import PhoneApp
+from gateway.phone.server import PhoneServer
 from gateway.tls import make_cert
 from biometrics.enrol import enrol_images
 from biometrics.store import TemplateStore
@@ -78,7 +79,9 @@ def start_server(app, root: Path) -> PhoneServer:
 
 
 def fake_camera(photo: Path, out: Path, frames: int = 30) -> Path:
-    """A raw MJPEG file (JPEG frames back to back, 640x480) for Chromium's fake camera."""
+    """A raw MJPEG file (JPEG frames back to back, 640x480) for Chromium's fake camera.  Like a
+    real sensor, every frame carries its own faint noise, so no two photos are the same bytes
+    (the page refuses a photo it has seen before)."""
     img = cv2.imread(str(photo))
     h, w = img.shape[:2]
     scale = min(640 / w, 480 / h)
@@ -86,7 +89,20 @@ def fake_camera(photo: Path, out: Path, frames: int = 30) -> Path:
     canvas = np.full((480, 640, 3), 128, np.uint8)
     y0, x0 = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
     canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    ok, jpg = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 92])
-    assert ok
-    out.write_bytes(jpg.tobytes() * frames)
+    rng = np.random.default_rng()
+    with out.open("wb") as fh:
+        for _ in range(frames):
+            noisy = np.clip(canvas + rng.normal(0, 2, canvas.shape), 0, 255).astype(np.uint8)
+            ok, jpg = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            assert ok
+            fh.write(jpg.tobytes())
     return out
+
+
+def noisy(jpeg: bytes) -> bytes:
+    """The same face as a fresh camera frame: the picture with its own faint sensor noise."""
+    import cv2
+    import numpy as np
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    img = np.clip(img + np.random.default_rng().normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()

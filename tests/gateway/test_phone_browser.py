@@ -33,17 +33,25 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("phone-site")
     app, outbox, store = make_site(root)
     server = start_server(app, root)
-    cam = fake_camera(CAMERA_A, root / "camera.mjpeg")
     pw = sync_api.sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                 args=FLAGS + [f"--use-file-for-fake-video-capture={cam}"])
-    yield {"app": app, "outbox": outbox, "store": store, "url": server.url, "browser": browser,
+    yield {"app": app, "outbox": outbox, "store": store, "url": server.url, "pw": pw,
            "shots": root}
-    browser.close()
     pw.stop()
     server.close()
     outbox.close()
     print(f"\nphone page screenshots in {root}")
+
+
+@pytest.fixture(autouse=True)
+def browser(site, tmp_path):
+    """A browser per test, its fake camera showing worker A with its own sensor noise (the page
+    never accepts the same photo twice)."""
+    cam = fake_camera(CAMERA_A, tmp_path / "camera.mjpeg")
+    site["browser"] = site["pw"].chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=FLAGS + [f"--use-file-for-fake-video-capture={cam}"])
+    yield site["browser"]
+    site["browser"].close()
 
 
 def open_page(site, lat, lon, acc, lang="zh", query=""):
@@ -184,17 +192,23 @@ def test_wrong_pin_and_bad_input_give_clear_errors_and_no_record(site):
         assert r.status == 401
         sign_in(page, ID_A, PIN_A)
         page.wait_for_selector("#clock:not(.hidden)")
+        def nonce():
+            r = page.request.post(f"{site['url']}/api/attempt", data={})
+            assert r.status == 200, r.text()
+            return r.json()["nonce"]
+
         for bad, match in [({"lon": 22.82, "lat": 108.35, "accuracy": 5}, "swapped"),
                            ({"lon": 108.35, "lat": 95.0, "accuracy": 5}, "outside [-90, 90]"),
                            ({"lon": "x", "lat": 22.82, "accuracy": 5}, "lon must be a number"),
                            ({"lon": 123.5, "lat": 35.0, "accuracy": 5}, "open sea"),
                            ({"lon": 108.35, "lat": 22.82, "accuracy": 5, "crs": "gcj03"},
                             "unknown datum")]:
-            r = page.request.post(f"{site['url']}/api/clockin", data=bad)
+            r = page.request.post(f"{site['url']}/api/clockin", data=dict(bad, nonce=nonce()))
             assert r.status == 400, bad
             assert match in r.json()["message"], (bad, r.json())
         raw = page.request.post(f"{site['url']}/api/clockin",
-                                data=b'{"lon": NaN, "lat": 22.82, "accuracy": 5}',
+                                data=b'{"lon": NaN, "lat": 22.82, "accuracy": 5, "nonce": "%s"}'
+                                % nonce().encode(),
                                 headers={"Content-Type": "application/json"})
         assert raw.status == 400 and "finite" in raw.json()["message"]
     finally:

@@ -13,10 +13,11 @@ from gateway import daemon, keys
 from gateway.config import parse
 from gateway.fences.store import add as add_fence
 from gateway.tls import make_cert
+from gateway.phone.attempts import stamp_selfie
 from gateway.phone.credentials import PhoneStore
 from gateway.site import open_roster
 from biometrics.store import TemplateStore
-from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS, enrol_face
+from phone_fixtures import CAMERA_A, ENROL_A, ID_A, PIN_A, ROAD_WGS, enrol_face, noisy
 from spine import start_central, wait_for
 
 
@@ -61,14 +62,19 @@ def test_daemon_serves_phone_page_into_the_outbox(home, tmp_path, mosquitto):
         set_cookie, who = post("/api/login", {"id_number": ID_A, "pin": PIN_A})
         assert who["worker"] == "W000001" and "Secure" in set_cookie and "HttpOnly" in set_cookie
         cookie = set_cookie.split(";")[0]
-        selfie = "data:image/jpeg;base64," + base64.b64encode(CAMERA_A.read_bytes()).decode()
-        fix = {"lon": 108.35, "lat": 22.8203, "accuracy": 6, "dir": "in", "selfie": selfie}
-        _, out = post("/api/clockin", fix, cookie)          # enrolled for the phone, not on the roster
+        def clock_in():
+            _, attempt = post("/api/attempt", {}, cookie)
+            photo = stamp_selfie(noisy(CAMERA_A.read_bytes()), attempt["nonce"])   # a fresh frame, stamped as the page does
+            selfie = "data:image/jpeg;base64," + base64.b64encode(photo).decode()
+            return post("/api/clockin", {"nonce": attempt["nonce"], "lon": 108.35, "lat": 22.8203,
+                                         "accuracy": 6, "dir": "in", "selfie": selfie}, cookie)[1]
+
+        out = clock_in()                                     # enrolled for the phone, not on the roster
         assert (out["status"], out["code"]) == ("refused", "unknown_worker"), out
         roster = open_roster(cfg)                            # the labour manager adds them
         roster.add("W000001", id_number=ID_A, trade="钢筋工")
         roster.close()
-        _, out = post("/api/clockin", fix, cookie)
+        out = clock_in()
         assert out["status"] == "ok", out
         wait_for(lambda: store.seqs(cfg.gateway_id) == [1, out["seq"]], 30, "central to store both")
     finally:
