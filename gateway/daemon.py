@@ -11,10 +11,22 @@ import time
 
 from gateway.config import SiteConfig
 from gateway.site import make_uplink, open_outbox
+from uplink.outbox import OutboxCorrupt
 from uplink.sdnotify import Notifier, watchdog_interval
 from gateway.clockin.simulate import run_source
 
 log = logging.getLogger("sitegate")
+
+# The outbox file is structurally corrupt: a restart cannot help, so the unit does not restart
+# on this code (systemd/sitegate.service RestartPreventExitStatus) -- a person must look.
+EXIT_CORRUPT = 65          # EX_DATAERR
+
+
+def corrupt_exit(notifier: Notifier, why: str) -> int:
+    log.critical("%s -- stopping; a restart cannot repair it. Keep the file for evidence and "
+                 "see `sitegate doctor` (docs/security.md: a corrupt outbox)", why)
+    notifier.notify(f"STATUS=outbox corrupt: {why[:200]}", "STOPPING=1")
+    return EXIT_CORRUPT
 
 
 def healthy(uplink_alive: bool, alarms: list[dict], lanes: list[dict]) -> bool:
@@ -41,7 +53,11 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             signal.signal(sig, lambda *_: stop.set())
     if cfg.web.listen:
         cfg.web.check_transport()          # before anything is opened: refuse loudly, change nothing
-    outbox = open_outbox(cfg)
+    notifier = Notifier()
+    try:
+        outbox = open_outbox(cfg)          # PRAGMA quick_check: a corrupt file stops us here
+    except OutboxCorrupt as exc:
+        return corrupt_exit(notifier, str(exc))
     uplink = make_uplink(cfg, outbox)
     threads = [threading.Thread(target=uplink.run, args=(stop,), name="uplink", daemon=True)]
     if cfg.simulate_rate > 0:
@@ -77,10 +93,10 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         t.start()
     for lane in lanes:
         lane.start()
-    notifier = Notifier()
     dog = watchdog_interval()
     notifier.notify("READY=1", f"STATUS=gateway {cfg.gateway_id}: {len(lanes)} lane(s)")
     last_pet = last_health = 0.0
+    code = 0
     while not stop.is_set():
         stop.wait(0.5)
         if not threads[0].is_alive():
@@ -88,10 +104,17 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             stop.set()
             notifier.notify("STATUS=uplink thread died")
             return 1
+        if outbox.corrupt:                 # met by the uplink, a lane or the health check
+            code = corrupt_exit(notifier, outbox.corrupt)
+            break
         now = time.monotonic()
         if now - last_health >= 2.0 or (dog and now - last_pet >= dog):
             last_health = now
-            current = uplink.all_alarms()
+            try:
+                current = uplink.all_alarms()
+            except OutboxCorrupt as exc:
+                code = corrupt_exit(notifier, str(exc))
+                break
             lane_info = [{"name": ln.machine.settings.name, "alive": ln._thread.is_alive()} for ln in lanes]
             ok = healthy(threads[0].is_alive(), current, lane_info)
             try:
@@ -105,6 +128,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
                 last_pet = now
             elif not ok:
                 notifier.notify("STATUS=unhealthy: " + ", ".join(a["code"] for a in current))
+    stop.set()
     notifier.notify("STOPPING=1")
     for lane in lanes:
         lane.stop()
@@ -119,4 +143,4 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         from gateway.web.serve import stop_web
         stop_web(web)
     outbox.close()
-    return 0
+    return code

@@ -53,6 +53,7 @@ class Uplink:
         self.counters = {"published": 0, "acks": 0, "resends": 0, "rejected_by_central": 0,
                          "connects": 0, "connect_failures": 0}
         self.uplink_alarms: dict[str, dict] = {}
+        self._rejected_ref = 0              # first seq of the block central last rejected
         # other parts of the site (devices, roster, lanes) report their alarms here; they go
         # into the retained state message and the health file like the uplink's own
         self._alarm_sources: list[Callable[[], list[dict]]] = []
@@ -231,6 +232,8 @@ class Uplink:
             if self.outbox.ack(ack["seq"], ack["head"]):
                 self._last_progress = time.monotonic()
                 self.uplink_alarms.pop("ack_mismatch", None)
+                if ack["seq"] >= self._rejected_ref:    # central took the refused block after all
+                    self.uplink_alarms.pop("central_rejected", None)   # (e.g. quarantined it)
         except AckMismatch as exc:
             self._set_alarm("ack_mismatch", "critical", f"central's ack does not match: {exc}")
             log.error("central's ack does not match our chain: %s", exc)
@@ -246,6 +249,7 @@ class Uplink:
             self._rewind()
         elif status == "rejected":
             self.counters["rejected_by_central"] += 1
+            self._rejected_ref = ref if isinstance(ref, int) else ack["seq"] + 1
             self._set_alarm("central_rejected", "critical",
                             f"central rejected block {ref}: {ack['reason']}")
             log.error("central rejected block %s: %s", ref, ack["reason"])

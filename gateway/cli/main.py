@@ -64,15 +64,14 @@ def run(config):
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def status(config, as_json):
-    """Outbox backlog, oldest unsent record, alarms. Exit 1 on a critical alarm."""
-    from uplink.outbox import alarms
-    from gateway.site import open_outbox
+    """Outbox backlog, oldest unsent record, alarms (the outbox's own, and the running daemon's
+    as on the state topic). Exit 1 on a critical alarm or a corrupt outbox."""
+    from gateway.ops.doctor import merge_daemon_alarms, outbox_status
     cfg = _load(config)
     if not cfg.outbox_path.exists():
         raise click.ClickException(f"no outbox at {cfg.outbox_path}: has `sitegate run` started?")
-    outbox = open_outbox(cfg, readonly=True)
-    stats = outbox.stats()
-    current = alarms(stats, cfg.limits)
+    stats, current = outbox_status(cfg)
+    current = merge_daemon_alarms(current, cfg.home)
     critical = any(a["level"] == "critical" for a in current)
     if as_json:
         click.echo(json.dumps({"gateway": cfg.gateway_id, "outbox": stats, "alarms": current,
@@ -83,7 +82,7 @@ def status(config, as_json):
         table.add_column("value", justify="right")
         for k in ("head_seq", "sealed_seq", "acked_seq", "backlog", "oldest_unacked_age_s",
                   "rows", "db_bytes", "disk_free_bytes"):
-            table.add_row(k.replace("_", " "), str(stats[k]))
+            table.add_row(k.replace("_", " "), str(stats[k]) if stats else "-")
         Console().print(table)
         for a in current:
             style = "bold red" if a["level"] == "critical" else "yellow"
