@@ -27,8 +27,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from .wire import ZERO_HASH, block_body_from_stored, canonical, make_record, record_hash, \
-    seal_damage
+from .wire import ZERO_HASH, WireError, block_body_from_stored, canonical, check_record, \
+    check_record_limits, make_record, record_hash, seal_damage
 
 log = logging.getLogger("sitegate.outbox")
 
@@ -92,6 +92,15 @@ def _guarded(method):
             self.corrupt = self.corrupt or f"outbox {self.path} is corrupt: {exc}"
             raise OutboxCorrupt(self.corrupt) from exc
     return call
+
+
+def _within_limits(record: dict, size: int) -> bool:
+    try:
+        check_record(record, limits=False)
+        check_record_limits(record, size)
+    except WireError:
+        return False
+    return True
 
 
 # room kept per record for its row and, later, its share of a sealed block (B-tree slack)
@@ -286,7 +295,9 @@ class Outbox:
     def seal(self, sealed_ms: int | None = None) -> int:
         """Seal every committed-but-unsealed record into signed blocks; returns blocks made.
         Each record is re-hashed against its chain first: a run of damaged records is sealed
-        as a signed damage report instead (critical alarm ``record_damaged``)."""
+        as a signed damage report instead (critical alarm ``record_damaged``).  A record beyond
+        the wire's limits (committed by an older version) is sealed in a block of its own, so
+        central's refusal -- and an operator's quarantine -- concern that record alone."""
         made = 0
         with self._lock:
             prev = self._sealed_hash() if self.sealed_seq < self.head_seq else ""
@@ -323,9 +334,11 @@ class Outbox:
     def _intact_prefix(self, rows: list, prev: str) -> tuple[int, int]:
         """(n leading intact rows, 0) or (0, n leading damaged rows).  Intact: the bytes hash to
         the stored hash and hold the record with that seq, this gateway and the expected
-        ``prev``.  A damaged row's stored hash is what survives of it."""
+        ``prev``.  A damaged row's stored hash is what survives of it.  An intact record beyond
+        the wire limits ends the run, or is the whole run (1, 0) when it comes first."""
         expected = self.sealed_seq + 1
         good = bad = 0
+        alone = False
         for seq, stored_hash, data in rows:
             if seq != expected:
                 raise sqlite3.DatabaseError(f"database disk image is malformed: record "
@@ -342,8 +355,14 @@ class Outbox:
                 break
             if not ok and good:
                 break
+            if ok and not _within_limits(r, len(data)):
+                if good:
+                    break
+                alone = True
             good, bad = (good + 1, 0) if ok else (0, bad + 1)
             prev, expected = stored_hash, seq + 1
+            if alone:
+                break
         return good, bad
 
     def _store_block(self, first: int, last: int, head: str, payload: bytes,
