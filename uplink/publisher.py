@@ -244,7 +244,9 @@ class Uplink:
         if self._sent_upto < acked:
             self._sent_upto = acked
         status, ref = ack["status"], ack["ref"]
-        if status == "gap" and ref in self._inflight and self._inflight[ref][1] == self._epoch:
+        if status == "gap" and ref in self._inflight and self._inflight[ref][1] == self._epoch \
+                and "central_rejected" not in self.uplink_alarms:   # gaps behind a refused
+            # block are expected: re-send once per ack_timeout, not on every gap ack
             log.info("central is missing records after seq %d; re-sending", ack["seq"])
             self._rewind()
         elif status == "rejected":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 from central.store import Store
 from gateway.config import load
@@ -75,6 +76,10 @@ def test_poison_block_rejected_shown_quarantined_and_the_chain_goes_on(
                                env=env, capture_output=True, text=True, check=True)
         assert json.loads(shown.stdout)["ts"] == MAX_INT
         assert store.gateway(GW)["head_seq"] == 3, "nothing after the poison block got in"
+        # refused for good: re-sent once per ack_timeout (2 s), not in a tight loop
+        before = store.rejection_counts(GW).get("limit", 0)
+        time.sleep(6)
+        assert store.rejection_counts(GW).get("limit", 0) - before <= 5
 
         refused = subprocess.run(central_cmd("quarantine", "accept", GW, "4", "--note", " ",
                                              "--db", postgres_url), env=env,
