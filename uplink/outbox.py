@@ -123,6 +123,7 @@ class Outbox:
         self.readonly = readonly
         self.corrupt: str | None = None
         self.last_write_error: str | None = None
+        self._unsealed: int | None = None   # bytes (+ row overhead) committed, not yet sealed
         self._conn = None
         try:
             self._open(not readonly if check is None else check)
@@ -241,6 +242,8 @@ class Outbox:
                     raise OutboxFull(self.last_write_error + "; capture refused") from exc
             self.head_seq, self.head_hash = seq, prev
             self.last_write_error = None
+            if self._unsealed is not None:
+                self._unsealed += sum(len(r[3]) for r in rows) + len(rows) * _ROW_OVERHEAD
             return out
 
     def _room(self, new_bytes: int, n: int) -> str | None:
@@ -252,9 +255,11 @@ class Outbox:
         if free is not None and free + spare < self.limits.min_free_bytes:
             return f"disk almost full: {free} bytes free"
         if self.limits.max_db_bytes:
-            unsealed = self._conn.execute(
-                "SELECT coalesce(sum(length(data)), 0) + count(*) * ? FROM records WHERE seq > ?",
-                (_ROW_OVERHEAD, self.sealed_seq)).fetchone()[0]
+            if self._unsealed is None:       # known again after each seal: the query is short
+                self._unsealed = self._conn.execute(
+                    "SELECT coalesce(sum(length(data)), 0) + count(*) * ? FROM records "
+                    "WHERE seq > ?", (_ROW_OVERHEAD, self.sealed_seq)).fetchone()[0]
+            unsealed = self._unsealed
             page = self._conn.execute("PRAGMA page_size").fetchone()[0]
             need = int(_SLACK * (unsealed + 2 * (new_bytes + n * _ROW_OVERHEAD))) + 16 * page
             used = self._used_bytes()
@@ -387,6 +392,7 @@ class Outbox:
                 self.last_write_error = f"storage full while sealing: {exc}"
                 return False
         self.sealed_seq = last
+        self._unsealed = None
         if damaged:
             self.damaged.append((first, last))
         return True
