@@ -97,7 +97,7 @@ class Ingest:
         try:
             outcome = self._commit(message)
         except Exception as exc:  # noqa: BLE001 - sorted below: for good, or passing
-            if not unstorable.is_unstorable(exc):
+            if not unstored.is_unstorable(exc):
                 raise
             log.error("%s: %s cannot be stored: %s", gw, what, exc)
             return self._reject(gw, topic_name, payload, "unstorable",

@@ -14,7 +14,7 @@ from central.ingest import Ingest
 from central.store import Store
 from central import unstored
 from uplink.sm2 import Signer, generate_private_key
-from uplink.wire import MAX_INT, ZERO_HASH, block_body, canonical, decode_ack, record_hash
+from uplink.wire import MAX_INT, block_body, canonical, decode_ack, record_hash
 
 # the rejection vocabulary of docs/wire.md §4.2 (kinds that are answered)
 ANSWERED = {"malformed", "oversized", "limit", "broken_chain", "gateway_mismatch",
@@ -103,6 +103,43 @@ def test_poison_block_gets_a_definite_rejection_and_can_be_quarantined(store, na
     result = verify_gateway(store, gwy.gw)
     assert result.ok, result.problems
     assert result.unstored == [(2, 2, "quarantined")] and result.verified_records == 2
+
+
+def _database_refuses(store: Store, marker: str) -> None:
+    """Make the real database refuse rows holding ``marker`` for good, as a column type or a
+    constraint would (SQLite: a trigger raising ABORT; PostgreSQL: one raising SQLSTATE 22001,
+    string data right truncation)."""
+    import sqlalchemy as sa
+    with store.engine.begin() as conn:
+        if store.is_sqlite:
+            conn.execute(sa.text(
+                f"CREATE TRIGGER refuse_{marker} BEFORE INSERT ON records "
+                f"WHEN NEW.data LIKE '%{marker}%' BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        else:
+            conn.execute(sa.text(
+                f"CREATE FUNCTION refuse_{marker}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.data LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused' "
+                f"USING ERRCODE = '22001'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"))
+            conn.execute(sa.text(f"CREATE TRIGGER refuse_{marker} BEFORE INSERT ON records "
+                                 f"FOR EACH ROW EXECUTE FUNCTION refuse_{marker}()"))
+
+
+def test_what_the_database_refuses_is_answered_unstorable_and_held(store):
+    gwy = Gateway(store)
+    marker = f"m{gwy.gw[3:]}"
+    _database_refuses(store, marker)
+    ingest = Ingest(store)
+    assert ingest.handle(gwy.topic, gwy.block([(1_767_225_600_000, "x", {"n": 1})])).status == "ok"
+    bad = gwy.block([(1_767_225_600_000, "attendance", {"note": marker})])
+    v = ingest.handle(gwy.topic, bad)
+    assert v.status == "rejected" and v.kind == "unstorable", v
+    answered(v, store, gwy.gw)
+    assert ingest.counters["internal"] == 0 and store.seqs(gwy.gw) == [1]
+    assert [h["kind"] for h in unstored.held(store, gwy.gw)] == ["unstorable"]
+    unstored.quarantine(store, gwy.gw, 2, "central's database refuses it; kept as evidence")
+    assert ingest.handle(gwy.topic, bad).status == "duplicate"
+    assert ingest.handle(gwy.topic, gwy.block([(1_767_225_600_001, "x", {})])).status == "ok"
+    assert verify_gateway(store, gwy.gw).unstored == [(2, 2, "quarantined")]
 
 
 def test_blocks_beyond_the_documented_size_are_rejected(store):
