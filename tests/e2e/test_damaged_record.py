@@ -78,3 +78,7 @@ def test_flipped_record_is_reported_as_damage_and_the_chain_goes_on(home, mosqui
     assert result["ok"] and result["verified_records"] == 39
     assert result["unstored"] == [[17, 17, "damaged"]]
     assert result["rejections"].get("broken_chain", 0) == 0
+    # followers of the outbox (the attendance ledger) never get the damaged bytes as a record
+    ob = Outbox(cfg.outbox_path, GW, None, cfg.limits, readonly=True)
+    assert [r["seq"] for r in ob.iter_records()] == [s for s in range(1, 41) if s != 17]
+    ob.close()
