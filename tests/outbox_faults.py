@@ -41,8 +41,10 @@ def provision(home: Path, site: Path, gw: str, db: str | None = None,
 
 
 def inject_raw(path: Path, gw: str, ts: int, type_: str, body: dict) -> int:
-    """Commit a record without the wire checks (as an older gateway version could have);
-    returns its seq.  The chain stays intact: only central's limits refuse it."""
+    """Commit a record without the wire checks, as an older gateway version could have, and
+    leave the file as that version would (no ``checked_from`` mark: the next open by this
+    version marks every row so far as made before the limits); returns its seq.  The chain
+    stays intact: only central's limits refuse the record."""
     conn = sqlite3.connect(path)
     meta = dict(conn.execute("SELECT key, value FROM meta"))
     seq = int(meta.get("head_seq", 0)) + 1
@@ -55,6 +57,7 @@ def inject_raw(path: Path, gw: str, ts: int, type_: str, body: dict) -> int:
         conn.execute("INSERT INTO records VALUES (?, ?, ?, ?)", (seq, h, min(ts, 2**62), data))
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                          [("head_seq", str(seq)), ("head_hash", h)])
+        conn.execute("DELETE FROM meta WHERE key = 'checked_from'")
     conn.close()
     return seq
 

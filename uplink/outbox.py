@@ -167,6 +167,9 @@ class Outbox:
                             pk="first", not_null={"last", "payload"}, if_not_exists=True)
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         owner = self._conn.execute("SELECT value FROM meta WHERE key='gw'").fetchone()
+        # records from here on were made by make_record, under the wire limits
+        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('checked_from', "
+                           "coalesce((SELECT value + 1 FROM meta WHERE key='head_seq'), 1))")
         if owner is None:
             self._conn.execute("INSERT INTO meta VALUES ('gw', ?)", (self.gw,))
         elif owner[0] != self.gw:
@@ -186,6 +189,7 @@ class Outbox:
         self.sealed_seq = int(self._meta("sealed_seq", "0"))
         self.acked_seq = int(self._meta("acked_seq", "0"))
         self.damaged = [tuple(r) for r in json.loads(self._meta("damaged", "[]"))]
+        self._checked_from = int(self._meta("checked_from", "1"))
 
     def _sealed_hash(self) -> str:
         """Chain hash of record ``sealed_seq`` (what the next block's ``prev`` must be)."""
@@ -340,7 +344,9 @@ class Outbox:
         """(n leading intact rows, 0) or (0, n leading damaged rows).  Intact: the bytes hash to
         the stored hash and hold the record with that seq, this gateway and the expected
         ``prev``.  A damaged row's stored hash is what survives of it.  An intact record beyond
-        the wire limits ends the run, or is the whole run (1, 0) when it comes first."""
+        the wire limits ends the run, or is the whole run (1, 0) when it comes first.  The hash
+        and the bytes were committed together, so a match proves the bytes; records committed
+        before this version (below ``checked_from``) are also parsed and held to the limits."""
         expected = self.sealed_seq + 1
         good = bad = 0
         alone = False
@@ -349,7 +355,8 @@ class Outbox:
                 raise sqlite3.DatabaseError(f"database disk image is malformed: record "
                                             f"{expected} is missing")
             ok = isinstance(data, bytes) and record_hash(data) == stored_hash
-            if ok:
+            legacy = ok and seq < self._checked_from
+            if legacy:
                 try:
                     r = json.loads(data)
                     ok = isinstance(r, dict) and r.get("seq") == seq and r.get("prev") == prev \
@@ -360,7 +367,7 @@ class Outbox:
                 break
             if not ok and good:
                 break
-            if ok and not _within_limits(r, len(data)):
+            if legacy and ok and not _within_limits(r, len(data)):
                 if good:
                     break
                 alone = True
