@@ -342,11 +342,11 @@ class Outbox:
 
     def _intact_prefix(self, rows: list, prev: str) -> tuple[int, int]:
         """(n leading intact rows, 0) or (0, n leading damaged rows).  Intact: the bytes hash to
-        the stored hash and hold the record with that seq, this gateway and the expected
-        ``prev``.  A damaged row's stored hash is what survives of it.  An intact record beyond
-        the wire limits ends the run, or is the whole run (1, 0) when it comes first.  The hash
-        and the bytes were committed together, so a match proves the bytes; records committed
-        before this version (below ``checked_from``) are also parsed and held to the limits."""
+        the stored chain hash (committed together with them, so a match proves the bytes);
+        records committed before this version (below ``checked_from``) must also hold the
+        record with that seq, this gateway and the expected ``prev``, and one beyond the wire
+        limits ends the run, or is the whole run (1, 0) when it comes first.  A damaged row's
+        stored hash is what survives of it."""
         expected = self.sealed_seq + 1
         good = bad = 0
         alone = False
