@@ -125,8 +125,9 @@ class Outbox:
         self.last_write_error: str | None = None
         self._unsealed: int | None = None   # bytes (+ row overhead) committed, not yet sealed
         self._conn = None
+        existed = self.path.exists() and self.path.stat().st_size > 0
         try:
-            self._open(not readonly if check is None else check)
+            self._open((not readonly if check is None else check) and existed)
         except sqlite3.DatabaseError as exc:
             if self._conn is not None:
                 self._conn.close()

@@ -44,7 +44,10 @@ def read_health(home: Path) -> dict | None:
 
 def outbox_status(cfg: SiteConfig) -> tuple[dict | None, list[dict]]:
     """(stats, alarms) of the outbox, read-only and checked (``PRAGMA quick_check``); a corrupt
-    file is (None, [critical ``outbox_corrupt``]) rather than an exception."""
+    file is (None, [critical ``outbox_corrupt``]) rather than an exception, and so is a file
+    the daemon is still creating (None, [warning ``outbox_unreadable``])."""
+    import sqlite3
+
     from uplink.outbox import Outbox, OutboxCorrupt, alarms
     try:
         ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True, check=True)
@@ -54,6 +57,9 @@ def outbox_status(cfg: SiteConfig) -> tuple[dict | None, list[dict]]:
             ob.close()
     except OutboxCorrupt as exc:
         return None, [{"code": "outbox_corrupt", "level": "critical", "message": str(exc)}]
+    except sqlite3.OperationalError as exc:       # e.g. "no such table" while being created
+        return None, [{"code": "outbox_unreadable", "level": "warning",
+                       "message": f"cannot read the outbox yet: {exc}"}]
     return stats, alarms(stats, cfg.limits)
 
 
@@ -137,6 +143,9 @@ def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
     if not cfg.outbox_path.exists():
         return [disk, Check("backlog", "warn", "no outbox yet", "start the daemon: `sitegate run`")]
     st, current = outbox_status(cfg)
+    if st is None and current[0]["code"] != "outbox_corrupt":
+        return [disk, Check("outbox", "warn", current[0]["message"],
+                            "the daemon is starting: check again in a moment")]
     if st is None:
         return [disk, Check("outbox", "fail", current[0]["message"],
                             "stop the service, keep outbox.db for evidence and follow "
@@ -216,6 +225,8 @@ def check_broker(cfg: SiteConfig, timeout: float = 5.0) -> Check:
 
 
 def check_central(cfg: SiteConfig, health: dict | None) -> Check:
+    import sqlite3
+
     from uplink.outbox import Outbox, OutboxCorrupt
     bad = [a for a in (health or {}).get("alarms", []) if a["code"] in ("central_rejected", "ack_mismatch")]
     if bad:
@@ -232,6 +243,9 @@ def check_central(cfg: SiteConfig, health: dict | None) -> Check:
     except OutboxCorrupt:
         return Check("central", "fail", "cannot tell: the outbox is corrupt (see above)",
                      "see the outbox check")
+    except sqlite3.OperationalError as exc:
+        return Check("central", "warn", f"cannot read the outbox yet: {exc}",
+                     "the daemon is starting: check again in a moment")
     limit = max(3 * cfg.ack_timeout, 60.0)
     if st["head_seq"] == 0:
         return Check("central", "warn", "no records yet, so no acks to judge",

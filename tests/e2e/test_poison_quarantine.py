@@ -67,7 +67,8 @@ def test_poison_block_rejected_shown_quarantined_and_the_chain_goes_on(
         assert alarm["level"] == "critical" and "limit:" in alarm["message"]
         assert report["state"] == "alarm"
 
-        listed = subprocess.run(central_cmd("quarantine", "list", "--json", "--db", postgres_url),
+        listed = subprocess.run(central_cmd("quarantine", "list", "--json", "--gateway", GW,
+                                            "--db", postgres_url),
                                 env=env, capture_output=True, text=True, check=True)
         held = json.loads(listed.stdout)["held"]
         assert [(h["gw_id"], h["first"], h["last"], h["kind"]) for h in held] == \
