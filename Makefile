@@ -25,13 +25,14 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
-# System packages the tests talk to for real: Mosquitto, the OpenSSL CLI, Debian's Chromium
-# (phone page tests through Playwright; never `playwright install`) and a CJK font so the
-# page screenshots are readable.
+# System packages the tests talk to for real: Mosquitto, the OpenSSL CLI, jq (the audit
+# recipe), Debian's Chromium (phone page tests through Playwright; never `playwright install`)
+# and a CJK font so the page screenshots are readable.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	fc-list 2>/dev/null | grep -qi wqy || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \

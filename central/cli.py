@@ -223,22 +223,26 @@ def gateways_show(gateway_id, as_json, db):
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def verify(gateway_id, as_json, db):
-    """Re-verify every stored block: signature, chain, and the records table."""
+    """Re-verify every stored block: signature, chain, and the records table.  Chain links
+    without records (quarantined blocks, gateways' damage reports) are listed, not failed."""
     store = open_store(db)
     ids = [gateway_id] if gateway_id else [g["gw_id"] for g in store.list_gateways()]
     results = [audit.verify_gateway(store, gw) for gw in ids]
     out = [{"gateway": r.gw, "verified_records": r.verified_records,
             "verified_blocks": r.verified_blocks, "last_seq": r.last_seq, "ok": r.ok,
-            "problems": r.problems[:50], "rejections": store.rejection_counts(r.gw)}
+            "problems": r.problems[:50], "rejections": store.rejection_counts(r.gw),
+            "unstored": [list(u) for u in r.unstored]}
            for r in results]
     if as_json:
         click.echo(json.dumps(out, sort_keys=True))
     else:
-        table = Table("gateway", "records", "blocks", "last seq", "ok", "problems")
+        table = Table("gateway", "records", "blocks", "last seq", "ok", "problems",
+                      "without records")
         for r in out:
             table.add_row(r["gateway"], str(r["verified_records"]), str(r["verified_blocks"]),
                           str(r["last_seq"]), "yes" if r["ok"] else "NO",
-                          "; ".join(r["problems"][:3]))
+                          "; ".join(r["problems"][:3]),
+                          ", ".join(f"{a}..{b} {c}" for a, b, c in r["unstored"]))
         Console().print(table)
     sys.exit(0 if all(r.ok for r in results) else 1)
 

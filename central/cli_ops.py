@@ -1,7 +1,7 @@
 """`sitegate-central` commands for the registry, escrow and warnings (mirrors of the library):
 ``warnings list|show|clear|extend|grant|refuse|evaluate``, ``import KIND FILE``, ``attendance``,
 ``reconcile``, ``export-national``, ``tokens add``, ``api``, ``roster key``, ``intake key``,
-``registrations``, ``field-key``."""
+``registrations``, ``field-key``, ``quarantine list|show|accept``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -354,8 +354,6 @@ def register(main: click.Group) -> None:
         from .roster import load_signer
         click.echo(load_signer(home()).public_hex)
 
-
-
     @main.group()
     def intake():
         """Registry intake from gateways (workers registered on site)."""
@@ -388,3 +386,71 @@ def register(main: click.Group) -> None:
                           r["workerId"] or "", r["idCardNumber"] or "", r["status"],
                           ", ".join(r["missing"]) or (r["reason"] or ""))
         Console().print(table)
+
+    _quarantine_commands(main)
+
+
+def _quarantine_commands(main: click.Group) -> None:
+    @main.group()
+    def quarantine():
+        """Blocks refused for good: list them, look inside, quarantine one so the chain goes on."""
+
+    @quarantine.command("list")
+    @click.option("--gateway", "gateway_id", help="Only this gateway.")
+    @click.option("--json", "as_json", is_flag=True)
+    @db_option
+    def q_list(gateway_id, as_json, db):
+        """Held blocks (signed, refused for good, waiting for a decision) and the chain links
+        central holds no records for (quarantined blocks, gateways' damage reports)."""
+        from .cli_common import open_store
+        from .unstored import held, links
+        store = open_store(db)
+        out = {"held": held(store, gateway_id),
+               "unstored": [{k: r[k] for k in ("gw_id", "first", "last", "cause", "kind",
+                                               "reason", "note", "at")}
+                            for r in links(store, gateway_id)]}
+        if as_json:
+            click.echo(json.dumps(out, sort_keys=True, ensure_ascii=False))
+            return
+        table = Table("gateway", "block", "kind", "reason", title="held (refused for good)")
+        for r in out["held"]:
+            table.add_row(r["gw_id"], f"{r['first']}..{r['last']}", r["kind"], r["reason"])
+        Console().print(table)
+        table = Table("gateway", "records", "cause", "note", title="chain links without records")
+        for r in out["unstored"]:
+            table.add_row(r["gw_id"], f"{r['first']}..{r['last']}", r["cause"],
+                          r["note"] or r["reason"])
+        Console().print(table)
+
+    @quarantine.command("show")
+    @click.argument("gateway_id")
+    @click.argument("first", type=int)
+    @db_option
+    def q_show(gateway_id, first, db):
+        """The records of held block FIRST, one JSON line each (control characters escaped)."""
+        from uplink.wire import decode_upload
+        from .cli_common import open_store
+        from .unstored import held_payload
+        payload = held_payload(open_store(db), gateway_id, first)
+        if payload is None:
+            raise click.ClickException(f"no held block {first} of {gateway_id!r}")
+        for r in decode_upload(payload, limits=False).records:
+            click.echo(json.dumps(r, sort_keys=True, ensure_ascii=True))
+
+    @quarantine.command("accept")
+    @click.argument("gateway_id")
+    @click.argument("first", type=int)
+    @click.option("--note", required=True,
+                  help="Who decided and why; kept with the block's signed bytes.")
+    @db_option
+    def q_accept(gateway_id, first, note, db):
+        """Quarantine held block FIRST of GATEWAY_ID: its signed bytes and signature are kept as
+        evidence, its records are not stored, and the chain goes on from the block's signed head
+        (the gateway's next re-send is acknowledged and what follows flows again)."""
+        from .cli_common import open_store
+        from .unstored import QuarantineError, quarantine as do_quarantine
+        try:
+            out = do_quarantine(open_store(db), gateway_id, first, note)
+        except QuarantineError as exc:
+            _fail(exc)
+        click.echo(f"quarantined block {first} of {gateway_id}; chain head now seq {out.seq}")

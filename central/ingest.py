@@ -1,9 +1,12 @@
 """Central ingest: one MQTT message in, a verdict (and the ack to send) out.
 
-Order of checks: size, topic, registered gateway, wire format (canonical bytes, fields,
-internal chain), signature against the registered key, then the commit against the stored
-chain head.  Every failure is a counted, logged rejection with a reason; nothing raises out of
-``handle`` and nothing unverified is stored.
+Order of checks: topic, registered gateway, size, wire structure (canonical bytes, fields,
+internal chain), signature against the registered key, the limits of docs/wire.md §3/§4, then
+the commit against the stored chain head.  Every failure is a counted, logged rejection whose
+reason starts with its kind (the vocabulary of docs/wire.md §4.2); nothing raises out of
+``handle`` and nothing unverified is stored.  A message that can never be stored gets a
+definite ``rejected`` ack; only a message with no gateway to answer (bad topic, unknown
+gateway) or a passing fault of central's own (``internal``: database unreachable) gets none.
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from uplink.sm2 import Verifier
-from uplink.wire import WireError, decode_block, make_ack, parse_topic, topic
+from uplink.wire import Block, Damage, WireError, check_limits, decode_upload, make_ack, \
+    parse_topic, topic
 
+from . import unstored
 from .store import Outcome, Store
 
 log = logging.getLogger("sitegate.central")
@@ -23,18 +28,12 @@ MAX_PAYLOAD = 512 * 1024
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str                 # ok | duplicate | gap | rejected
-    kind: str                   # "" for ok, else the rejection kind
-    reason: str
+    status: str                 # ok | duplicate | gap | rejected | parked (no ack yet)
+    kind: str                   # "" for ok and parked, else the rejection kind
+    reason: str                 # "<kind>: <detail>"
     gw: str | None
     ack_topic: str | None       # where to send the ack (None: do not answer)
     ack: bytes | None
-
-
-def _kind_of(reason: str) -> str:
-    head = reason.split(":", 1)[0].strip().lower()
-    return {"malformed": "malformed", "oversized": "oversized",
-            "broken chain": "broken_chain"}.get(head, "malformed")
 
 
 class Ingest:
@@ -59,10 +58,6 @@ class Ingest:
                                 f"internal error: {exc.__class__.__name__}", answer=False)
 
     def _handle(self, topic_name: str, payload: bytes) -> Verdict:
-        if len(payload) > self.max_payload:
-            return self._reject(None, topic_name, payload, "oversized",
-                                f"oversized: {len(payload)} bytes > {self.max_payload}",
-                                answer=False)
         try:
             gw, kind = parse_topic(topic_name)
             if kind != "blocks":
@@ -73,33 +68,54 @@ class Ingest:
         if reg is None or not reg["enabled"]:
             return self._reject(gw, topic_name, payload, "unknown_gateway",
                                 f"unknown gateway {gw!r}", answer=False)
+        head = (reg["head_seq"], reg["head_hash"])
+        if len(payload) > self.max_payload:
+            return self._reject(gw, topic_name, payload, "oversized",
+                                f"{len(payload)} bytes > {self.max_payload}", head=head)
         try:
-            block = decode_block(payload, self.max_payload)
+            message = decode_upload(payload, limits=False)
         except WireError as exc:
-            return self._reject(gw, topic_name, payload, _kind_of(str(exc)), str(exc),
-                                head=(reg["head_seq"], reg["head_hash"]))
-        if block.gw != gw:
+            return self._reject(gw, topic_name, payload, exc.kind, str(exc), head=head)
+        if message.gw != gw:
             return self._reject(gw, topic_name, payload, "gateway_mismatch",
-                                f"block names gateway {block.gw!r} but came on {gw!r}'s topic",
-                                head=(reg["head_seq"], reg["head_hash"]))
-        if not self._verifier(gw, reg["public_key"]).verify(block.signed, block.signature):
+                                f"block names gateway {message.gw!r} but came on {gw!r}'s topic",
+                                head=head)
+        what = f"{'block' if isinstance(message, Block) else 'damage report'} " \
+               f"{message.first}..{message.last}"
+        if not self._verifier(gw, reg["public_key"]).verify(message.signed, message.signature):
             return self._reject(gw, topic_name, payload, "bad_signature",
-                                f"bad signature on block {block.first}..{block.last}",
-                                head=(reg["head_seq"], reg["head_hash"]), ref=block.first)
-        outcome: Outcome = self.store.commit_block(block)
-        if self.park and outcome.status == "gap" and self.store.park_block(block):
-            drained = self.store.drain(gw)
-            if drained is None or drained.seq < block.last:
-                self.counters["parked"] += 1
-                return Verdict("parked", "", "", gw, None, None)
-            outcome = drained
-        elif self.park and outcome.status == "ok":
-            outcome = self.store.drain(gw) or outcome
-        ack = make_ack(gw, outcome.seq, outcome.head, outcome.status, block.first, outcome.reason,
-                       kind=outcome.kind)
+                                f"bad signature on {what}", head=head, ref=message.first)
+        # past the signature: what is refused from here on is known to come from the gateway.
+        # A block wholly behind the head needs no limits: nothing of it will be stored, and a
+        # quarantined one must be answered ``duplicate`` so the gateway releases it.
+        try:
+            if message.last > head[0]:
+                check_limits(message)
+        except WireError as exc:
+            return self._reject(gw, topic_name, payload, exc.kind, f"{what}: {exc}", head=head,
+                                ref=message.first, hold=message)
+        try:
+            outcome = self._commit(message)
+        except Exception as exc:  # noqa: BLE001 - sorted below: for good, or passing
+            if not unstored.is_unstorable(exc):
+                raise
+            log.error("%s: %s cannot be stored: %s", gw, what, exc)
+            return self._reject(gw, topic_name, payload, "unstorable",
+                                f"{what}: the database refused it ({exc.__class__.__name__})",
+                                head=head, ref=message.first, hold=message)
+        if outcome is None:
+            self.counters["parked"] += 1
+            return Verdict("parked", "", "", gw, None, None)
+        ack = make_ack(gw, outcome.seq, outcome.head, outcome.status, message.first,
+                       outcome.reason[:200], kind=outcome.kind)
         if outcome.status == "ok":
             self.counters["blocks_ok"] += 1
-            self.counters["records_ok"] += block.last - block.first + 1
+            if isinstance(message, Block):
+                self.counters["records_ok"] += message.last - message.first + 1
+            else:
+                self.counters["damage_reports"] += 1
+                log.warning("%s: records %d..%d reported damaged by the gateway", gw,
+                            message.first, message.last)
             return Verdict("ok", "", "", gw, topic(gw, "ack"), ack)
         self.counters[outcome.kind] += 1
         if outcome.status == "gap":
@@ -109,6 +125,20 @@ class Ingest:
             self.store.record_rejection(gw, topic_name, outcome.kind, outcome.reason, len(payload))
         return Verdict(outcome.status, outcome.kind, outcome.reason, gw, topic(gw, "ack"), ack)
 
+    def _commit(self, message: Block | Damage) -> Outcome | None:
+        """The stored chain's answer; None when the block was parked (no ack yet)."""
+        if isinstance(message, Damage):
+            return unstored.commit_damage(self.store, message)
+        outcome: Outcome = self.store.commit_block(message)
+        if self.park and outcome.status == "gap" and self.store.park_block(message):
+            drained = self.store.drain(message.gw)
+            if drained is None or drained.seq < message.last:
+                return None
+            return drained
+        if self.park and outcome.status == "ok":
+            return self.store.drain(message.gw) or outcome
+        return outcome
+
     def _verifier(self, gw: str, public_key: str) -> Verifier:
         key = (gw, public_key)
         with self._lock:
@@ -117,14 +147,17 @@ class Ingest:
                 verifier = self._verifiers[key] = Verifier(public_key)
             return verifier
 
-    def _reject(self, gw: str | None, topic_name: str, payload: bytes, kind: str, reason: str,
+    def _reject(self, gw: str | None, topic_name: str, payload: bytes, kind: str, detail: str,
                 *, answer: bool = True, head: tuple[int, str] | None = None,
-                ref: int | None = None) -> Verdict:
+                ref: int | None = None, hold: Block | Damage | None = None) -> Verdict:
+        reason = f"{kind}: {detail}"
         self.counters[kind] += 1
         self.counters["rejected"] += 1
         log.warning("rejected message on %s (%d bytes): %s", topic_name[:100], len(payload), reason)
         try:
             self.store.record_rejection(gw, topic_name, kind, reason, len(payload))
+            if isinstance(hold, Block) and not unstored.hold(self.store, hold, kind, reason):
+                log.error("%s: too many held blocks; block %d not held", gw, hold.first)
         except Exception:  # noqa: BLE001 - counting must not take the receiver down
             log.exception("could not record a rejection")
         if answer and gw is not None and head is not None:

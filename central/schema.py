@@ -276,6 +276,33 @@ registrations = sa.Table(        # workers registered on site (gateway ``registr
     _c("registeredAt", B, nullable=False),
 )
 
+held_blocks = sa.Table(           # signed blocks refused for good: evidence, and what
+    "held_blocks", metadata,      # `sitegate-central quarantine accept` takes
+    _c("gw_id", S(64), primary_key=True),
+    _c("first", B, primary_key=True, autoincrement=False),
+    _c("last", B, nullable=False),
+    _c("kind", S(32), nullable=False),
+    _c("reason", S(300), nullable=False),
+    _c("payload", sa.LargeBinary, nullable=False),
+    _c("received_at", B, nullable=False),
+)
+
+unstored = sa.Table(              # links of a gateway's chain that central holds no records for:
+    "unstored", metadata,         # cause "quarantined" (operator) or "damaged" (gateway's report)
+    _c("gw_id", S(64), primary_key=True),
+    _c("first", B, primary_key=True, autoincrement=False),
+    _c("last", B, nullable=False),
+    _c("prev", S(64), nullable=False),
+    _c("head", S(64), nullable=False),
+    _c("cause", S(16), nullable=False),
+    _c("kind", S(32), nullable=False),        # the rejection kind that led to a quarantine
+    _c("reason", S(300), nullable=False),
+    _c("note", S(300), nullable=False),       # the operator's statement ("" for damage)
+    _c("signed", sa.LargeBinary, nullable=False),
+    _c("signature", sa.LargeBinary, nullable=False),
+    _c("at", B, nullable=False),
+)
+
 attendance_days = sa.Table(
     "attendance_days", metadata,
     _c("projectCode", S(64), primary_key=True),

@@ -26,7 +26,7 @@ class Outcome:
     status: str        # ok | duplicate | gap | rejected
     seq: int           # the gateway's committed head after this block
     head: str
-    reason: str = ""
+    reason: str = ""   # "<kind>: <detail>"
     kind: str = ""     # rejection kind: replay, conflict, broken_chain, ...
 
 
@@ -130,7 +130,7 @@ class Store:
             link = block.prev if skip == 0 else block.hashes[skip - 1]
             if link != head_hash:
                 return Outcome("rejected", head_seq, head_hash,
-                               f"broken chain: block does not link to stored seq {head_seq}",
+                               f"broken_chain: block does not link to stored seq {head_seq}",
                                "broken_chain")
             t = now_ms()
             conn.execute(records.insert(), [
@@ -188,8 +188,8 @@ class Store:
             if ready is not None:
                 try:
                     outcome = self.commit_block(decode_block(ready[1]))
-                except WireError:
-                    outcome = None
+                except (WireError, sa.exc.DataError, sa.exc.IntegrityError, ValueError):
+                    outcome = None     # dropped: the gateway's re-send gets the definite answer
                 stale.append(ready[0])
             if stale:
                 with self.engine.begin() as conn:

@@ -329,6 +329,11 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
     for key in ("max_unacked", "max_block_records", "max_block_bytes"):
         if o[key] < 1:
             raise ConfigError(f"[outbox] {key} must be >= 1")
+    from uplink.wire import MAX_BLOCK_BYTES, MAX_BLOCK_RECORDS
+    for key, most in (("max_block_records", MAX_BLOCK_RECORDS), ("max_block_bytes", MAX_BLOCK_BYTES)):
+        if o[key] > most:
+            raise ConfigError(f"[outbox] {key} = {o[key]}: central refuses blocks beyond "
+                              f"{most} (docs/wire.md §4)")
     limits = Limits(max_unacked=o["max_unacked"], max_block_records=o["max_block_records"],
                     max_block_bytes=o["max_block_bytes"],
                     max_db_bytes=int(o["max_db_mb"] * 1024 * 1024),

@@ -11,10 +11,22 @@ import time
 
 from gateway.config import SiteConfig
 from gateway.site import make_uplink, open_outbox, open_roster, registration_reporter
+from uplink.outbox import OutboxCorrupt
 from uplink.sdnotify import Notifier, watchdog_interval
 from gateway.clockin.simulate import run_source
 
 log = logging.getLogger("sitegate")
+
+# The outbox file is structurally corrupt: a restart cannot help, so the unit does not restart
+# on this code (systemd/sitegate.service RestartPreventExitStatus) -- a person must look.
+EXIT_CORRUPT = 65          # EX_DATAERR
+
+
+def corrupt_exit(notifier: Notifier, why: str) -> int:
+    log.critical("%s -- stopping; a restart cannot repair it. Keep the file for evidence and "
+                 "see `sitegate doctor` (docs/security.md: a corrupt outbox)", why)
+    notifier.notify(f"STATUS=outbox corrupt: {why[:200]}", "STOPPING=1")
+    return EXIT_CORRUPT
 
 
 def healthy(uplink_alive: bool, alarms: list[dict], lanes: list[dict]) -> bool:
@@ -41,7 +53,11 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             signal.signal(sig, lambda *_: stop.set())
     if cfg.web.listen:
         cfg.web.check_transport()          # before anything is opened: refuse loudly, change nothing
-    outbox = open_outbox(cfg)
+    notifier = Notifier()
+    try:
+        outbox = open_outbox(cfg)          # PRAGMA quick_check: a corrupt file stops us here
+    except OutboxCorrupt as exc:
+        return corrupt_exit(notifier, str(exc))
     uplink = make_uplink(cfg, outbox)
     registrations = _registrations(cfg, outbox)     # registrations made on site go to central
     if registrations is not None:
@@ -90,11 +106,11 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         t.start()
     if site_lanes:
         site_lanes.start()
-    notifier = Notifier()
     dog = watchdog_interval()
     notifier.notify("READY=1", f"STATUS=gateway {cfg.gateway_id}: {len(lanes)} lane(s)")
     last_pet = last_health = 0.0
     last_devices: list = []
+    code = 0
     while not stop.is_set():
         stop.wait(0.5)
         if not threads[0].is_alive():
@@ -102,6 +118,9 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             stop.set()
             notifier.notify("STATUS=uplink thread died")
             return 1
+        if outbox.corrupt:                 # met by the uplink, a lane or the health check
+            code = corrupt_exit(notifier, outbox.corrupt)
+            break
         now = time.monotonic()
         devices = site_lanes.device_info() if site_lanes else []
         moved = [(d["name"], d["state"]) for d in devices] != last_devices   # write at once
@@ -109,7 +128,11 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             last_health, last_devices = now, [(d["name"], d["state"]) for d in devices]
             if registrations is not None:
                 registrations.report()
-            current = uplink.all_alarms()
+            try:
+                current = uplink.all_alarms()
+            except OutboxCorrupt as exc:
+                code = corrupt_exit(notifier, str(exc))
+                break
             lane_info = site_lanes.lane_info() if site_lanes else []
             ok = healthy(threads[0].is_alive(), current, lane_info)
             try:
@@ -123,6 +146,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
                 last_pet = now
             elif not ok:
                 notifier.notify("STATUS=unhealthy: " + ", ".join(a["code"] for a in current))
+    stop.set()
     notifier.notify("STOPPING=1")
     if site_lanes:
         site_lanes.stop()
@@ -137,7 +161,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     if registrations is not None:
         registrations.roster.close()
     outbox.close()
-    return 0
+    return code
 
 
 def _registrations(cfg: SiteConfig, outbox):

@@ -78,6 +78,7 @@ class Uplink:
         self._channels: dict[str, Callable[[bytes], None]] = {}
         self._connect_hooks: list[Callable[[], None]] = []
         self._outgoing: deque[tuple[str, bytes]] = deque(maxlen=64)
+        self._rejected_ref = 0              # first seq of the block central last rejected
         # other parts of the site (devices, roster, lanes) report their alarms here; they go
         # into the retained state message and the health file like the uplink's own
         self._alarm_sources: list[Callable[[], list[dict]]] = []
@@ -307,6 +308,8 @@ class Uplink:
             if self.outbox.ack(ack["seq"], ack["head"]):
                 self._last_progress = time.monotonic()
                 self.uplink_alarms.pop("ack_mismatch", None)
+                if ack["seq"] >= self._rejected_ref:    # central took the refused block after all
+                    self.uplink_alarms.pop("central_rejected", None)   # (e.g. quarantined it)
         except AckMismatch as exc:
             self._set_alarm("ack_mismatch", "critical", f"central's ack does not match: {exc}")
             log.error("central's ack does not match our chain: %s", exc)
@@ -317,11 +320,14 @@ class Uplink:
         if self._sent_upto < acked:
             self._sent_upto = acked
         status, ref = ack["status"], ack["ref"]
-        if status == "gap" and ref in self._inflight and self._inflight[ref][1] == self._epoch:
+        if status == "gap" and ref in self._inflight and self._inflight[ref][1] == self._epoch \
+                and "central_rejected" not in self.uplink_alarms:   # gaps behind a refused
+            # block are expected: re-send once per ack_timeout, not on every gap ack
             log.info("central is missing records after seq %d; re-sending", ack["seq"])
             self._rewind()
         elif status == "rejected":
             self.counters["rejected_by_central"] += 1
+            self._rejected_ref = ref if isinstance(ref, int) else ack["seq"] + 1
             self._set_alarm("central_rejected", "critical",
                             f"central rejected block {ref}: {ack['reason']}")
             log.error("central rejected block %s: %s", ref, ack["reason"])

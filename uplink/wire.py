@@ -11,9 +11,15 @@ Pure functions only: bytes in, typed values out.  No sockets, no clocks, no data
 * Block: ``{"first", "gw", "head", "last", "prev", "records", "sealed", "type": "block", "v"}``;
   the MQTT payload is the block's canonical bytes followed by the 64-byte raw SM2 signature
   ``r || s`` over exactly those bytes (SM3 with Z, ID 1234567812345678).
+* Damage report: ``{"first", "gw", "hashes", "head", "last", "prev", "sealed", "type": "damage",
+  "v"}`` + signature, the same envelope as a block: records ``first..last`` were damaged on the
+  gateway's disk before they could be sealed; only their chain hashes survive.
 * Ack: ``{"gw", "head", "ref", "reason", "seq", "status", "v"}`` from central after its commit;
   the MQTT payload is its canonical bytes followed by central's 64-byte SM2 signature, and the
   gateway releases nothing on an ack that does not verify against central's key.
+* Limits (§3, §4): a block holds 1..256 records in at most 128 KiB of signed bytes; a record is
+  at most 16 KiB, its ``type`` 1..32 of ``[a-z0-9_]``, ``ts`` below 10**13, its strings without
+  U+0000 and U+007F.  ``WireError.kind`` names the rule a refused input broke.
 """
 from __future__ import annotations
 
@@ -34,8 +40,27 @@ HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 ACK_STATUSES = ("ok", "duplicate", "gap", "rejected")
 
 
+# the limits of docs/wire.md §3/§4 (our defaults; each is a rejection of kind "limit")
+MAX_BLOCK_RECORDS = 256
+MAX_BLOCK_BYTES = 128 * 1024         # the signed bytes; the 64-byte signature is not counted
+MAX_RECORD_BYTES = 16 * 1024         # one record's canonical bytes
+MAX_TS = 10**13 - 1                  # ms: 2286-11-20, far from any clock yet inside every date type
+MAX_STRING_CHARS = 1024              # any string in a body
+MAX_KEY_CHARS = 64                   # any object key in a body
+MAX_DEPTH = 8                        # objects/arrays nested in a body (the body itself is 1)
+MAX_WORKER_CHARS = 32                # attendance ``worker`` (central's registry id column)
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_FORBIDDEN = re.compile("[\x00\x7f]")  # NUL: no database text type holds it; DEL: see §2
+
+
 class WireError(ValueError):
-    """Input that does not follow the wire format; the message is the reason."""
+    """Input that does not follow the wire format.  ``kind`` is the rule broken, one word of
+    the rejection vocabulary (docs/wire.md §4): ``malformed`` (not the structure), ``limit``
+    (a value beyond a limit), ``broken_chain``, ``oversized``; the message says how."""
+
+    def __init__(self, message: str, kind: str = "malformed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class BadSignature(WireError):
@@ -73,7 +98,10 @@ def _check(value: Any, path: str = "$") -> None:
 
 def canonical(value: Any) -> bytes:
     """The one encoding of ``value``; raises WireError for values outside the wire set."""
-    _check(value)
+    try:
+        _check(value)
+    except RecursionError as exc:
+        raise WireError("value nested too deeply") from exc
     return _encode(value)
 
 
@@ -125,16 +153,22 @@ def record_hash(record_bytes: bytes) -> str:
 
 
 def make_record(gw: str, seq: int, prev: str, ts_ms: int, type_: str, body: dict) -> dict:
+    """A checked record: the gateway refuses to make what central would refuse to store."""
     record = {"body": body, "gw": gw, "prev": prev, "seq": seq, "ts": ts_ms, "type": type_,
               "v": VERSION}
     check_record(record)
+    size = len(canonical(record))
+    if size > MAX_RECORD_BYTES:
+        raise WireError(f"record {seq}: {size} bytes > {MAX_RECORD_BYTES}", "limit")
     return record
 
 
 _RECORD_KEYS = {"body", "gw", "prev", "seq", "ts", "type", "v"}
 
 
-def check_record(record: Any, gw: str | None = None) -> None:
+def check_record(record: Any, gw: str | None = None, *, limits: bool = True) -> None:
+    """Structure of a record (kind ``malformed``) and, with ``limits``, the limits of §3
+    (kind ``limit``)."""
     if not isinstance(record, dict) or set(record) != _RECORD_KEYS:
         raise WireError("record: wrong fields")
     if record["v"] != VERSION:
@@ -152,6 +186,47 @@ def check_record(record: Any, gw: str | None = None) -> None:
         raise WireError("record: type must be a non-empty string")
     if not isinstance(record["body"], dict):
         raise WireError("record: body must be an object")
+    if limits:
+        check_record_limits(record)
+
+
+def check_record_limits(record: dict, size: int | None = None) -> None:
+    """The limits of §3 on a structurally valid record; ``size`` = its canonical length."""
+    seq = record["seq"]
+    if record["ts"] > MAX_TS:
+        raise WireError(f"record {seq}: ts {record['ts']} beyond {MAX_TS}", "limit")
+    if not TYPE_RE.match(record["type"]):
+        raise WireError(f"record {seq}: type must be 1-32 of [a-z0-9_] starting with a letter "
+                        f"(got {len(record['type'])} characters)", "limit")
+    _check_body(record["body"], seq, 1)
+    body = record["body"]
+    if record["type"] == "attendance" and isinstance(body.get("worker"), str) and \
+            not 1 <= len(body["worker"]) <= MAX_WORKER_CHARS:
+        raise WireError(f"record {seq}: attendance worker must be 1-{MAX_WORKER_CHARS} "
+                        f"characters (got {len(body['worker'])})", "limit")
+    if size is not None and size > MAX_RECORD_BYTES:
+        raise WireError(f"record {seq}: {size} bytes > {MAX_RECORD_BYTES}", "limit")
+
+
+def _check_body(value: Any, seq: int, depth: int) -> None:
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_CHARS:
+            raise WireError(f"record {seq}: a string of {len(value)} characters > "
+                            f"{MAX_STRING_CHARS}", "limit")
+        if _FORBIDDEN.search(value):
+            raise WireError(f"record {seq}: a string holds U+0000 or U+007F", "limit")
+    elif isinstance(value, (dict, list)):
+        if depth > MAX_DEPTH:
+            raise WireError(f"record {seq}: body nested deeper than {MAX_DEPTH}", "limit")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if len(key) > MAX_KEY_CHARS or _FORBIDDEN.search(key):
+                    raise WireError(f"record {seq}: a key longer than {MAX_KEY_CHARS} characters "
+                                    "or holding U+0000/U+007F", "limit")
+                _check_body(item, seq, depth + 1)
+        else:
+            for item in value:
+                _check_body(item, seq, depth + 1)
 
 
 def _is_int(value: Any) -> bool:
@@ -209,46 +284,129 @@ def block_body_from_stored(gw: str, first: int, last: int, prev: str, head: str,
 
 
 _BLOCK_KEYS = {"first", "gw", "head", "last", "prev", "records", "sealed", "type", "v"}
+_DAMAGE_KEYS = {"first", "gw", "hashes", "head", "last", "prev", "sealed", "type", "v"}
 
 
-def decode_block(payload: bytes, max_bytes: int | None = None) -> Block:
-    """Split and check a block payload (everything except the signature's validity)."""
+@dataclass(frozen=True)
+class Damage:
+    """A gateway's signed statement that records ``first..last`` were damaged on its disk before
+    they were sealed: their content is lost, their chain hashes (``hashes``) are what survived,
+    so the chain goes on from ``head`` (wire.md §4.3)."""
+    gw: str
+    first: int
+    last: int
+    prev: str
+    head: str
+    sealed: int
+    hashes: tuple[str, ...]
+    signed: bytes
+    signature: bytes
+
+    @property
+    def payload(self) -> bytes:
+        return self.signed + self.signature
+
+
+def damage_body(gw: str, first: int, prev: str, hashes: Sequence[str], sealed_ms: int) -> bytes:
+    """Canonical bytes of a damage report (to be signed)."""
+    if not 1 <= len(hashes) <= MAX_BLOCK_RECORDS:
+        raise WireError(f"damage: 1-{MAX_BLOCK_RECORDS} hashes", "limit")
+    return canonical({"first": first, "gw": check_gateway_id(gw), "hashes": list(hashes),
+                      "head": hashes[-1], "last": first + len(hashes) - 1, "prev": prev,
+                      "sealed": sealed_ms, "type": "damage", "v": VERSION})
+
+
+def _split(payload: bytes, max_bytes: int | None) -> tuple[bytes, bytes, dict]:
     if not isinstance(payload, (bytes, bytearray)):
         raise WireError("payload: not bytes")
     if max_bytes is not None and len(payload) > max_bytes:
-        raise WireError(f"oversized: {len(payload)} bytes > limit {max_bytes}")
+        raise WireError(f"{len(payload)} bytes > limit {max_bytes}", "oversized")
     if len(payload) <= SIG_LEN + 2:
-        raise WireError("malformed: payload too short")
+        raise WireError("payload too short")
     signed, signature = bytes(payload[:-SIG_LEN]), bytes(payload[-SIG_LEN:])
-    try:
-        block = parse_canonical(signed, "malformed block")
-    except WireError as exc:
-        raise WireError(str(exc) if str(exc).startswith("malformed") else f"malformed: {exc}")
-    if not isinstance(block, dict) or set(block) != _BLOCK_KEYS or block["type"] != "block":
-        raise WireError("malformed: block has the wrong fields")
-    if block["v"] != VERSION:
-        raise WireError(f"malformed: unsupported version {block['v']!r}")
-    try:
-        gw = check_gateway_id(block["gw"])
-        records = block["records"]
-        if not isinstance(records, list) or not records:
-            raise WireError("block has no records")
-        for r in records:
-            check_record(r, gw)
-        if not (_is_int(block["sealed"]) and block["sealed"] >= 0):
-            raise WireError("sealed must be milliseconds")
-    except WireError as exc:
-        raise WireError(f"malformed: {exc}") from exc
+    message = parse_canonical(signed, "block")
+    if not isinstance(message, dict) or message.get("type") not in ("block", "damage"):
+        raise WireError("not a block: wrong fields or type")
+    if set(message) != (_BLOCK_KEYS if message["type"] == "block" else _DAMAGE_KEYS):
+        raise WireError(f"{message['type']} has the wrong fields")
+    if message["v"] != VERSION:
+        raise WireError(f"unsupported version {message['v']!r}")
+    check_gateway_id(message["gw"])
+    if not (_is_int(message["sealed"]) and message["sealed"] >= 0):
+        raise WireError("sealed must be milliseconds")
+    return signed, signature, message
+
+
+def decode_upload(payload: bytes, max_bytes: int | None = None, *,
+                  limits: bool = True) -> "Block | Damage":
+    """A message on the blocks topic: a block or a damage report (signature not checked).
+    ``limits=False`` leaves the §3/§4 limits to ``check_limits`` (central checks them after the
+    signature, so what it refuses for a limit is known to come from the gateway)."""
+    signed, signature, message = _split(payload, max_bytes)
+    if message["type"] == "damage":
+        return _damage(signed, signature, message, limits)
+    return _block(signed, signature, message, limits)
+
+
+def decode_block(payload: bytes, max_bytes: int | None = None, *, limits: bool = True) -> Block:
+    """Split and check a block payload (everything except the signature's validity)."""
+    out = decode_upload(payload, max_bytes, limits=limits)
+    if not isinstance(out, Block):
+        raise WireError("a damage report, not a block")
+    return out
+
+
+def _block(signed: bytes, signature: bytes, block: dict, limits: bool) -> Block:
+    gw, records = block["gw"], block["records"]
+    if not isinstance(records, list) or not records:
+        raise WireError("block has no records")
+    for r in records:
+        check_record(r, gw, limits=False)
     # parse_canonical already confined the values to the wire set: plain encoding suffices
     hashes, encoded = _chain(records, block["prev"], _encode)
     if (block["first"], block["last"]) != (records[0]["seq"], records[-1]["seq"]):
-        raise WireError("broken chain: first/last do not match the records")
+        raise WireError("first/last do not match the records", "broken_chain")
     if block["head"] != hashes[-1]:
-        raise WireError("broken chain: head is not the hash of the last record")
-    return Block(gw=gw, first=block["first"], last=block["last"], prev=block["prev"],
-                 head=block["head"], sealed=block["sealed"], records=tuple(records),
-                 hashes=tuple(hashes), encoded=tuple(encoded), signed=signed,
-                 signature=signature)
+        raise WireError("head is not the hash of the last record", "broken_chain")
+    out = Block(gw=gw, first=block["first"], last=block["last"], prev=block["prev"],
+                head=block["head"], sealed=block["sealed"], records=tuple(records),
+                hashes=tuple(hashes), encoded=tuple(encoded), signed=signed,
+                signature=signature)
+    if limits:
+        check_limits(out)
+    return out
+
+
+def _damage(signed: bytes, signature: bytes, d: dict, limits: bool) -> Damage:
+    hashes = d["hashes"]
+    if not (_is_int(d["first"]) and _is_int(d["last"]) and 1 <= d["first"] <= d["last"]):
+        raise WireError("damage: first/last must be integers, 1 <= first <= last")
+    if not isinstance(hashes, list) or len(hashes) != d["last"] - d["first"] + 1 or \
+            not all(isinstance(h, str) and HASH_RE.match(h) for h in hashes):
+        raise WireError("damage: hashes must be one 64-hex hash per record first..last")
+    if not (isinstance(d["prev"], str) and HASH_RE.match(d["prev"])):
+        raise WireError("damage: prev must be 64 lowercase hex")
+    if d["head"] != hashes[-1]:
+        raise WireError("damage: head is not the last hash", "broken_chain")
+    out = Damage(gw=d["gw"], first=d["first"], last=d["last"], prev=d["prev"], head=d["head"],
+                 sealed=d["sealed"], hashes=tuple(hashes), signed=signed, signature=signature)
+    if limits:
+        check_limits(out)
+    return out
+
+
+def check_limits(message: "Block | Damage") -> None:
+    """The limits of §3/§4 on a decoded block or damage report; raises WireError(kind="limit")."""
+    if len(message.signed) > MAX_BLOCK_BYTES:
+        raise WireError(f"{len(message.signed)} signed bytes > {MAX_BLOCK_BYTES}", "limit")
+    n = message.last - message.first + 1
+    if n > MAX_BLOCK_RECORDS:
+        raise WireError(f"{n} records > {MAX_BLOCK_RECORDS}", "limit")
+    if message.sealed > MAX_TS:
+        raise WireError(f"sealed {message.sealed} beyond {MAX_TS}", "limit")
+    if isinstance(message, Block):
+        for r, data in zip(message.records, message.encoded):
+            check_record_limits(r, len(data))
 
 
 def chain_hashes(records: Iterable[dict], prev: str) -> list[str]:
@@ -262,9 +420,9 @@ def _chain(records: Iterable[dict], prev: str, encode) -> tuple[list[str], list[
     expected_seq = None
     for r in records:
         if expected_seq is not None and r["seq"] != expected_seq:
-            raise WireError(f"broken chain: seq {r['seq']} follows {expected_seq - 1}")
+            raise WireError(f"seq {r['seq']} follows {expected_seq - 1}", "broken_chain")
         if r["prev"] != prev:
-            raise WireError(f"broken chain: record {r['seq']} does not link to its predecessor")
+            raise WireError(f"record {r['seq']} does not link to its predecessor", "broken_chain")
         data = encode(r)
         prev = record_hash(data)
         hashes.append(prev)
@@ -364,6 +522,13 @@ def parse_topic(name: str) -> tuple[str, str]:
     if len(parts) != 4 or "/".join(parts[:2]) != TOPIC_ROOT:
         raise WireError(f"topic {name!r} is not {TOPIC_ROOT}/<gateway>/<kind>")
     return check_gateway_id(parts[2]), parts[3]
+
+
+def seal_damage(signer: Any, gw: str, first: int, prev: str, hashes: Sequence[str],
+                sealed_ms: int) -> bytes:
+    """Sign a damage report; returns the MQTT payload (canonical bytes || r || s)."""
+    body = damage_body(gw, first, prev, hashes, sealed_ms)
+    return body + signer.sign(body)
 
 
 def seal_block(signer: Any, gw: str, records: Sequence[dict], sealed_ms: int) -> bytes:

@@ -71,22 +71,19 @@ def run(config):
 @click.option("--json", "as_json", is_flag=True)
 def status(config, as_json):
     """Outbox backlog, oldest unsent record, roster version and age, lane devices, alarms (the
-    running daemon's, as on the state topic). Exit 1 on a critical alarm."""
+    outbox's own, and the running daemon's as on the state topic). Exit 1 on a critical alarm
+    or a corrupt outbox."""
     import time as _time
 
-    from uplink.outbox import alarms
-    from gateway.ops.doctor import age_text, read_health
+    from gateway.ops.doctor import age_text, merge_daemon_alarms, outbox_status, read_health
     from gateway.roster.store import read_central_state
-    from gateway.site import open_outbox
     cfg = _load(config)
     if not cfg.outbox_path.exists():
         raise click.ClickException(f"no outbox at {cfg.outbox_path}: has `sitegate run` started?")
-    outbox = open_outbox(cfg, readonly=True)
-    stats = outbox.stats()
+    stats, current = outbox_status(cfg)
+    # the running daemon's alarms are the ones on the state topic (uplink, roster, devices)
+    current = merge_daemon_alarms(current, cfg.home)
     health = read_health(cfg.home)
-    # the running daemon's alarms are the ones on the state topic (uplink, roster, devices);
-    # without a daemon, what the outbox alone shows
-    current = health["alarms"] if health is not None else alarms(stats, cfg.limits)
     # lane devices as the running daemon sees them (None: unknown, the daemon is not running)
     devices = (health or {}).get("devices") if cfg.lanes else []
     critical = any(a["level"] == "critical" for a in current)
@@ -105,7 +102,7 @@ def status(config, as_json):
         table.add_column("value", justify="right")
         for k in ("head_seq", "sealed_seq", "acked_seq", "backlog", "oldest_unacked_age_s",
                   "rows", "db_bytes", "disk_free_bytes"):
-            table.add_row(k.replace("_", " "), str(stats[k]))
+            table.add_row(k.replace("_", " "), str(stats[k]) if stats else "-")
         table.add_row("roster version", str(roster["version"]))
         table.add_row("roster age", "never synced" if synced is None else age_text(roster["age_s"]))
         table.add_row("daemon", "running" if health is not None else "not running")

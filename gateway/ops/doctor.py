@@ -42,6 +42,36 @@ def read_health(home: Path) -> dict | None:
     return data if time.time() - data.get("ts", 0) <= HEALTH_FRESH_S else None
 
 
+def outbox_status(cfg: SiteConfig) -> tuple[dict | None, list[dict]]:
+    """(stats, alarms) of the outbox, read-only and checked (``PRAGMA quick_check``); a corrupt
+    file is (None, [critical ``outbox_corrupt``]) rather than an exception, and so is a file
+    the daemon is still creating (None, [warning ``outbox_unreadable``])."""
+    import sqlite3
+
+    from uplink.outbox import Outbox, OutboxCorrupt, alarms
+    try:
+        ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True, check=True)
+        try:
+            stats = ob.stats()
+        finally:
+            ob.close()
+    except OutboxCorrupt as exc:
+        return None, [{"code": "outbox_corrupt", "level": "critical", "message": str(exc)}]
+    except sqlite3.OperationalError as exc:       # e.g. "no such table" while being created
+        return None, [{"code": "outbox_unreadable", "level": "warning",
+                       "message": f"cannot read the outbox yet: {exc}"}]
+    return stats, alarms(stats, cfg.limits)
+
+
+def merge_daemon_alarms(current: list[dict], home: Path) -> list[dict]:
+    """Add the running daemon's alarms (its fresh run/health.json: what the retained state
+    topic carries -- central's rejections, devices, roster) to ``current``; one per code."""
+    health = read_health(home)
+    seen = {a["code"] for a in current}
+    extra = [a for a in (health or {}).get("alarms", []) if a.get("code") not in seen]
+    return current + extra
+
+
 def check_config(path: Path, home: Path) -> tuple[Check, SiteConfig | None]:
     try:
         cfg = load(path, home)
@@ -105,7 +135,6 @@ def check_clock(max_error_ms: float = 1000.0) -> Check:
 
 
 def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
-    from uplink.outbox import Outbox, alarms
     free = shutil.disk_usage(cfg.home).free
     disk = Check("disk", "ok", f"{free / 2**30:.1f} GiB free")
     if free < cfg.limits.min_free_bytes:
@@ -113,12 +142,15 @@ def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
                      "free disk space; capture stops below the limit")
     if not cfg.outbox_path.exists():
         return [disk, Check("backlog", "warn", "no outbox yet", "start the daemon: `sitegate run`")]
-    ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True)
-    try:
-        st = ob.stats()
-    finally:
-        ob.close()
-    crit = [a for a in alarms(st, cfg.limits) if a["level"] == "critical"]
+    st, current = outbox_status(cfg)
+    if st is None and current[0]["code"] != "outbox_corrupt":
+        return [disk, Check("outbox", "warn", current[0]["message"],
+                            "the daemon is starting: check again in a moment")]
+    if st is None:
+        return [disk, Check("outbox", "fail", current[0]["message"],
+                            "stop the service, keep outbox.db for evidence and follow "
+                            "docs/security.md (a corrupt outbox)")]
+    crit = [a for a in current if a["level"] == "critical"]
     age = st["oldest_unacked_age_s"]
     detail = f"{st['backlog']} unsent, oldest {age:.0f} s (seq {st['acked_seq']}/{st['head_seq']} acked)"
     if crit:
@@ -127,7 +159,7 @@ def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
         back = Check("backlog", "warn", detail, "records are waiting: check broker and central below")
     else:
         back = Check("backlog", "ok", detail)
-    return [disk, back]
+    return [disk, Check("outbox", "ok", f"{cfg.outbox_path} passes SQLite's quick_check"), back]
 
 
 def _device_check(name: str, dev: dict) -> Check:
@@ -304,7 +336,9 @@ def age_text(seconds: float) -> str:
 
 
 def check_central(cfg: SiteConfig, health: dict | None) -> Check:
-    from uplink.outbox import Outbox
+    import sqlite3
+
+    from uplink.outbox import Outbox, OutboxCorrupt
     bad = [a for a in (health or {}).get("alarms", [])
            if a["code"] in ("central_rejected", "ack_mismatch", "ack_forged")]
     if bad:
@@ -312,11 +346,18 @@ def check_central(cfg: SiteConfig, health: dict | None) -> Check:
                      "is this gateway registered? `sitegate-central gateways add BUNDLE`")
     if not cfg.outbox_path.exists():
         return Check("central", "warn", "nothing sent yet", "start `sitegate run`")
-    ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True)
     try:
-        st = ob.stats()
-    finally:
-        ob.close()
+        ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True)
+        try:
+            st = ob.stats()
+        finally:
+            ob.close()
+    except OutboxCorrupt:
+        return Check("central", "fail", "cannot tell: the outbox is corrupt (see above)",
+                     "see the outbox check")
+    except sqlite3.OperationalError as exc:
+        return Check("central", "warn", f"cannot read the outbox yet: {exc}",
+                     "the daemon is starting: check again in a moment")
     limit = max(3 * cfg.ack_timeout, 60.0)
     if st["head_seq"] == 0:
         return Check("central", "warn", "no records yet, so no acks to judge",

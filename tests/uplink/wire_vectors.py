@@ -38,5 +38,37 @@ def build() -> dict:
     }
 
 
-if __name__ == "__main__":
+# ---------------------------------------------------------------- further vectors (wire.md §9.2)
+
+# every escape canonical JSON makes (U+0000-U+001F), and characters it writes as themselves
+ESCAPES = {"text": "\"\\/\b\t\n\f\r\x00\x01\x1f\x7f\u00e9\u2028中\U0001F600"}
+CREATED_MS = 1_767_225_000_000
+
+
+def build_more() -> dict:
+    from uplink import bundle
+    from uplink.sm2 import sm3, z_value
+    from uplink.wire import damage_body
+    signer = Signer(PRIVATE)
+    base = build()
+    signed = bytes.fromhex(base["block_signed_hex"])
+    z = z_value(signer.public_hex)
+    damage = damage_body(GW, 3, base["records"][-1]["hash"], ["ab" * 32, "cd" * 32],
+                         1_767_225_609_000)
+    body = {"kind": bundle.KIND, "v": 1, "gateway_id": GW, "project": "P-430100-0001",
+            "public_key": signer.public_hex, "broker": "mqtts://broker.example:8883",
+            "created_ms": CREATED_MS}
+    return {
+        "canonical": {"value": ESCAPES, "canonical_hex": canonical(ESCAPES).hex()},
+        "z_a_hex": z.hex(),
+        "block_e_hex": sm3(z + signed).hex(),
+        "damage": {"signed_hex": damage.hex(),
+                   "signature_hex": signer._sign_with_k(damage, K).hex()},
+        "bundle": dict(body, proof=signer._sign_with_k(canonical(body), K).hex()),
+        "bundle_proof_signed_hex": canonical(body).hex(),
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover - prints the vector blocks for docs/wire.md
     print(json.dumps(build(), indent=2, ensure_ascii=False))
+    print(json.dumps(build_more(), indent=2, ensure_ascii=False))
