@@ -28,10 +28,14 @@ def site_toml(home: Path, gw: str, broker_url: str, *, outbox: dict | None = Non
 
 def provision(home: Path, site: Path, gw: str, db: str | None = None,
               register: bool = True) -> dict:
-    """Key the gateway and (by default) register its public key at central."""
+    """Key the gateway, give it central's public key, and (by default) register its public key
+    at central."""
     env = dict(os.environ, SITEGATE_HOME=str(home))
     subprocess.run(sitegate_cmd("keygen", "-c", str(site)), env=env, check=True,
                    capture_output=True)
+    # central's public key on the gateway ([gateway] central_key's default place): acks verify
+    subprocess.run(central_cmd("key", "-o", str(home / "keys" / "central.pub.pem")), env=env,
+                   check=True, capture_output=True)
     if register:
         subprocess.run(central_cmd("gateways", "add", gw, "--public-key",
                                    str(home / "keys" / "gateway.key.pem.pub"),

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.sim.samples import RESIDENT
 from gateway.roster.store import Roster
-from procs import sitegate_cmd
+from procs import central_cmd, sitegate_cmd
 from uplink.outbox import Outbox
 
 pytestmark = pytest.mark.timeout(240)
@@ -74,6 +74,10 @@ sensor = 0
 passage_timeout_s = 3
 """)
     subprocess.run(sitegate_cmd("keygen", "-c", str(site)), env=env, check=True, capture_output=True)
+    # central's public key where [gateway] central_key looks: no central here, but without it
+    # the gateway would (rightly) carry a critical central_key_missing alarm throughout
+    subprocess.run(central_cmd("key", "-o", str(home / "keys" / "central.pub.pem")), env=env,
+                   check=True, capture_output=True)
     log = open(tmp_path / "procs.log", "ab")
 
     def start_reader():

@@ -5,9 +5,11 @@ filesystem."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from central.store import Store
 from gateway.config import load
@@ -119,9 +121,11 @@ def test_at_the_free_disk_limit_acked_rows_go_before_capture_is_refused(tmp_path
     """A real 24 MiB filesystem (tmpfs in a private mount namespace) with min_free at 12 MiB:
     20,000 records of ~1 KiB pass through it while central acknowledges them; once nothing is
     acknowledged, capture is refused at the limit and what was committed is sealed."""
+    tests = Path(__file__).resolve().parents[1]          # spine.py, and the product beside it
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]))
     out = subprocess.run(["unshare", "--mount", "--map-root-user", sys.executable, "-c",
                           FREE_DISK, str(tmp_path / "disk")], capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result["refused_early"] is None, result
