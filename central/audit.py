@@ -34,7 +34,8 @@ class AuditResult:
         return not self.problems
 
 
-def verify_gateway(store: Store, gw: str) -> AuditResult:
+def verify_gateway(store: Store, gw: str, progress=None) -> AuditResult:
+    """Re-verify ``gw``'s stored blocks; ``progress(seq, head)`` is told after each block."""
     result = AuditResult(gw)
     reg = store.gateway(gw)
     if reg is None:
@@ -46,6 +47,8 @@ def verify_gateway(store: Store, gw: str) -> AuditResult:
         stored = dict(conn.execute(sa.select(records.c.seq, records.c.hash)
                                    .where(records.c.gw_id == gw)).all())
     for row in store.iter_blocks(gw):
+        if progress is not None:
+            progress(row["last"], reg["head_seq"])
         where = f"block {row['first']}..{row['last']}"
         if not verifier.verify(row["signed"], row["signature"]):
             result.problems.append(f"{where}: signature does not verify")
@@ -78,9 +81,10 @@ def verify_gateway(store: Store, gw: str) -> AuditResult:
     return result
 
 
-def export_jsonl(store: Store, out: IO[str], gw: str | None = None) -> int:
-    """One line per block: its records plus everything needed to verify it with OpenSSL."""
-    n = 0
+def export_jsonl(store: Store, out: IO[str], gw: str | None = None, progress=None) -> int:
+    """One line per block: its records plus everything needed to verify it with OpenSSL.
+    ``progress(records, None)`` is told the records written so far after each block."""
+    n = done = 0
     pems: dict[str, str] = {}
     for row in store.iter_blocks(gw):
         pem = pems.setdefault(row["public_key"], public_key_pem(row["public_key"]))
@@ -97,4 +101,7 @@ def export_jsonl(store: Store, out: IO[str], gw: str | None = None) -> int:
         }
         out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
         n += 1
+        done += row["last"] - row["first"] + 1
+        if progress is not None:
+            progress(done, None)
     return n

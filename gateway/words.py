@@ -227,6 +227,12 @@ class M(str):
     def __reduce__(self):
         return (_rebuild, (self.msgid, self.kw))
 
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self                      # immutable, like str (dataclasses.asdict copies deeply)
+
 
 def _rebuild(msgid: str, kw: dict) -> M:
     return M(msgid, **kw)
