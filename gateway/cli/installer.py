@@ -111,7 +111,7 @@ def provision(project, gateway_id, broker_url, username, password, ca_file, cent
     from uplink.bundle import dumps as bundle_text
 
     from gateway.ops.provision import terminal_qr
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)      # a path is never cut in two
     out.print(tr("key:      {path} (new)", path=res.key_file) if res.key_made else
               tr("key:      {path} (kept; --force replaces it)", path=res.key_file))
     out.print(tr("config:   {path}", path=res.config))
