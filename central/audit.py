@@ -53,7 +53,9 @@ def _chain_rows(store: Store, gw: str | None) -> Iterator[dict]:
     return heapq.merge(blocks, extra, key=lambda r: (r["gw_id"], r["first"]))
 
 
-def verify_gateway(store: Store, gw: str) -> AuditResult:
+def verify_gateway(store: Store, gw: str, progress=None) -> AuditResult:
+    """Re-verify ``gw``'s stored blocks and unstored links; ``progress(seq, head)`` is told
+    after each."""
     result = AuditResult(gw)
     reg = store.gateway(gw)
     if reg is None:
@@ -65,6 +67,8 @@ def verify_gateway(store: Store, gw: str) -> AuditResult:
         stored = dict(conn.execute(sa.select(records.c.seq, records.c.hash)
                                    .where(records.c.gw_id == gw)).all())
     for row in _chain_rows(store, gw):
+        if progress is not None:
+            progress(row["last"], reg["head_seq"])
         where = f"{row['cause'] or 'block'} {row['first']}..{row['last']}"
         if not verifier.verify(row["signed"], row["signature"]):
             result.problems.append(f"{where}: signature does not verify")
@@ -100,9 +104,10 @@ def verify_gateway(store: Store, gw: str) -> AuditResult:
     return result
 
 
-def export_jsonl(store: Store, out: IO[str], gw: str | None = None) -> int:
-    """One line per block: its records plus everything needed to verify it with OpenSSL."""
-    n = 0
+def export_jsonl(store: Store, out: IO[str], gw: str | None = None, progress=None) -> int:
+    """One line per block: its records plus everything needed to verify it with OpenSSL.
+    ``progress(records, None)`` is told the records written so far after each block."""
+    n = done = 0
     pems: dict[str, str] = {}
     for row in _chain_rows(store, gw):
         pem = pems.setdefault(row["public_key"], public_key_pem(row["public_key"]))
@@ -123,4 +128,7 @@ def export_jsonl(store: Store, out: IO[str], gw: str | None = None) -> int:
             line["hashes"] = block["hashes"]
         out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
         n += 1
+        done += row["last"] - row["first"] + 1
+        if progress is not None:
+            progress(done, None)
     return n

@@ -23,7 +23,7 @@ from uplink.sm2 import SM2Error, public_key_from_pem, public_key_pem, validate_p
 from uplink.wire import WireError, check_gateway_id
 
 from . import audit, cli_broker, cli_ops, cli_rules
-from .cli_common import db_option, home, open_store
+from .cli_common import db_option, emit, home, json_option, open_store, progress_bar
 
 console = Console(stderr=True)
 
@@ -146,8 +146,9 @@ def _read_public_key(value: str) -> str:
 @click.option("--project", help="Project code the gateway serves (a BUNDLE carries it).")
 @click.option("--label")
 @click.option("--replace", is_flag=True, help="Rotate the key of an existing gateway.")
+@json_option
 @db_option
-def gateways_add(gateway_id, public_key, project, label, replace, db):
+def gateways_add(gateway_id, public_key, project, label, replace, as_json, db):
     """Register GATEWAY_ID with its public key, or register from the BUNDLE file (JSON) that
     `sitegate provision` wrote: its SM2 proof is verified before anything is stored."""
     from uplink.bundle import BundleError, load as load_bundle
@@ -176,7 +177,8 @@ def gateways_add(gateway_id, public_key, project, label, replace, db):
         open_store(db).add_gateway(gateway_id, key, project, label, replace=replace)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"registered {gateway_id}" + (f" (project {project})" if project else ""))
+    emit({"gateway_id": gateway_id, "project": project, "label": label, "replaced": replace},
+         as_json, f"registered {gateway_id}" + (f" (project {project})" if project else ""))
 
 
 @gateways.command("list")
@@ -226,8 +228,16 @@ def verify(gateway_id, as_json, db):
     """Re-verify every stored block: signature, chain, and the records table.  Chain links
     without records (quarantined blocks, gateways' damage reports) are listed, not failed."""
     store = open_store(db)
-    ids = [gateway_id] if gateway_id else [g["gw_id"] for g in store.list_gateways()]
-    results = [audit.verify_gateway(store, gw) for gw in ids]
+    heads = {g["gw_id"]: g["head_seq"] or 0 for g in store.list_gateways()}
+    ids = [gateway_id] if gateway_id else list(heads)
+    results = []
+    with progress_bar("verifying records", sum(heads.get(gw, 0) for gw in ids),
+                      as_json=as_json) as update:
+        base = 0
+        for gw in ids:
+            results.append(audit.verify_gateway(
+                store, gw, progress=lambda seq, head, base=base: update(base + seq)))
+            base += heads.get(gw, 0)
     out = [{"gateway": r.gw, "verified_records": r.verified_records,
             "verified_blocks": r.verified_blocks, "last_seq": r.last_seq, "ok": r.ok,
             "problems": r.problems[:50], "rejections": store.rejection_counts(r.gw),
@@ -251,11 +261,27 @@ def verify(gateway_id, as_json, db):
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 @click.option("--gateway", "gateway_id", help="Only this gateway.")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary (blocks, records, file) as JSON on stdout; needs -o FILE.")
 @db_option
-def export(fmt, gateway_id, output, db):
+def export(fmt, gateway_id, output, as_json, db):
     """Audit export: each block with its records, signed bytes, signature and public key."""
-    n = audit.export_jsonl(open_store(db), output, gateway_id)
-    console.print(f"exported {n} blocks")
+    if as_json and output.name == "<stdout>":
+        raise click.BadParameter("the export itself goes to stdout: give a file with -o to "
+                                 "get the --json summary", param_hint="--json")
+    store = open_store(db)
+    total = sum(g["head_seq"] or 0 for g in store.list_gateways()
+                if gateway_id is None or g["gw_id"] == gateway_id)
+    done = [0]
+    with progress_bar("exporting blocks", total, as_json=as_json) as update:
+        def counted(records, _total=None):
+            done[0] = records
+            update(records)
+        n = audit.export_jsonl(store, output, gateway_id, progress=counted)
+    if as_json:
+        emit({"blocks": n, "records": done[0], "output": output.name}, True, "")
+    else:
+        console.print(f"exported {n} blocks")
 
 
 cli_ops.register(main)

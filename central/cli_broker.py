@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .cli_common import home
+from .cli_common import emit, home, json_option
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -32,20 +32,21 @@ def _admin_options(f):
     return f
 
 
-def _admin(url: str, user: str, password_file: str | None):
+def _admin(url: str, user: str, password_file: str | None, as_json: bool = False):
     from uplink.broker import BrokerConfig
     password = Path(password_file).read_text().strip() if password_file else \
-        click.prompt(f"password of broker admin {user}", hide_input=True)
+        click.prompt(f"password of broker admin {user}", hide_input=True, err=as_json)
     try:
         return BrokerConfig(url, username=user, password=password)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--admin-url") from exc
 
 
-def _create(admin, names: tuple[str, ...], out: str, make) -> None:
+def _create(admin, names: tuple[str, ...], out: str, make, as_json: bool = False) -> None:
     from uplink.wire import WireError
 
     from .broker_admin import BrokerAdminError, new_password, send
+    made = []
     for name in names:
         password = new_password()
         try:
@@ -54,7 +55,11 @@ def _create(admin, names: tuple[str, ...], out: str, make) -> None:
             raise click.ClickException(f"{name}: {exc}") from exc
         path = Path(out) / f"{name}.broker.password"
         _write_private(path, password + "\n")
-        click.echo(f"{name}: created; password in {path} (0600)")
+        made.append({"name": name, "password_file": str(path)})
+        if not as_json:
+            click.echo(f"{name}: created; password in {path} (0600)")
+    if as_json:
+        emit(made, True, "")
 
 
 def register(main: click.Group) -> None:
@@ -62,7 +67,8 @@ def register(main: click.Group) -> None:
     @click.option("--hex", "as_hex", is_flag=True, help="128 hex X||Y instead of PEM.")
     @click.option("-o", "--output", type=click.Path(dir_okay=False),
                   help="Write to this file (e.g. central.pub.pem) instead of stdout.")
-    def key(as_hex, output):
+    @json_option
+    def key(as_hex, output, as_json):
         """Print central's public signing key: the gateways verify acks and roster updates
         with it (`sitegate provision --central-key FILE`)."""
         from uplink.sm2 import public_key_pem
@@ -70,6 +76,12 @@ def register(main: click.Group) -> None:
         from .roster import load_signer
         signer = load_signer(home())
         text = signer.public_hex + "\n" if as_hex else public_key_pem(signer.public_hex)
+        if as_json:
+            if output:
+                Path(output).write_text(text)
+            emit({"public_key": signer.public_hex, "pem": public_key_pem(signer.public_hex),
+                  "output": output}, True, "")
+            return
         if output:
             Path(output).write_text(text)
             click.echo(f"central's public key written to {output}", err=True)
@@ -87,7 +99,8 @@ def register(main: click.Group) -> None:
                   help="File holding the admin password; else asked twice.")
     @click.option("--policy", type=click.Path(exists=True, dir_okay=False),
                   help="Roles and groups to start from (default: config/mosquitto-dynsec.json).")
-    def broker_init(dynsec_file, admin_user, admin_password_file, policy):
+    @json_option
+    def broker_init(dynsec_file, admin_user, admin_password_file, policy, as_json):
         """Write the plugin's file (plugin_opt_config_file) from the shipped policy plus the
         admin user, before the broker first starts with it."""
         from .broker_admin import TEMPLATE, BrokerAdminError, init_config
@@ -96,53 +109,57 @@ def register(main: click.Group) -> None:
             raise click.ClickException(f"{path} exists; refusing to replace the broker's accounts")
         password = Path(admin_password_file).read_text().strip() if admin_password_file else \
             click.prompt(f"password for broker admin {admin_user}", hide_input=True,
-                         confirmation_prompt=True)
+                         confirmation_prompt=True, err=as_json)
         template = json.loads(Path(policy or TEMPLATE).read_text())
         try:
             cfg = init_config(template, admin_user, password)
         except BrokerAdminError as exc:
             raise click.ClickException(str(exc)) from exc
         _write_private(path, json.dumps(cfg, indent=2) + "\n")
-        click.echo(f"{path} written (admin {admin_user}); start mosquitto, then "
-                   "`sitegate-central broker add-central` and `add-gateway`")
+        emit({"file": str(path), "admin": admin_user}, as_json,
+             f"{path} written (admin {admin_user}); start mosquitto, then "
+             "`sitegate-central broker add-central` and `add-gateway`")
 
     @broker.command("add-gateway")
     @click.argument("gateway_ids", nargs=-1, required=True)
     @click.option("--out", default=".", show_default=True, type=click.Path(file_okay=False),
                   help="Folder for GW.broker.password (0600), one per gateway.")
     @_admin_options
-    def broker_add_gateway(gateway_ids, out, admin_url, admin_user, admin_password_file):
+    @json_option
+    def broker_add_gateway(gateway_ids, out, admin_url, admin_user, admin_password_file, as_json):
         """One broker user per gateway (user = client id = gateway id) with its own topics
         only; a generated password for each, to hand to the installer
         (`sitegate provision --password ...`)."""
         from .broker_admin import add_gateway_commands
-        _create(_admin(admin_url, admin_user, admin_password_file), gateway_ids, out,
-                add_gateway_commands)
+        _create(_admin(admin_url, admin_user, admin_password_file, as_json), gateway_ids, out,
+                add_gateway_commands, as_json)
 
     @broker.command("add-central")
     @click.argument("names", nargs=-1, required=True)
     @click.option("--out", default=".", show_default=True, type=click.Path(file_okay=False),
                   help="Folder for NAME.broker.password (0600), one per worker.")
     @_admin_options
-    def broker_add_central(names, out, admin_url, admin_user, admin_password_file):
+    @json_option
+    def broker_add_central(names, out, admin_url, admin_user, admin_password_file, as_json):
         """One broker user per `sitegate-central run` worker (e.g. central-1 central-2); run
         each with --username NAME --share central."""
         from .broker_admin import add_central_commands
-        _create(_admin(admin_url, admin_user, admin_password_file), names, out,
-                add_central_commands)
+        _create(_admin(admin_url, admin_user, admin_password_file, as_json), names, out,
+                add_central_commands, as_json)
 
     @broker.command("remove")
     @click.argument("name")
     @click.option("--gateway/--central", "is_gateway", default=True, show_default=True,
                   help="A gateway also loses its role.")
     @_admin_options
-    def broker_remove(name, is_gateway, admin_url, admin_user, admin_password_file):
+    @json_option
+    def broker_remove(name, is_gateway, admin_url, admin_user, admin_password_file, as_json):
         """Delete a broker user (a stolen gateway or a retired worker); the broker drops its
         open connection at once."""
         from .broker_admin import BrokerAdminError, remove_commands, send
         try:
-            send(_admin(admin_url, admin_user, admin_password_file),
+            send(_admin(admin_url, admin_user, admin_password_file, as_json),
                  remove_commands(name, is_gateway))
         except BrokerAdminError as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"{name}: removed")
+        emit({"name": name, "result": "removed"}, as_json, f"{name}: removed")

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import db_option
+from .cli_common import db_option, emit, json_always, json_option, progress_bar, working
 from .codes import InputError, check_date, check_month
 
 console = Console(stderr=True)
@@ -60,6 +60,21 @@ def _fail(exc: Exception):
     raise click.ClickException(str(exc)) from exc
 
 
+def _evaluate(store, cipher, on: dt.date, projects: list[str] | None, as_json: bool) -> dict:
+    """Run the warning rules with a progress bar (stderr), then send notifications."""
+    from .notify import Notifier
+    from .warnings import Warnings
+    with progress_bar("evaluating warning rules", as_json=as_json) as update:
+        return Warnings(store, notifier=Notifier(store, cipher)).evaluate(on, projects,
+                                                                          progress=update)
+
+
+def _stats_text(stats: dict) -> str:
+    """Pure: an evaluation's counters in one line (``opened 2, escalated 1``)."""
+    shown = [f"{k.replace('_', ' ')} {v}" for k, v in sorted(stats.items()) if v]
+    return "warnings evaluated: " + (", ".join(shown) if shown else "nothing changed")
+
+
 def register(main: click.Group) -> None:
     @main.group("warnings")
     def warnings_group():
@@ -91,8 +106,9 @@ def register(main: click.Group) -> None:
 
     @warnings_group.command("show")
     @click.argument("warning_id", type=int)
+    @json_always
     @db_option
-    def w_show(warning_id, db):
+    def w_show(warning_id, as_json, db):
         from .warnings import Warnings
         warn = Warnings(_store(db))
         rows = [w for w in warn.list() if w["id"] == warning_id]
@@ -108,15 +124,16 @@ def register(main: click.Group) -> None:
     @click.option("--evidence", multiple=True, required=True,
                   help="Attachment reference or note; repeatable.")
     @click.option("--on", help="Date (default today, China time).")
+    @json_option
     @db_option
-    def w_clear(warning_id, by, reason, evidence, on, db):
+    def w_clear(warning_id, by, reason, evidence, on, as_json, db):
         """Clear a warning manually, with evidence."""
         from .warnings import Warnings
         try:
             Warnings(_store(db)).clear(warning_id, by, reason, list(evidence), _day(on))
         except InputError as exc:
             _fail(exc)
-        click.echo(f"cleared {warning_id}")
+        emit({"warning": warning_id, "result": "cleared"}, as_json, f"cleared {warning_id}")
 
     @warnings_group.command("extend")
     @click.argument("warning_id", type=int)
@@ -126,8 +143,9 @@ def register(main: click.Group) -> None:
     @click.option("--role", type=click.Choice(["party", "admin"]), default="party",
                   show_default=True)
     @click.option("--on")
+    @json_option
     @db_option
-    def w_extend(warning_id, days, reason, by, role, on, db):
+    def w_extend(warning_id, days, reason, by, role, on, as_json, db):
         """Request an extension of the disposal deadline, with reasons, before it passes
         (seed 000 art. 17); another person in the official role grants it. After the
         deadline: exit status 2."""
@@ -140,49 +158,53 @@ def register(main: click.Group) -> None:
             raise SystemExit(2) from None
         except InputError as exc:
             _fail(exc)
-        click.echo(f"extension requested for {warning_id}")
+        emit({"warning": warning_id, "result": "extension_requested", "days": days}, as_json,
+             f"extension requested for {warning_id}")
 
     @warnings_group.command("grant")
     @click.argument("warning_id", type=int)
     @click.option("--by", required=True, help="The official of the sector department.")
     @click.option("--on")
+    @json_option
     @db_option
-    def w_grant(warning_id, by, on, db):
+    def w_grant(warning_id, by, on, as_json, db):
         """Grant a pending extension request (as an official, not the requester)."""
         from .warnings import Warnings
         try:
             due = Warnings(_store(db)).grant_extension(warning_id, by, _day(on), "official")
         except InputError as exc:
             _fail(exc)
-        click.echo(f"extension granted: {warning_id} due {due}")
+        emit({"warning": warning_id, "result": "extension_granted", "due": str(due)}, as_json,
+             f"extension granted: {warning_id} due {due}")
 
     @warnings_group.command("refuse")
     @click.argument("warning_id", type=int)
     @click.option("--by", required=True)
     @click.option("--reason", required=True)
     @click.option("--on")
+    @json_option
     @db_option
-    def w_refuse(warning_id, by, reason, on, db):
+    def w_refuse(warning_id, by, reason, on, as_json, db):
         """Refuse a pending extension request (as an official)."""
         from .warnings import Warnings
         try:
             Warnings(_store(db)).refuse_extension(warning_id, by, reason, _day(on))
         except InputError as exc:
             _fail(exc)
-        click.echo(f"extension refused for {warning_id}")
+        emit({"warning": warning_id, "result": "extension_refused"}, as_json,
+             f"extension refused for {warning_id}")
 
     @warnings_group.command("evaluate")
     @click.option("--on", help="Evaluate as of this date (default today).")
     @click.option("--project", multiple=True)
+    @json_option
     @db_option
-    def w_evaluate(on, project, db):
-        """Run all rules (the daily job; also run after imports); then send notifications."""
-        from .notify import Notifier
-        from .warnings import Warnings
+    def w_evaluate(on, project, as_json, db):
+        """Run all rules (the daily job; also run after imports); then send notifications.
+        Prints what changed (opened, cleared, ...; --json for the counters as JSON)."""
         store, cipher = _ctx(db)
-        stats = Warnings(store, notifier=Notifier(store, cipher)).evaluate(
-            _day(on), list(project) or None)
-        click.echo(json.dumps(stats, sort_keys=True))
+        stats = _evaluate(store, cipher, _day(on), list(project) or None, as_json)
+        emit(stats, as_json, _stats_text(stats))
 
     @main.command("import")
     @click.argument("kind", type=click.Choice(["companies", "projects", "project-companies",
@@ -193,14 +215,14 @@ def register(main: click.Group) -> None:
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--evaluate/--no-evaluate", default=True,
                   help="Re-evaluate warnings of the touched projects afterwards.")
+    @json_option
     @db_option
-    def import_(kind, path, evaluate, db):
+    def import_(kind, path, evaluate, as_json, db):
         """Import a CSV (UTF-8) or XLSX sheet (header row = field names); all rows or none.
         A file that cannot be read safely (not UTF-8, not a workbook, a zip bomb) is refused
         with exit code 2 before anything is opened."""
         from .escrow import Escrow
         from .sheets import read_sheet
-        from .warnings import Warnings
         try:
             rows = read_sheet(path)
         except InputError as exc:
@@ -209,16 +231,21 @@ def register(main: click.Group) -> None:
         try:
             from .registry import Registry
             target = Registry(store, cipher) if kind in Registry.KINDS else Escrow(store, cipher)
-            n = target.import_rows(kind, rows)
+            with progress_bar(f"importing {kind}", len(rows), as_json=as_json) as update:
+                n = target.import_rows(kind, rows, progress=update)
         except InputError as exc:
             _fail(exc)
-        click.echo(f"imported {n} {kind} rows")
+        out = {"kind": kind, "imported": n, "evaluated": None}
+        if not as_json:
+            click.echo(f"imported {n} {kind} rows")
         if evaluate:
             codes = sorted({r.get("projectCode") for r in rows if r.get("projectCode")})
             if codes:
-                from .notify import Notifier
-                click.echo(json.dumps(Warnings(store, notifier=Notifier(store, cipher))
-                                      .evaluate(_day(None), codes)))
+                out["evaluated"] = _evaluate(store, cipher, _day(None), codes, as_json)
+                if not as_json:
+                    click.echo(_stats_text(out["evaluated"]))
+        if as_json:
+            emit(out, True, "")
 
     @main.command()
     @click.argument("project")
@@ -229,7 +256,8 @@ def register(main: click.Group) -> None:
         """Attendance days vs payroll per worker for PROJECT and MONTH (yyyy-MM)."""
         from .reconcile import reconcile as rec
         try:
-            rows = rec(_store(db), project, check_month(month))
+            with working("reconciling…", as_json=as_json):
+                rows = rec(_store(db), project, check_month(month))
         except InputError as exc:
             _fail(exc)
         if as_json:
@@ -249,8 +277,9 @@ def register(main: click.Group) -> None:
     @click.option("--appsecret-env", metavar="VAR",
                   help="Encrypt ID/card numbers for the national OpenAPI with the app secret "
                        "in this environment variable (default: masked).")
+    @json_always
     @db_option
-    def export_national(what, project, day, month, appsecret_env, db):
+    def export_national(what, project, day, month, appsecret_env, as_json, db):
         """Payloads in the national interface's field names (WorkerAttendance, ProjectWorker,
         Payroll)."""
         import os
@@ -261,12 +290,13 @@ def register(main: click.Group) -> None:
             raise click.ClickException(f"${appsecret_env} is not set")
         ex = Exporter(store, cipher, secret)
         try:
-            if what == "attendance":
-                out = ex.attendance(project, check_date(day, "--date"))
-            elif what == "payroll":
-                out = ex.payroll(project, check_month(month, "--month"))
-            else:
-                out = ex.project_workers(project)
+            with working(f"exporting {what}…"):
+                if what == "attendance":
+                    out = ex.attendance(project, check_date(day, "--date"))
+                elif what == "payroll":
+                    out = ex.payroll(project, check_month(month, "--month"))
+                else:
+                    out = ex.project_workers(project)
         except InputError as exc:
             _fail(exc)
         click.echo(json.dumps(out, ensure_ascii=False, sort_keys=True))
@@ -282,12 +312,14 @@ def register(main: click.Group) -> None:
                   help="read: GET only; party: also ask for extensions; official: also grant "
                        "extensions and clear warnings; admin: imports and everything but "
                        "granting.")
+    @json_option
     @db_option
-    def tokens_add(name, role, db):
+    def tokens_add(name, role, as_json, db):
         """Make a token; it is shown once and stored only as a keyed hash."""
         from .api import add_token
         store, cipher = _ctx(db)
-        click.echo(add_token(store, cipher, name, role))
+        token = add_token(store, cipher, name, role)
+        emit({"name": name, "role": role, "token": token}, as_json, token)
 
     @main.command()
     @click.option("--host", default="127.0.0.1", show_default=True)
@@ -305,20 +337,25 @@ def register(main: click.Group) -> None:
         """The SM4 field key that seals personal data at central."""
 
     @field_key.command("path")
-    def field_key_path():
+    @json_option
+    def field_key_path(as_json):
         """Where the field key is read from (and whether it is sealed)."""
         from .cli_common import home
         from .crypto import SEALED_KEY, key_path
         import os
         if os.environ.get("SITEGATE_CENTRAL_KEY"):
-            click.echo("SITEGATE_CENTRAL_KEY (environment)")
+            emit({"source": "environment", "path": None, "exists": True, "sealed": False}, as_json,
+                 "SITEGATE_CENTRAL_KEY (environment)")
             return
         path = key_path(home())
         sealed = path.exists() and path.read_text().startswith(SEALED_KEY)
-        click.echo(f"{path}{' (sealed)' if sealed else '' if path.exists() else ' (made on first use)'}")
+        emit({"source": "file", "path": str(path), "exists": path.exists(), "sealed": sealed},
+             as_json,
+             f"{path}{' (sealed)' if sealed else '' if path.exists() else ' (made on first use)'}")
 
     @field_key.command("seal")
-    def field_key_seal():
+    @json_option
+    def field_key_seal(as_json):
         """Seal the field key file with a passphrase (scrypt, SM4-GCM), in place. The
         passphrase comes from SITEGATE_CENTRAL_KEY_PASSPHRASE or is asked twice -- never an
         option (it would stay in shell history and the process list)."""
@@ -340,32 +377,40 @@ def register(main: click.Group) -> None:
             seal_key_file(path, passphrase)
         except (CryptoError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"{path}: sealed; give the passphrase as SITEGATE_CENTRAL_KEY_PASSPHRASE or the "
-                   f"systemd credential field-key-passphrase")
+        emit({"path": str(path), "sealed": True}, as_json,
+             f"{path}: sealed; give the passphrase as SITEGATE_CENTRAL_KEY_PASSPHRASE or the "
+             f"systemd credential field-key-passphrase")
 
     @main.group()
     def roster():
         """Roster downlink."""
 
     @roster.command("key")
-    def roster_key():
+    @json_option
+    def roster_key(as_json):
         """Print central's public signing key as hex (as `sitegate-central key --hex`)."""
         from .cli_common import home
         from .roster import load_signer
-        click.echo(load_signer(home()).public_hex)
+        public = load_signer(home()).public_hex
+        emit({"public_key": public}, as_json, public)
 
     @main.group()
     def intake():
         """Registry intake from gateways (workers registered on site)."""
 
     @intake.command("key")
-    def intake_key():
+    @json_option
+    def intake_key(as_json):
         """Print central's intake public key as PEM: put it on each gateway as
         $SITEGATE_HOME/keys/central-intake.pem (registrations are encrypted to it)."""
         from uplink.sm2 import public_key_of, public_key_pem
         from .cli_common import home
         from .intake import load_intake_key
-        click.echo(public_key_pem(public_key_of(load_intake_key(home()))), nl=False)
+        public = public_key_of(load_intake_key(home()))
+        if as_json:
+            emit({"public_key": public, "pem": public_key_pem(public)}, True, "")
+        else:
+            click.echo(public_key_pem(public), nl=False)
 
     @main.command()
     @click.option("--project", help="Only this project.")

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import db_option
+from .cli_common import db_option, emit, json_always, json_option, working
 from .codes import InputError, check_month
 
 
@@ -72,8 +72,9 @@ def register(main: click.Group) -> None:
     @click.argument("value")
     @click.option("--source", required=True,
                   help="Where the number comes from (document and article).")
+    @json_option
     @db_option
-    def rules_set(region, rule, key, value, source, db):
+    def rules_set(region, rule, key, value, source, as_json, db):
         """Override one parameter for REGION ('*' or a province prefix); the override names
         its source."""
         from .rules import BY_CODE, LIFECYCLE, effective
@@ -95,7 +96,8 @@ def register(main: click.Group) -> None:
                                                     rule_params.c.key == key))
             conn.execute(rule_params.insert().values(region=region, rule=rule, key=key,
                                                      value=value, source=source[:300]))
-        click.echo(f"{region} {rule} {key} = {value} ({source})")
+        emit({"region": region, "rule": rule, "key": key, "value": value, "source": source[:300]},
+             as_json, f"{region} {rule} {key} = {value} ({source})")
 
     # ------------------------------------------------------------ projects
     @main.group()
@@ -128,8 +130,9 @@ def register(main: click.Group) -> None:
 
     @projects.command("show")
     @click.argument("code")
+    @json_always
     @db_option
-    def projects_show(code, db):
+    def projects_show(code, as_json, db):
         """One project as JSON; managers' names, ID numbers and phones masked."""
         from .registry import Registry
         try:
@@ -149,10 +152,11 @@ def register(main: click.Group) -> None:
     @click.option("--status", type=click.Choice(["001", "002", "003", "004", "005"]))
     @click.option("--notice-board-date")
     @click.option("--builder-license")
+    @json_option
     @db_option
     def projects_set(code, sector, push_schedule, permit_date, contract_start,
                      labour_cost_ratio, tripartite_ref, status, notice_board_date,
-                     builder_license, db):
+                     builder_license, as_json, db):
         """Change the given fields of a project."""
         from .registry import Registry
         fields = {k: v for k, v in {
@@ -167,7 +171,8 @@ def register(main: click.Group) -> None:
             Registry(*_ctx(db)).update_project(code, **fields)
         except InputError as exc:
             _fail(exc)
-        click.echo(f"{code}: {', '.join(sorted(fields))} updated")
+        emit({"project": code, "updated": sorted(fields)}, as_json,
+             f"{code}: {', '.join(sorted(fields))} updated")
 
     @projects.command("manager")
     @click.argument("code")
@@ -176,13 +181,14 @@ def register(main: click.Group) -> None:
     @click.option("--name", required=True)
     @click.option("--phone")
     @click.option("--id-type", default="01", show_default=True)
+    @json_option
     @db_option
-    def projects_manager(code, role, name, phone, id_type, db):
+    def projects_manager(code, role, name, phone, id_type, as_json, db):
         """Record the labour manager, project manager or project lead. The ID number is read
         at a hidden prompt (or from standard input), never from an option."""
         from .registry import Registry
         if sys.stdin.isatty():
-            idn = click.prompt("ID number", hide_input=True)
+            idn = click.prompt("ID number", hide_input=True, err=as_json)
         else:
             idn = sys.stdin.readline().strip()
         key = {"labour-manager": "laborManager", "project-manager": "projectManager",
@@ -191,7 +197,7 @@ def register(main: click.Group) -> None:
             Registry(*_ctx(db)).set_manager(code, key, name, idn, phone, id_type)
         except InputError as exc:
             _fail(exc)
-        click.echo(f"{code}: {role} recorded")
+        emit({"project": code, "role": role, "result": "recorded"}, as_json, f"{code}: {role} recorded")
 
     @projects.command("company")
     @click.argument("code")
@@ -200,8 +206,9 @@ def register(main: click.Group) -> None:
     @click.option("--entry")
     @click.option("--exit", "exit_")
     @click.option("--pm-name", help="Responsible person on the project.")
+    @json_option
     @db_option
-    def projects_company(code, corp_code, corp_type, entry, exit_, pm_name, db):
+    def projects_company(code, corp_code, corp_type, entry, exit_, pm_name, as_json, db):
         """Add or replace a participating company of the project."""
         from .registry import Registry
         try:
@@ -210,7 +217,8 @@ def register(main: click.Group) -> None:
                 "entryTime": entry, "exitTime": exit_, "pmName": pm_name})
         except InputError as exc:
             _fail(exc)
-        click.echo(f"{code}: company {corp_code} ({corp_type})")
+        emit({"project": code, "corp_code": corp_code, "corp_type": corp_type}, as_json,
+             f"{code}: company {corp_code} ({corp_type})")
 
     # ------------------------------------------------------------ notify
     @main.group()
@@ -225,8 +233,9 @@ def register(main: click.Group) -> None:
     @click.option("--url-env", metavar="VAR",
                   help="Read the Apprise URL from this environment variable (URLs carry keys: "
                        "default is a hidden prompt or standard input).")
+    @json_option
     @db_option
-    def notify_add(region, party, url_env, db):
+    def notify_add(region, party, url_env, as_json, db):
         """Add a notification target (wecom://, dingtalk://, feishu://, mailto://, json://…);
         the URL is stored SM4-sealed."""
         import os
@@ -234,14 +243,15 @@ def register(main: click.Group) -> None:
         if url_env:
             url = os.environ.get(url_env, "")
         elif sys.stdin.isatty():
-            url = click.prompt("Apprise URL", hide_input=True)
+            url = click.prompt("Apprise URL", hide_input=True, err=as_json)
         else:
             url = sys.stdin.readline().strip()
         try:
             tid = add_target(*_ctx(db), region, party, url)
         except InputError as exc:
             _fail(exc)
-        click.echo(f"target {tid}: {region} {party}")
+        emit({"target": tid, "region": region, "party": party}, as_json,
+             f"target {tid}: {region} {party}")
 
     @notify.command("list")
     @click.option("--json", "as_json", is_flag=True)
@@ -257,26 +267,31 @@ def register(main: click.Group) -> None:
 
     @notify.command("remove")
     @click.argument("target_id", type=int)
+    @json_option
     @db_option
-    def notify_remove(target_id, db):
+    def notify_remove(target_id, as_json, db):
         from .notify import remove_target
         try:
             remove_target(_ctx(db)[0], target_id)
         except InputError as exc:
             _fail(exc)
-        click.echo(f"removed {target_id}")
+        emit({"target": target_id, "result": "removed"}, as_json, f"removed {target_id}")
 
     @notify.command("send")
+    @json_option
     @db_option
-    def notify_send(db):
+    def notify_send(as_json, db):
         """Send queued notifications now (evaluate does this after each run)."""
         from .notify import Notifier
-        click.echo(f"sent {Notifier(*_ctx(db)).send_pending()}")
+        with working("sending notifications…", as_json=as_json):
+            sent = Notifier(*_ctx(db)).send_pending()
+        emit({"sent": sent}, as_json, f"sent {sent}")
 
     @notify.command("outbox")
     @click.option("--status", type=click.Choice(["pending", "sent", "no_target", "failed"]))
+    @json_always
     @db_option
-    def notify_outbox(status, db):
+    def notify_outbox(status, as_json, db):
         from .notify import outbox
         _json(outbox(_ctx(db)[0], status))
 
@@ -290,7 +305,8 @@ def register(main: click.Group) -> None:
         """Monthly data-quality check (seed 001 III(3)): completeness, timeliness, logic."""
         from .quality import check
         try:
-            out = check(_ctx(db)[0], check_month(month, "--month"), region)
+            with working("checking data quality…", as_json=as_json):
+                out = check(_ctx(db)[0], check_month(month, "--month"), region)
         except InputError as exc:
             _fail(exc)
         if as_json:
@@ -308,16 +324,19 @@ def register(main: click.Group) -> None:
     @click.option("--region", callback=lambda c, p, v: _region(v))
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
                   help="The .xlsx file to write.")
+    @json_option
     @db_option
-    def report(month, region, output, db):
+    def report(month, region, output, as_json, db):
         """Monthly report per region and project (XLSX, Chinese headings): warnings opened,
         cleared, overdue and open; data quality."""
         from .report import monthly, write_xlsx
         try:
-            rep = monthly(_ctx(db)[0], check_month(month, "--month"), region)
+            with working("building the report…", as_json=as_json):
+                rep = monthly(_ctx(db)[0], check_month(month, "--month"), region)
         except InputError as exc:
             _fail(exc)
         write_xlsx(rep, output)
-        click.echo(f"wrote {output}: {len(rep['projects'])} projects, "
-                   f"{len(rep['warnings'])} warnings, "
-                   f"{len(rep['quality']['issues'])} data-quality items")
+        emit({"output": output, "projects": len(rep["projects"]), "warnings": len(rep["warnings"]),
+              "quality_items": len(rep["quality"]["issues"])}, as_json,
+             f"wrote {output}: {len(rep['projects'])} projects, {len(rep['warnings'])} warnings, "
+             f"{len(rep['quality']['issues'])} data-quality items")

@@ -311,8 +311,9 @@ class Escrow:
              "guarantees": "_add_guarantee", "complaints": "_add_complaint",
              "account-closures": "_close_account", "progress-payments": "_add_progress_payment"}
 
-    def import_rows(self, kind: str, rows: list[dict]) -> int:
-        """All rows or none: one transaction; the error names the (1-based, header = row 1) row."""
+    def import_rows(self, kind: str, rows: list[dict], progress=None) -> int:
+        """All rows or none: one transaction; the error names the (1-based, header = row 1) row.
+        ``progress(done, total)`` is told after each row."""
         if kind not in self.KINDS:
             raise InputError(f"unknown import kind {kind!r}; one of {sorted(self.KINDS)}")
         fn = getattr(self, self.KINDS[kind])
@@ -328,6 +329,8 @@ class Escrow:
                     except sa.exc.IntegrityError:
                         raise InputError(f"row {i}: conflicts with stored data (duplicate "
                                          "number or missing reference)") from None
+                    if progress is not None:
+                        progress(i - 1, len(rows))
         except sa.exc.IntegrityError as exc:
             raise InputError("conflicts with stored data") from exc
         return len(rows)

@@ -42,10 +42,10 @@ class Registry:
     # ---------------------------------------------------------------- sheet import
     KINDS = ("companies", "projects", "workers", "contracts", "exits", "project-companies")
 
-    def import_rows(self, kind: str, rows: list[dict]) -> int:
+    def import_rows(self, kind: str, rows: list[dict], progress=None) -> int:
         """All rows or none, like Escrow.import_rows.  ``workers`` rows register the person
         and enter them on the project (ProjectWorker fields); ``exits`` rows need projectCode,
-        idCardNumber and date."""
+        idCardNumber and date.  ``progress(done, total)`` is told after each row."""
         if kind not in self.KINDS:
             raise InputError(f"unknown import kind {kind!r}; one of {list(self.KINDS)}")
         try:
@@ -60,6 +60,8 @@ class Registry:
                         raise InputError(f"row {i}: {exc}") from None
                     except sa.exc.IntegrityError:
                         raise InputError(f"row {i}: conflicts with stored data") from None
+                    if progress is not None:
+                        progress(i - 1, len(rows))
         finally:
             self._conn = None
         return len(rows)

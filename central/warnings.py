@@ -192,8 +192,10 @@ class Warnings:
         self.notifier = notifier            # notify.Notifier: sends the outbox after commits
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, as_of: dt.date, projects_: list[str] | None = None) -> dict[str, int]:
-        """Run every rule for the projects (default all) as of ``as_of``; apply findings."""
+    def evaluate(self, as_of: dt.date, projects_: list[str] | None = None,
+                 progress=None) -> dict[str, int]:
+        """Run every rule for the projects (default all) as of ``as_of``; apply findings.
+        ``progress(done, total)`` is told after each project's rules ran."""
         stats = defaultdict(int)
         with self.store.engine.begin() as conn:
             if conn.dialect.name == "postgresql":    # one evaluator at a time per database
@@ -216,9 +218,11 @@ class Warnings:
             targets = {(r.region, r.party) for r in conn.execute(
                 sa.select(notify_targets.c.region, notify_targets.c.party))}
             found: dict[tuple, tuple[checks.Finding, str]] = {}
-            for code, d in data.items():
+            for i, (code, d) in enumerate(data.items(), 1):
                 for f in checks.evaluate(d, as_of, eff(d.region, True), self.calendar):
                     found[(f.rule, f.subject_type, f.subject_id, f.period)] = (f, code)
+                if progress is not None:
+                    progress(i, len(data))
             w = warnings_t.c
             existing: dict[tuple, object] = {}        # base key -> latest episode
             for r in conn.execute(sa.select(warnings_t).where(

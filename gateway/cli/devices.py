@@ -11,6 +11,8 @@ import time
 
 import click
 
+from gateway.words import tr
+
 
 def _serve(device, banner: str, duration: float | None, every=None) -> None:
     """Run a started simulator until Ctrl-C / SIGTERM or ``duration`` seconds."""
@@ -184,22 +186,24 @@ def probe_idcard(port, baud, timeout, as_json, reveal) -> None:
     try:
         try:
             if not reader.status():
-                raise click.ClickException("the SAM module reports a fault (status is not 0x90)")
+                raise click.ClickException(tr("the SAM module reports a fault (status is not 0x90)"))
         except DeviceTimeout:
-            raise click.ClickException(f"no ID-card reader answers on {port} at {baud} baud")
+            raise click.ClickException(tr("no ID-card reader answers on {port} at {baud} baud",
+                                          port=port, baud=baud))
         if not as_json:
-            click.echo(f"reader ready on {port}; place a card ...", err=True)
+            click.echo(tr("reader ready on {port}; place a card ...", port=port), err=True)
         ev = reader.wait_card(timeout)
     except DeviceLost as exc:
-        raise click.ClickException(f"reader lost: {exc}")
+        raise click.ClickException(tr("reader lost: {why}", why=exc))
     finally:
         reader.close()
     if ev is None:
-        raise click.ClickException(f"no card within {timeout:g} s")
+        raise click.ClickException(tr("no card within {s:g} s", s=timeout))
     if isinstance(ev, CardError):
         if as_json:
             click.echo(json.dumps({"error": ev.reason, "message": ev.message}, ensure_ascii=False))
-        raise click.ClickException(f"card refused ({ev.reason}): {ev.message}")
+        raise click.ClickException(tr("card refused ({reason}): {why}", reason=ev.reason,
+                                      why=ev.message))
     data = ev.identity.to_dict(reveal=reveal)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -216,12 +220,18 @@ def probe_idcard(port, baud, timeout, as_json, reveal) -> None:
 def probe_ports(extra, listen, as_json) -> None:
     """List serial ports and name the device that answers on each."""
     from drivers.probe import identify, list_ports
+
+    from gateway.cli.options import progress_bar
     ports = list(dict.fromkeys([*list_ports(), *extra]))
-    infos = [identify(p, listen=listen) for p in ports]
+    infos = []
+    with progress_bar(tr("probing serial ports"), len(ports), as_json=as_json) as update:
+        for n, p in enumerate(ports, 1):
+            infos.append(identify(p, listen=listen))
+            update(n)
     if as_json:
         click.echo(json.dumps([i.__dict__ for i in infos], indent=2))
         return
     if not infos:
-        click.echo("no serial ports found")
+        click.echo(tr("no serial ports found"))
     for i in infos:
         click.echo(f"{i.port:<32} {i.device or '-':<13} {i.detail}")

@@ -136,7 +136,8 @@ def calibrate(config, target_far, as_json):
 @faces.command()
 @config_option
 @click.argument("worker_id")
-def remove(config, worker_id):
+@click.option("--json", "as_json", is_flag=True)
+def remove(config, worker_id, as_json):
     """Delete WORKER_ID's face templates for good (rows deleted, file vacuumed)."""
     _worker_id(worker_id)
     cfg = site(config)
@@ -145,4 +146,4 @@ def remove(config, worker_id):
     store.close()
     if not n:
         raise click.ClickException(f"{worker_id} has no enrolled templates")
-    click.echo(f"{worker_id}: {n} template(s) deleted")
+    _emit({"worker_id": worker_id, "templates_deleted": n}, as_json, f"{worker_id}: {n} template(s) deleted")

@@ -12,23 +12,24 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from gateway.cli.options import progress_bar, working
 from gateway.config import sitegate_home
+from gateway.words import cli_lang, localize, text, tr
 
 err = Console(stderr=True)
 
 
-def _probe_with_progress(ports: list[str]) -> list:
-    from rich.progress import Progress
-    from drivers.probe import identify, list_ports
-    found = list(dict.fromkeys([*list_ports(), *ports]))
-    infos = []
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("probing serial ports", total=len(found))
-        for port in found:
-            progress.update(task, description=f"probing {port}")
-            infos.append(identify(port, listen=1.2))
-            progress.advance(task)
-    return infos
+def _probe_with_progress(as_json: bool):
+    def probe(ports: list[str]) -> list:
+        from drivers.probe import identify, list_ports
+        found = list(dict.fromkeys([*list_ports(), *ports]))
+        infos = []
+        with progress_bar(tr("probing serial ports"), len(found), as_json=as_json) as update:
+            for n, port in enumerate(found, 1):
+                infos.append(identify(port, listen=1.2))
+                update(n)
+        return infos
+    return probe
 
 
 @click.command()
@@ -51,9 +52,14 @@ def _probe_with_progress(ports: list[str]) -> list:
               help="Never prompt: missing required flags are errors.")
 @click.option("-c", "--config", type=click.Path(dir_okay=False),
               help="Where to write site.toml [default: $SITEGATE_HOME/site.toml].")
+@click.option("--qr/--no-qr", "show_qr", default=True, show_default=True,
+              help="Draw the registration QR in the terminal too.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was made as JSON (no QR drawing, no progress bar).")
 def provision(project, gateway_id, broker_url, username, password, ca_file, central_key, timezone,
-              passphrase, ports, no_probe, force, non_interactive, config):
-    """Set up this gateway: key pair, site.toml, device probe, registration bundle (JSON + QR)."""
+              passphrase, ports, no_probe, force, non_interactive, config, show_qr, as_json):
+    """Set up this gateway: key pair, site.toml, device probe, registration bundle (JSON + QR,
+    the QR also drawn in the terminal)."""
     from gateway.ops.provision import Answers, ProvisionError, provision as do_provision
     interactive = not non_interactive and sys.stdin.isatty()
 
@@ -61,21 +67,22 @@ def provision(project, gateway_id, broker_url, username, password, ca_file, cent
         if value:
             return value
         if interactive:
-            return click.prompt(prompt, default=default, hide_input=hide)
+            return click.prompt(prompt, default=default, hide_input=hide, err=as_json)
         if default is not None:
             return default
-        raise click.UsageError(f"{flag} is required (or run without -y in a terminal to be asked)")
+        raise click.UsageError(tr("{flag} is required (or run without -y in a terminal to be asked)",
+                                  flag=flag))
 
-    project = need(project, "Project code 项目编码", "--project")
-    gateway_id = need(gateway_id, "Gateway id", "--gateway-id")
-    broker_url = need(broker_url, "Broker URL", "--broker", "mqtts://127.0.0.1:8883")
-    timezone = need(timezone, "Time zone", "--timezone", "Asia/Shanghai")
+    project = need(project, tr("Project code 项目编码"), "--project")
+    gateway_id = need(gateway_id, tr("Gateway id"), "--gateway-id")
+    broker_url = need(broker_url, tr("Broker URL"), "--broker", "mqtts://127.0.0.1:8883")
+    timezone = need(timezone, tr("Time zone"), "--timezone", "Asia/Shanghai")
     if interactive and password is None:
-        password = click.prompt("Broker password (empty: none)", default="", hide_input=True,
-                                show_default=False) or None
+        password = click.prompt(tr("Broker password (empty: none)"), default="", hide_input=True,
+                                show_default=False, err=as_json) or None
     if interactive and central_key is None:
-        central_key = click.prompt("Central's public key file (`sitegate-central key`; empty: later)",
-                                   default="", show_default=False) or None
+        central_key = click.prompt(tr("Central's public key file (`sitegate-central key`; empty: later)"),
+                                   default="", show_default=False, err=as_json) or None
     answers = Answers(project=project, gateway_id=gateway_id, broker_url=broker_url,
                       username=username or gateway_id, password=password, ca_file=ca_file,
                       timezone=timezone, passphrase=passphrase, ports=list(ports),
@@ -83,29 +90,62 @@ def provision(project, gateway_id, broker_url, username, password, ca_file, cent
                       central_key=_central_key(central_key) if central_key else None)
     home = sitegate_home()
     try:
-        res = do_provision(answers, home, Path(config) if config else None, probe=_probe_with_progress)
+        res = do_provision(answers, home, Path(config) if config else None,
+                           probe=_probe_with_progress(as_json))
     except ProvisionError as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:
         from gateway import keys
         if isinstance(exc, keys.KeyFileError):
-            raise click.ClickException(f"{exc} (pass --passphrase, or --force to make a new key)") from exc
+            raise click.ClickException(tr("{why} (pass --passphrase, or --force to make a new key)",
+                                          why=exc)) from exc
         raise
-    out = Console()
-    out.print(f"key:      {res.key_file} ({'new' if res.key_made else 'kept; --force replaces it'})")
-    out.print(f"config:   {res.config}")
+    if as_json:
+        click.echo(json.dumps({
+            "key": str(res.key_file), "key_made": res.key_made, "config": str(res.config),
+            "bundle_json": str(res.bundle_json), "bundle_png": str(res.bundle_png),
+            "bundle": res.bundle, "central_key": str(res.central_key) if res.central_key else None,
+            "devices": [{"port": d.port, "device": d.device, "detail": d.detail} for d in res.devices],
+            "lanes": res.lanes}, ensure_ascii=False, sort_keys=True))
+        return
+    from uplink.bundle import dumps as bundle_text
+
+    from gateway.ops.provision import terminal_qr
+    out = Console(highlight=False, soft_wrap=True)      # a path is never cut in two
+    out.print(tr("key:      {path} (new)", path=res.key_file) if res.key_made else
+              tr("key:      {path} (kept; --force replaces it)", path=res.key_file))
+    out.print(tr("config:   {path}", path=res.config))
     for d in res.devices:
-        out.print(f"device:   {d.port}: {d.device or '-'} {d.detail}")
+        out.print(tr("device:   {port}: {device} {detail}", port=d.port, device=d.device or "-",
+                     detail=d.detail))
     for ln in res.lanes:
-        out.print(f"lane:     {ln['name']} ({ln['dir']}) card {ln['idcard']} gate {ln['gate']}")
-    out.print(f"bundle:   {res.bundle_json}\nQR code:  {res.bundle_png}")
+        out.print(tr("lane:     {name} ({dir}) card {card} gate {gate}", name=ln["name"],
+                     dir=ln["dir"], card=ln["idcard"], gate=ln["gate"]))
+    out.print(tr("bundle:   {path}", path=res.bundle_json) + "\n"
+              + tr("QR code:  {path}", path=res.bundle_png))
+    if show_qr:
+        _print_qr(terminal_qr(bundle_text(res.bundle)), res.bundle_png)
     if res.central_key is None:
-        out.print("[yellow]central:  no central key yet -- nothing is released until "
-                  "keys/central.pub.pem holds `sitegate-central key`'s output (--central-key)[/]")
+        out.print("[yellow]" + tr("central:  no central key yet -- nothing is released until "
+                                  "keys/central.pub.pem holds `sitegate-central key`'s output "
+                                  "(--central-key)") + "[/]")
     else:
-        out.print(f"central:  {res.central_key}")
-    out.print(f"next:     at central, `sitegate-central gateways add {res.bundle_json.name}`; "
-              f"then `sitegate run -c {res.config}` and `sitegate doctor -c {res.config}`")
+        out.print(tr("central:  {path}", path=res.central_key))
+    out.print(tr("next:     at central, `sitegate-central gateways add {bundle}`; then `sitegate run "
+                 "-c {config}` and `sitegate doctor -c {config}`", bundle=res.bundle_json.name,
+                 config=res.config))
+
+
+def _print_qr(qr: str, png: Path) -> None:
+    """The registration QR on stdout, unless the terminal is too narrow to show it whole."""
+    import shutil
+    width = max(len(line) for line in qr.splitlines())
+    if sys.stdout.isatty() and shutil.get_terminal_size().columns < width:
+        click.echo(tr("(the terminal is narrower than the QR code's {n} columns: widen it, or "
+                      "open {path})", n=width, path=png))
+        return
+    click.echo(tr("scan to register this gateway at central:"))
+    click.echo(qr, nl=False)
 
 
 def _central_key(value: str) -> str:
@@ -127,30 +167,48 @@ def _central_key(value: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.option("--offline", is_flag=True, help="Skip the broker connection check.")
 def doctor(config, as_json, offline):
-    """Check config, key, clock, disk and backlog, devices, broker and central. Exit 1 on a failure."""
+    """Check config, key, clock, disk and backlog, devices, broker and central. Exit 1 on a
+    failure.  The table speaks the locale's language (zh_CN: Chinese); --json is English."""
     from gateway.ops.doctor import as_json as to_json, run_checks
     home = sitegate_home()
     path = Path(config) if config else home / "site.toml"
-    checks = run_checks(path, home, network=not offline)
+    with working(tr("running checks…"), as_json=as_json):
+        checks = run_checks(path, home, network=not offline)
     report = to_json(checks)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, sort_keys=True))
     else:
+        lang = cli_lang()
         table = Table(title="sitegate doctor")
         for col in ("check", "verdict", "detail", "what to do"):
-            table.add_column(col)
+            table.add_column(text(f"doctor.{col}", lang))
         style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
         for c in checks:
-            table.add_row(c.name, f"[{style[c.verdict]}]{c.verdict}[/]", c.detail, c.fix)
+            table.add_row(check_label(c.name, lang),
+                          f"[{style[c.verdict]}]{text(f'doctor.verdict.{c.verdict}', lang)}[/]",
+                          localize(c.detail, lang), localize(c.fix, lang))
         Console(width=160).print(table)
     sys.exit(0 if report["ok"] else 1)
+
+
+def check_label(name: str, lang: str) -> str:
+    """A doctor check's name in ``lang``: ``broker`` -> 消息服务器, ``lane1 idcard`` -> lane1 身份证读卡器."""
+    from gateway import words
+    key = f"doctor.check.{name}"
+    if words.has(key):
+        return text(key, lang)
+    lane, _, role = name.rpartition(" ")
+    if lane and words.has(f"doctor.check.{role}"):
+        return f"{lane} {text(f'doctor.check.{role}', lang)}"
+    return name
 
 
 @click.command("install-service")
 @click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False),
               help="Install under this root (a staging directory for packaging or tests).")
 @click.option("--central", is_flag=True, help="Also install sitegate-central.service.")
-def install_service(root, central):
+@click.option("--json", "as_json", is_flag=True, help="Print the installed files as JSON.")
+def install_service(root, central, as_json):
     """Put sitegate.service (and the USB reader's udev rule) in place; prints what to run next."""
     import shutil as _shutil
     src = Path(__file__).resolve().parents[2] / "systemd"
@@ -166,8 +224,12 @@ def install_service(root, central):
             b.parent.mkdir(parents=True, exist_ok=True)
             _shutil.copyfile(a, b)
             b.chmod(0o644)
-            click.echo(f"installed {b}")
+            if not as_json:
+                click.echo(f"installed {b}")
     except PermissionError as exc:
         raise click.ClickException(f"{exc}: run with sudo (or pass --root to stage elsewhere)") from exc
+    if as_json:
+        click.echo(json.dumps({"installed": [str(b) for _, b in plan]}))
+        return
     click.echo("next: useradd --system sitegate; udevadm control --reload; systemctl daemon-reload; "
                "systemctl enable --now sitegate")

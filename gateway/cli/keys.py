@@ -10,7 +10,8 @@ import os
 
 import click
 
-from gateway.cli.options import config_option, site
+from gateway.cli.options import config_option, emit, json_option, site
+from gateway.words import tr
 
 ROLES = ("signing", "roster", "templates", "phone")
 
@@ -44,18 +45,21 @@ def keys_list(config, as_json):
         click.echo(json.dumps(rows, sort_keys=True))
         return
     for r in rows:
-        state = ("sealed" if r["sealed"] else "plain") if r["exists"] else "made on first use"
-        click.echo(f"{r['role']:10} {r['path']}  ({r['source']}, {state}{', ' + r['mode'] if r['mode'] else ''})")
+        state = (tr("sealed") if r["sealed"] else tr("plain")) if r["exists"] else tr("made on first use")
+        click.echo(f"{r['role']:10} {r['path']}  ({tr(r['source'])}, {state}"
+                   f"{', ' + r['mode'] if r['mode'] else ''})")
 
 
 @keys.command("make")
 @config_option
-def keys_make(config):
+@json_option
+def keys_make(config, as_json):
     """Make the roster, template and phone keys now where they belong (sealed under [keys]
     sealed = true), e.g. before handing them to systemd as credentials. Existing keys are kept."""
     from gateway.site import SiteError, key_paths, sm4_key
     cfg = site(config)
     data = {"roster": cfg.roster.path, "templates": cfg.faces.store, "phone": cfg.phone_db}
+    rows = []
     for role in ("roster", "templates", "phone"):
         p = getattr(key_paths(cfg), role)
         existed = p.exists()
@@ -63,12 +67,17 @@ def keys_make(config):
             sm4_key(cfg, role, data[role])
         except SiteError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"{role}: {p} {'kept' if existed else 'made'}")
+        rows.append({"role": role, "path": str(p), "result": "kept" if existed else "made"})
+        if not as_json:
+            click.echo(f"{role}: {p} {tr('kept') if existed else tr('made')}")
+    if as_json:
+        emit(rows, True, "")
 
 
 @keys.command("seal")
 @config_option
-def keys_seal(config):
+@json_option
+def keys_seal(config, as_json):
     """Seal the roster, template and phone keys with a passphrase (scrypt, SM4-GCM), in place.
 
     The passphrase comes from SITEGATE_KEY_PASSPHRASE, the systemd credential key-passphrase,
@@ -83,15 +92,25 @@ def keys_seal(config):
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     passphrase = sm2.passphrase_from_env() or click.prompt(
         "passphrase for the site's keys", hide_input=True, confirmation_prompt=True, err=True)
+    rows = []
     for role in ("roster", "templates", "phone"):
         p = getattr(paths, role)
         if creds and str(p).startswith(creds):
-            click.echo(f"{role}: {p} is a systemd credential; left alone")
+            result, line = "credential", tr("{role}: {path} is a systemd credential; left alone",
+                                            role=role, path=p)
         elif not p.exists():
-            click.echo(f"{role}: {p} not made yet (with [keys] sealed = true it is made sealed)")
+            result, line = "missing", tr("{role}: {path} not made yet (with [keys] sealed = true it "
+                                         "is made sealed)", role=role, path=p)
         else:
             try:
                 changed = reseal_key_file(p, passphrase, role, SECRET_BYTES[role])
             except (SealError, ValueError, PermissionError) as exc:
                 raise click.ClickException(str(exc)) from None
-            click.echo(f"{role}: {p} {'sealed' if changed else 'already sealed with this passphrase'}")
+            result = "sealed" if changed else "already_sealed"
+            line = f"{role}: {p} " + (tr("sealed") if changed else
+                                      tr("already sealed with this passphrase"))
+        rows.append({"role": role, "path": str(p), "result": result})
+        if not as_json:
+            click.echo(line)
+    if as_json:
+        emit(rows, True, "")

@@ -18,6 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from gateway import keys  # noqa: E402
 from gateway.cli.options import config_option, load_config as _load  # noqa: E402
 from gateway.config import ConfigError, sitegate_home  # noqa: E402
+from gateway.words import tr  # noqa: E402
 
 console = Console(stderr=True)
 
@@ -39,16 +40,23 @@ def main(verbose: int) -> None:
 
 @main.command()
 @config_option
-def keygen(config):
+@click.option("--json", "as_json", is_flag=True, help="Print the key files as JSON.")
+def keygen(config, as_json):
     """Make the gateway's SM2 key pair (private key 0600, public key next to it)."""
     cfg = _load(config)
     try:
         signer = keys.generate(cfg.key_file)
     except keys.KeyFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"private key: {cfg.key_file}\npublic key:  {keys.public_file(cfg.key_file)}\n"
-               f"register it: sitegate-central gateways add {cfg.gateway_id} "
-               f"--public-key {keys.public_file(cfg.key_file)}")
+    pub = keys.public_file(cfg.key_file)
+    if as_json:
+        click.echo(json.dumps({"private_key": str(cfg.key_file), "public_key": str(pub),
+                               "public_hex": signer.public_hex}, sort_keys=True))
+    else:
+        click.echo(tr("private key: {path}", path=cfg.key_file) + "\n"
+                   + tr("public key:  {path}", path=pub) + "\n"
+                   + tr("register it: {command}", command=f"sitegate-central gateways add "
+                                                          f"{cfg.gateway_id} --public-key {pub}"))
     del signer
 
 
@@ -79,7 +87,8 @@ def status(config, as_json):
     from gateway.roster.store import read_central_state
     cfg = _load(config)
     if not cfg.outbox_path.exists():
-        raise click.ClickException(f"no outbox at {cfg.outbox_path}: has `sitegate run` started?")
+        raise click.ClickException(tr("no outbox at {path}: has `sitegate run` started?",
+                                      path=cfg.outbox_path))
     stats, current = outbox_status(cfg)
     # the running daemon's alarms are the ones on the state topic (uplink, roster, devices)
     current = merge_daemon_alarms(current, cfg.home)
@@ -97,27 +106,27 @@ def status(config, as_json):
                                "state": "alarm" if critical else "degraded" if current else "ok"},
                               sort_keys=True))
     else:
-        table = Table(title=f"gateway {cfg.gateway_id}")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
+        table = Table(title=tr("gateway {id}", id=cfg.gateway_id))
+        table.add_column(tr("measure"))
+        table.add_column(tr("value"), justify="right")
         for k in ("head_seq", "sealed_seq", "acked_seq", "backlog", "oldest_unacked_age_s",
                   "rows", "db_bytes", "disk_free_bytes"):
-            table.add_row(k.replace("_", " "), str(stats[k]) if stats else "-")
-        table.add_row("roster version", str(roster["version"]))
-        table.add_row("roster age", "never synced" if synced is None else age_text(roster["age_s"]))
-        table.add_row("daemon", "running" if health is not None else "not running")
+            table.add_row(tr(k.replace("_", " ")), str(stats[k]) if stats else "-")
+        table.add_row(tr("roster version"), str(roster["version"]))
+        table.add_row(tr("roster age"), tr("never synced") if synced is None else age_text(roster["age_s"]))
+        table.add_row(tr("daemon"), tr("running") if health is not None else tr("not running"))
         Console().print(table)
         if devices is None:
-            Console().print("[yellow]devices: unknown (the daemon is not running)[/]")
+            Console().print("[yellow]" + tr("devices: unknown (the daemon is not running)") + "[/]")
         for d in devices or []:
             where = f"{d['path']} -> {d['target']}" if d.get("target") else d["path"]
             style = "green" if d["state"] == "connected" else "bold red"
-            Console().print(f"device {d['name']}: [{style}]{d['state']}[/] ({where})")
+            Console().print(tr("device {name}:", name=d["name"]) + f" [{style}]{tr(d['state'])}[/] ({where})")
         for a in current:
             style = "bold red" if a["level"] == "critical" else "yellow"
-            Console().print(f"[{style}]ALARM {a['code']}[/]: {a['message']}")
+            Console().print(f"[{style}]{tr('ALARM')} {a['code']}[/]: {a['message']}")
         if not current:
-            Console().print("[green]no alarms[/]")
+            Console().print("[green]" + tr("no alarms") + "[/]")
     sys.exit(1 if critical else 0)
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from gateway.cli.options import config_option, load_config as _cfg
+from gateway.cli.options import config_option, emit, fail, json_option, load_config as _cfg
 from gateway.phone.build import build_phone_app
+from gateway.words import tr
 
 @click.group("phone")
 def phone():
@@ -19,14 +20,17 @@ def phone():
 @config_option
 @click.option("--host", "hosts", multiple=True, help="Extra host name or IP for the certificate.")
 @click.option("--force", is_flag=True, help="Replace an existing certificate.")
-def cert(config, hosts, force):
+@json_option
+def cert(config, hosts, force, as_json):
     """Make the page's TLS certificate (self-signed, ECDSA P-256) at provisioning."""
     from gateway.tls import make_cert
     cfg = _cfg(config)
     if cfg.phone_cert.exists() and not force:
-        raise click.ClickException(f"{cfg.phone_cert} exists (use --force to replace)")
+        raise fail("{path} exists (use --force to replace)", path=cfg.phone_cert)
     make_cert(cfg.phone_cert, cfg.phone_key, list(hosts))
-    click.echo(f"certificate: {cfg.phone_cert}\nkey:         {cfg.phone_key} (0600)")
+    emit({"cert": str(cfg.phone_cert), "key": str(cfg.phone_key)}, as_json,
+         tr("certificate: {path}", path=cfg.phone_cert) + "\n" +
+         tr("key:         {path} (0600)", path=cfg.phone_key))
 
 
 @phone.command()
@@ -35,7 +39,8 @@ def cert(config, hosts, force):
 @click.option("--photo", "photos", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Face photo(s) to enrol in the site's template store (skip when the worker "
                    "is already enrolled for the turnstiles).")
-def enrol(config, worker, photos):
+@json_option
+def enrol(config, worker, photos, as_json):
     """Enrol a worker for phone clock-in: ID number (HMAC'd) + PIN (scrypt), and the face.
 
     The ID number and the PIN are asked for (not echoed), never taken as options: a command
@@ -43,26 +48,28 @@ def enrol(config, worker, photos):
     ID number, PIN, PIN again."""
     from gateway.phone.credentials import CredentialError, normalise_id
     cfg = _cfg(config)
-    id_number = click.prompt("ID number", hide_input=True)
+    id_number = click.prompt(tr("ID number"), hide_input=True, err=as_json)
     try:
         normalise_id(id_number)          # checked before anything is stored
     except CredentialError as exc:
         raise click.ClickException(str(exc)) from None
-    pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
+    pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True, err=as_json)
     if photos:
         from biometrics.enrol import enrol_images
         from gateway.cli.options import open_store
         result = enrol_images([(p, Path(p).read_bytes()) for p in photos])
         if not result.ok:
-            raise click.ClickException("cannot enrol the face: " + "; ".join(
-                f"{label}: {msg}" for label, _, msg in result.rejected))
+            raise click.ClickException(tr("cannot enrol the face: {why}", why="; ".join(
+                f"{label}: {msg}" for label, _, msg in result.rejected)))
         open_store(cfg).add(worker, result.accepted)
     try:
         masked = _phone_store(cfg).enrol(worker, id_number, pin)
     except CredentialError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"enrolled {worker} ({masked}) for phone clock-in"
-               + (f" with {len(photos)} photo(s)" if photos else ""))
+    emit({"worker": worker, "id_number": masked, "photos": len(photos)}, as_json,
+         tr("enrolled {worker} ({masked}) for phone clock-in with {n} photo(s)", worker=worker,
+            masked=masked, n=len(photos)) if photos else
+         tr("enrolled {worker} ({masked}) for phone clock-in", worker=worker, masked=masked))
 
 
 @phone.command()
@@ -70,7 +77,9 @@ def enrol(config, worker, photos):
 @click.option("--worker", required=True)
 @click.option("--url", "base", default=None, help="Base URL of the page (default from config).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the QR as .svg/.png")
-def qr(config, worker, base, output):
+@click.option("--terminal", is_flag=True, help="Also draw the QR in the terminal.")
+@json_option
+def qr(config, worker, base, output, terminal, as_json):
     """One-time sign-in QR for a worker (valid 10 minutes, single use)."""
     from gateway.phone.credentials import CredentialError
     cfg = _cfg(config)
@@ -83,7 +92,15 @@ def qr(config, worker, base, output):
     if output:
         import segno
         segno.make(url, error="m").save(output, scale=6)
-        click.echo(f"QR for {worker} written to {output} (valid 10 minutes, single use)")
+    if as_json:
+        emit({"worker": worker, "url": url, "file": output, "valid_s": 600}, True, "")
+        return
+    if terminal:
+        from gateway.ops.provision import terminal_qr
+        click.echo(terminal_qr(url), nl=False)
+    if output:
+        click.echo(tr("QR for {worker} written to {path} (valid 10 minutes, single use)",
+                      worker=worker, path=output))
     else:
         click.echo(url)
 
@@ -98,7 +115,7 @@ def serve(config, listen, port):
     from gateway.phone.server import PhoneServer, PhoneStartError
     cfg = _cfg(config)
     if not cfg.phone_cert.exists():
-        raise click.ClickException(f"no certificate at {cfg.phone_cert}: run `sitegate phone cert`")
+        raise fail("no certificate at {path}: run `sitegate phone cert`", path=cfg.phone_cert)
     outbox = open_outbox(cfg)
     try:
         app = build_phone_app(cfg, outbox)
@@ -110,7 +127,8 @@ def serve(config, listen, port):
     except PhoneStartError as exc:
         outbox.close()
         raise click.ClickException(str(exc)) from None
-    click.echo(f"phone clock-in page on {srv.url}/ ({len(app.fences)} fences)", err=True)
+    click.echo(tr("phone clock-in page on {url} ({n} fences)", url=f"{srv.url}/", n=len(app.fences)),
+               err=True)
     stop = threading.Event()
     try:
         stop.wait()

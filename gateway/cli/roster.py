@@ -8,7 +8,16 @@ import json
 
 import click
 
-from gateway.cli.options import config_option, open_roster, open_store, site, worker_id_param as _worker_id
+from gateway.cli.options import (config_option, emit, fail, json_option, open_roster, open_store,
+                                 progress_bar, site, worker_id_param as _worker_id)
+from gateway import words
+from gateway.words import tr
+
+
+def _status(status: str) -> str:
+    """A worker's status in the command line's language (the web app's words)."""
+    key = f"web.st_{status}"
+    return words.text(key, words.cli_lang()) if words.has(key) else status
 
 
 # ====================================================================== roster
@@ -45,22 +54,26 @@ def _roster_call(fn, *args, **kw):
 @click.option("--birth", help="YYYY-MM-DD (default: from the ID number)")
 @click.option("--gender", type=click.Choice(["male", "female"]))
 @click.option("--team", help="Work team (班组), shown on screens and the monthly sheet.")
-def roster_add(config, worker_id, **fields):
+@json_option
+def roster_add(config, worker_id, as_json, **fields):
     """Add a worker, or change an existing worker's given fields (the others are kept)."""
     _worker_id(worker_id)
     ros = open_roster(site(config))
     if ros.get(worker_id) is not None:
         _roster_call(ros.update, worker_id, **fields)
-        click.echo(f"{worker_id}: updated")
+        emit({"worker_id": worker_id, "result": "updated"}, as_json,
+             tr("{worker}: updated", worker=worker_id))
         return
     _roster_call(ros.add, worker_id, **{k: v for k, v in fields.items() if v is not None})
-    click.echo(f"{worker_id}: on the roster")
+    emit({"worker_id": worker_id, "result": "added"}, as_json,
+         tr("{worker}: on the roster", worker=worker_id))
 
 
 @roster.command("import")
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def roster_import(config, file):
+@json_option
+def roster_import(config, file, as_json):
     """Import workers from JSON (array), JSON Lines, CSV (UTF-8) or XLSX with a worker_id column
     (and any of id_number, name, status, contract_end, trade, special_op, cert_valid_to, birth,
     gender, blacklisted, blacklist_reason, team).  All rows or none: a bad row is named and nothing
@@ -72,8 +85,9 @@ def roster_import(config, file):
     except RosterFileError as exc:
         raise _BadFile(str(exc)) from None
     ros = open_roster(site(config))
-    n = _roster_call(ros.import_records, rows)
-    click.echo(f"{n} worker(s) imported")
+    with progress_bar(tr("importing workers"), len(rows), as_json=as_json) as update:
+        n = _roster_call(ros.import_records, rows, progress=update)
+    emit({"file": file, "imported": n}, as_json, tr("{n} worker(s) imported", n=n))
 
 
 @roster.command("list")
@@ -95,8 +109,9 @@ def roster_list(config, as_json):
         click.echo(json.dumps(rows, sort_keys=True, ensure_ascii=False))
         return
     for r in rows:
-        flag = " BLACKLISTED" if r["blacklisted"] else ""
-        click.echo(f"{r['worker_id']}  {r['id_number'] or '-':20}  {r['team'] or '-'}  {r['status']}{flag}")
+        flag = " " + tr("BLACKLISTED") if r["blacklisted"] else ""
+        click.echo(f"{r['worker_id']}  {r['id_number'] or '-':20}  {r['team'] or '-'}  "
+                   f"{_status(r['status'])}{flag}")
 
 
 @roster.command("codes")
@@ -111,12 +126,12 @@ def roster_codes(as_json):
         click.echo(json.dumps({"work_types": WORK_TYPES, "special_operations": ops},
                               ensure_ascii=False, sort_keys=True))
         return
-    click.echo("work types (工种):")
+    click.echo(tr("work types (工种):"))
     for code, name in WORK_TYPES.items():
         click.echo(f"  {code:>4}  {name}")
-    click.echo("special operations (特种作业, certificate required):")
+    click.echo(tr("special operations (特种作业, certificate required):"))
     for code, o in SPECIAL_OPERATIONS.items():
-        also = f"  (= work type {o.work_type})" if o.work_type else ""
+        also = "  " + tr("(= work type {code})", code=o.work_type) if o.work_type else ""
         click.echo(f"  {code:<7} {o.zh} / {o.en}{also}")
 
 
@@ -125,33 +140,39 @@ def roster_codes(as_json):
 @click.argument("worker_id")
 @click.option("--reason", required=True)
 @click.option("--off", is_flag=True, help="Take the worker off the blacklist.")
-def roster_blacklist(config, worker_id, reason, off):
+@json_option
+def roster_blacklist(config, worker_id, reason, off, as_json):
     """Refuse WORKER_ID at every lane (the denial record carries reason "blacklisted")."""
     ros = open_roster(site(config))
     _roster_call(ros.blacklist, worker_id, reason, on=not off)
-    click.echo(f"{worker_id}: {'off' if off else 'on'} the blacklist")
+    emit({"worker_id": worker_id, "blacklisted": not off}, as_json,
+         tr("{worker}: off the blacklist", worker=worker_id) if off else
+         tr("{worker}: on the blacklist", worker=worker_id))
 
 
 @roster.command("status")
 @config_option
 @click.argument("worker_id")
 @click.argument("status", type=click.Choice(["active", "exited", "suspended"]))
-def roster_status(config, worker_id, status):
+@json_option
+def roster_status(config, worker_id, status, as_json):
     """Set WORKER_ID's status (exited workers are refused)."""
     ros = open_roster(site(config))
     _roster_call(ros.set_status, worker_id, status)
-    click.echo(f"{worker_id}: {status}")
+    emit({"worker_id": worker_id, "status": status}, as_json, f"{worker_id}: {_status(status)}")
 
 
 @roster.command("remove")
 @config_option
 @click.argument("worker_id")
-def roster_remove(config, worker_id):
+@json_option
+def roster_remove(config, worker_id, as_json):
     """Delete WORKER_ID from the roster and delete their face templates (PIPL: deletion on exit)."""
     cfg = site(config)
     ros = open_roster(cfg)
     gone = ros.remove(worker_id)
     n = open_store(cfg).remove(worker_id)
     if not gone and not n:
-        raise click.ClickException(f"{worker_id} is not on the roster")
-    click.echo(f"{worker_id}: removed from the roster, {n} face template(s) deleted")
+        raise fail("{worker} is not on the roster", worker=worker_id)
+    emit({"worker_id": worker_id, "removed": bool(gone), "face_templates_deleted": n}, as_json,
+         tr("{worker}: removed from the roster, {n} face template(s) deleted", worker=worker_id, n=n))

@@ -11,8 +11,10 @@ import threading
 
 import click
 
-from gateway.cli.options import config_option, site
+from gateway.cli.options import config_option, emit, fail, json_option, site
 from gateway.web.serve import open_accounts, start_web, stop_web
+from gateway import words
+from gateway.words import tr
 
 
 @click.group()
@@ -36,7 +38,7 @@ def serve(config, listen, port):
     cfg.web = dataclasses.replace(w, listen=listen or w.listen or "127.0.0.1",
                                   port=w.port if port is None else port)
     if not open_accounts(cfg).users():
-        click.echo("warning: no accounts yet; add one with: sitegate web user add NAME --role manager",
+        click.echo(tr("warning: no accounts yet; add one with: sitegate web user add NAME --role manager"),
                    err=True)
     from gateway.site import SiteError
     try:
@@ -48,7 +50,7 @@ def serve(config, listen, port):
     follower.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"web app on {server.url}/", err=False)
+    click.echo(tr("web app on {url}", url=f"{server.url}/"), err=False)
     sys.stdout.flush()
     stop.wait()
     follower.join(5)
@@ -59,7 +61,8 @@ def serve(config, listen, port):
 @config_option
 @click.option("--host", "hosts", multiple=True, help="Extra host name or IP for the certificate.")
 @click.option("--force", is_flag=True, help="Replace an existing certificate.")
-def cert(config, hosts, force):
+@json_option
+def cert(config, hosts, force, as_json):
     """Make a self-signed TLS certificate for the web app at [web] cert/key (web/cert.pem and
     web/key.pem when unset; add those two lines to [web])."""
     from gateway.tls import make_cert
@@ -67,11 +70,14 @@ def cert(config, hosts, force):
     crt = cfg.web.cert or cfg.home / "web" / "cert.pem"
     key = cfg.web.key or cfg.home / "web" / "key.pem"
     if crt.exists() and not force:
-        raise click.ClickException(f"{crt} exists (use --force to replace)")
+        raise fail("{path} exists (use --force to replace)", path=crt)
     make_cert(crt, key, list(hosts))
-    click.echo(f"certificate: {crt}\nkey:         {key} (0600)")
+    if as_json:
+        emit({"cert": str(crt), "key": str(key), "configured": cfg.web.tls}, True, "")
+        return
+    click.echo(tr("certificate: {path}", path=crt) + "\n" + tr("key:         {path} (0600)", path=key))
     if not cfg.web.tls:
-        click.echo(f'now add to [web] in site.toml:\n  cert = "{crt}"\n  key = "{key}"')
+        click.echo(tr("now add to [web] in site.toml:") + f'\n  cert = "{crt}"\n  key = "{key}"')
 
 
 @web.group()
@@ -98,46 +104,64 @@ def _call(fn, *args):
 @click.argument("name")
 @click.option("--role", type=click.Choice(["manager", "viewer", "installer"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin (scripts).")
-def user_add(config, name, role, password_stdin):
+@json_option
+def user_add(config, name, role, password_stdin, as_json):
     """Add account NAME (asks for the password twice)."""
     accounts = open_accounts(site(config))
     _call(accounts.add, name, role, _password(password_stdin))
-    click.echo(f"{name}: {role}")
+    emit({"name": name, "role": role, "result": "added"}, as_json, f"{name}: {_role(role)}")
 
 
 @user.command("passwd")
 @config_option
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin (scripts).")
-def user_passwd(config, name, password_stdin):
+@json_option
+def user_passwd(config, name, password_stdin, as_json):
     """Set NAME's password (signs out NAME's sessions, lifts a lockout)."""
     accounts = open_accounts(site(config))
     _call(accounts.set_password, name, _password(password_stdin))
-    click.echo(f"{name}: password changed")
+    emit({"name": name, "result": "password_changed"}, as_json,
+         tr("{name}: password changed", name=name))
 
 
 @user.command("role")
 @config_option
 @click.argument("name")
 @click.argument("role", type=click.Choice(["manager", "viewer", "installer"]))
-def user_role(config, name, role):
+@json_option
+def user_role(config, name, role, as_json):
     """Change NAME's role."""
     _call(open_accounts(site(config)).set_role, name, role)
-    click.echo(f"{name}: {role}")
+    emit({"name": name, "role": role, "result": "role_changed"}, as_json, f"{name}: {_role(role)}")
 
 
 @user.command("remove")
 @config_option
 @click.argument("name")
-def user_remove(config, name):
+@json_option
+def user_remove(config, name, as_json):
     """Delete account NAME and its sessions."""
     _call(open_accounts(site(config)).remove, name)
-    click.echo(f"{name}: removed")
+    emit({"name": name, "result": "removed"}, as_json, tr("{name}: removed", name=name))
 
 
 @user.command("list")
 @config_option
-def user_list(config):
+@json_option
+def user_list(config, as_json):
     """Accounts with their roles (and whether locked after wrong passwords)."""
-    for u in open_accounts(site(config)).users():
-        click.echo(f"{u['name']:20} {u['role']:10}{'  LOCKED' if u['locked'] else ''}")
+    users = open_accounts(site(config)).users()
+    if as_json:
+        emit([{"name": u["name"], "role": u["role"], "locked": bool(u["locked"])} for u in users],
+             True, "")
+        return
+    for u in users:
+        locked = "  " + tr("LOCKED") if u["locked"] else ""
+        click.echo(f"{u['name']:20} {_role(u['role']):10}{locked}")
+
+
+def _role(role: str) -> str:
+    """A role in the command line's language (the web app's words)."""
+    key = f"web.ro_{role}"
+    return words.text(key, words.cli_lang()) if words.has(key) else role

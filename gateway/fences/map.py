@@ -4,10 +4,21 @@ Drawn in metres (true shape, true widths), so an installer can see whether the f
 the road: the centre line, the fence area, the as-drawn geometry when it was drawn in another
 datum (dashed: "where the fence would be if nobody had converted"), and each fix with its
 accuracy circle.
+
+Words on the picture come from the catalogue (:mod:`gateway.words`, entries ``map.*``) in the
+language asked for.  Chinese needs a CJK font: :func:`cjk_font` finds one among the fonts
+matplotlib knows (it reads fontconfig's list; ``SITEGATE_MAP_FONT`` names a family or a font
+file to use instead) and adds it as a fallback after DejaVu Sans, so Latin text looks as before
+and Chinese glyphs are real.  Without one the map is drawn with English words and the fence id
+instead of its Chinese name, and a warning says which package to install -- never boxes.
 """
 from __future__ import annotations
 
 import io
+import logging
+import os
+import re
+from functools import lru_cache
 
 import matplotlib
 matplotlib.use("Agg")
@@ -17,7 +28,64 @@ import shapely  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 from matplotlib.patches import Polygon as MplPolygon  # noqa: E402
 
+from gateway import words  # noqa: E402
+
+log = logging.getLogger("sitegate.fences")
 COLOURS = {"inside": "#1a9850", "outside": "#d73027", "uncertain": "#fdae61", "error": "#7b3294"}
+# families to try first (then any font that has the glyphs)
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
+                "WenQuanYi Zen Hei", "Droid Sans Fallback", "AR PL UMing CN", "AR PL UKai CN",
+                "Microsoft YaHei", "SimHei", "PingFang SC")
+FONT_HINT = "install a CJK font (Debian/Ubuntu: apt install fonts-noto-cjk or fonts-wqy-microhei)"
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff]")
+
+
+def needs_cjk(text: str) -> bool:
+    return bool(_CJK.search(text or ""))
+
+
+def _covers(path: str, sample: str = "中文围栏") -> bool:
+    from matplotlib.ft2font import FT2Font
+    try:
+        font = FT2Font(path)
+        return all(font.get_char_index(ord(c)) for c in sample)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The family name of a font with Chinese glyphs, or None (see the module's notes)."""
+    from matplotlib import font_manager
+    wanted = os.environ.get("SITEGATE_MAP_FONT", "").strip()
+    if wanted and os.path.isfile(wanted):
+        font_manager.fontManager.addfont(wanted)
+        name = font_manager.FontProperties(fname=wanted).get_name()
+        if _covers(wanted):
+            return name
+        log.warning("SITEGATE_MAP_FONT=%s has no Chinese glyphs; looking for another font", wanted)
+    fonts = font_manager.fontManager.ttflist
+    by_name: dict[str, str] = {}
+    for f in fonts:
+        by_name.setdefault(f.name, f.fname)
+    for name in ((wanted,) if wanted else ()) + CJK_FAMILIES:
+        if name in by_name and _covers(by_name[name]):
+            return name
+    for f in fonts:
+        if _covers(f.fname):
+            return f.name
+    return None
+
+
+def _fonts_for(lang: str, *texts: str) -> tuple[str, dict]:
+    """(the language to draw in, matplotlib rc settings) -- English when Chinese cannot be drawn."""
+    family = cjk_font()
+    if family is not None:
+        return lang, {"font.family": ["DejaVu Sans", family]}
+    if lang == "zh" or any(needs_cjk(t) for t in texts):
+        log.warning("fence map: no font with Chinese glyphs found; drawing English words and "
+                    "fence ids instead: %s", FONT_HINT)
+    return "en", {"font.family": ["DejaVu Sans"]}
 
 
 def _patch_polys(geom):
@@ -25,10 +93,19 @@ def _patch_polys(geom):
 
 
 def render(fence, decisions: list | None = None, fmt: str = "png", title: str | None = None,
-           zoom: bool = False) -> bytes:
+           zoom: bool = False, lang: str = "en") -> bytes:
     """``decisions``: ``geofence.Decision`` objects (WGS-84 lon/lat inside).  ``zoom`` frames
-    the fixes (with a few fence widths around them) instead of the whole fence."""
-    decisions = decisions or []
+    the fixes (with a few fence widths around them) instead of the whole fence.  ``lang``:
+    ``zh`` or ``en`` for the words on the picture."""
+    lang, rc = _fonts_for(words.pick(lang), title or "", fence.name or "")
+    with plt.rc_context(rc):
+        return _render(fence, decisions or [], fmt, title, zoom, lang)
+
+
+def _render(fence, decisions: list, fmt: str, title: str | None, zoom: bool, lang: str) -> bytes:
+    def w(key: str, **kw) -> str:
+        return words.text(f"map.{key}", lang, **kw)
+
     fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
     try:
         area = fence.outline_metric()
@@ -37,7 +114,7 @@ def render(fence, decisions: list | None = None, fmt: str = "png", title: str | 
                                     facecolor="#4575b4", alpha=0.18, edgecolor="#4575b4", lw=1.2))
         if fence.kind == "corridor":
             x, y = np.asarray(fence.metric.coords).T
-            ax.plot(x, y, color="#4575b4", lw=1, ls="-", label="centre line")
+            ax.plot(x, y, color="#4575b4", lw=1, ls="-", label=w("centre_line"))
         elif fence.kind == "circle":
             ax.plot([0], [0], marker="+", color="#4575b4")
         if fence.source_geometry is not None and fence.source_crs != "wgs84":
@@ -45,7 +122,7 @@ def render(fence, decisions: list | None = None, fmt: str = "png", title: str | 
             rx, ry = (np.asarray(raw.exterior.coords).T if raw.geom_type == "Polygon"
                       else np.asarray(raw.coords).T)
             ax.plot(rx, ry, color="grey", ls="--", lw=0.8,
-                    label=f"as drawn ({fence.source_crs}), unconverted")
+                    label=w("as_drawn", crs=fence.source_crs))
         counts = {}
         for dec in decisions:
             mx, my = fence.to_metric(dec.lon, dec.lat)
@@ -56,7 +133,7 @@ def render(fence, decisions: list | None = None, fmt: str = "png", title: str | 
                                     edgecolor=c, lw=0.5))
             ax.plot(mx, my, "o", ms=5, color=c, mec="black", mew=0.4)
         for k, n in counts.items():
-            ax.plot([], [], "o", color=COLOURS.get(k, "black"), label=f"{k}: {n}")
+            ax.plot([], [], "o", color=COLOURS.get(k, "black"), label=w(f"decision.{k}", n=n) if words.has(f"map.decision.{k}") else f"{k}: {n}")
         minx, miny, maxx, maxy = area.bounds
         if zoom and decisions:
             minx = miny = float("inf")
@@ -71,12 +148,16 @@ def render(fence, decisions: list | None = None, fmt: str = "png", title: str | 
         ax.set_xlim(minx - pad, maxx + pad)
         ax.set_ylim(miny - pad, maxy + pad)
         ax.set_aspect("equal")
-        ax.set_xlabel("east (m, fence-centred transverse Mercator)")
-        ax.set_ylabel("north (m)")
+        ax.set_xlabel(w("east"))
+        ax.set_ylabel(w("north"))
         ax.grid(True, lw=0.3, alpha=0.5)
         lon, lat = fence.centroid
-        ax.set_title(title or f"{fence.id}: {fence.kind}, {fence.size_text()}, "
-                              f"centre {lon:.5f}E {lat:.5f}N (WGS-84)", fontsize=9)
+        if title and needs_cjk(title) and cjk_font() is None:
+            title = None                           # boxes otherwise; the standard title instead
+        named = fence.name if fence.name and (cjk_font() or not needs_cjk(fence.name)) else ""
+        kind = w(f"kind.{fence.kind}") if words.has(f"map.kind.{fence.kind}") else fence.kind
+        ax.set_title(title or w("title", fence=f"{named} ({fence.id})" if named else fence.id,
+                                kind=kind, size=fence.size_text(), lon=lon, lat=lat), fontsize=9)
         ax.legend(loc="best", fontsize=7)
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, bbox_inches="tight")

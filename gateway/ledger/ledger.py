@@ -124,9 +124,13 @@ class Ledger:
                 self._conn.execute("ROLLBACK")
                 raise
 
-    def catch_up(self, outbox: Any, batch: int = 5000) -> int:
-        """Copy every outbox record after our high-water mark; returns how many were new."""
+    def catch_up(self, outbox: Any, batch: int = 5000, progress=None) -> int:
+        """Copy every outbox record after our high-water mark; returns how many were new.
+        ``progress(done, total)`` is told after each batch (records past the mark so far, and
+        up to the outbox's head)."""
         total = 0
+        start = self.last_seq
+        span = max(0, getattr(outbox, "head_seq", 0) - start)
         while True:
             with self._write():
                 after = self.last_seq
@@ -139,6 +143,8 @@ class Ledger:
                 head = getattr(outbox, "head_seq", 0)
                 if len(records) < batch and head > self.last_seq:
                     self._tail_gap(self.last_seq + 1, head)
+            if progress is not None:
+                progress(min(self.last_seq - start, span), span)
             if len(records) < batch:
                 return total
 

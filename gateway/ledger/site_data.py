@@ -66,14 +66,15 @@ class SiteData:
             c.close()
 
     # ------------------------------------------------------------------ ledger
-    def catch_up(self) -> int:
-        """Index what the outbox holds that the ledger has not seen (no-op without an outbox)."""
+    def catch_up(self, progress=None) -> int:
+        """Index what the outbox holds that the ledger has not seen (no-op without an outbox).
+        ``progress(done, total)``: see :meth:`Ledger.catch_up`."""
         from uplink.outbox import Outbox
         if not self.cfg.outbox_path.exists():
             return 0
         outbox = Outbox(self.cfg.outbox_path, self.cfg.gateway_id, readonly=True)
         try:
-            return self.ledger.catch_up(outbox)
+            return self.ledger.catch_up(outbox, progress=progress)
         finally:
             outbox.close()
 

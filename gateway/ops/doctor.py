@@ -17,12 +17,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gateway.config import ConfigError, SiteConfig, load
+from gateway.words import M
 
 HEALTH_FRESH_S = 10.0
 
 
 @dataclass
 class Check:
+    """``detail`` and ``fix`` are English strings; those made with :class:`gateway.words.M`
+    can also be shown in Chinese (``sitegate doctor`` under a zh_CN locale), JSON stays English."""
     name: str
     verdict: str          # ok | warn | fail
     detail: str
@@ -76,24 +79,29 @@ def check_config(path: Path, home: Path) -> tuple[Check, SiteConfig | None]:
     try:
         cfg = load(path, home)
     except ConfigError as exc:
-        return Check("config", "fail", str(exc), "fix the named line/field, or re-run `sitegate provision`"), None
-    return Check("config", "ok", f"{path} valid (gateway {cfg.gateway_id})"), cfg
+        return Check("config", "fail", str(exc),
+                     M("fix the named line/field, or re-run `sitegate provision`")), None
+    return Check("config", "ok", M("{path} valid (gateway {gateway})", path=path,
+                                   gateway=cfg.gateway_id)), cfg
 
 
 def check_key(cfg: SiteConfig) -> Check:
     from gateway import keys
     if not cfg.key_file.exists():
-        return Check("key", "fail", f"no key at {cfg.key_file}", "run `sitegate provision`")
+        return Check("key", "fail", M("no key at {path}", path=cfg.key_file),
+                     M("run `sitegate provision`"))
     if keys.loose_permissions(cfg.key_file):
         mode = oct(cfg.key_file.stat().st_mode & 0o777)
-        return Check("key", "fail", f"{cfg.key_file} is {mode}: others may read it",
-                     f"chmod 600 {cfg.key_file}")
+        return Check("key", "fail", M("{path} is {mode}: others may read it", path=cfg.key_file,
+                                      mode=mode), f"chmod 600 {cfg.key_file}")
     try:
         signer = keys.load(cfg.key_file)
     except keys.KeyFileError as exc:
-        return Check("key", "fail", str(exc), "set SITEGATE_KEY_PASSPHRASE or restore the key file")
-    enc = "passphrase-sealed, " if keys.is_encrypted(cfg.key_file) else ""
-    return Check("key", "ok", f"{enc}0600, public {signer.public_hex[:16]}…")
+        return Check("key", "fail", str(exc), M("set SITEGATE_KEY_PASSPHRASE or restore the key file"))
+    if keys.is_encrypted(cfg.key_file):
+        return Check("key", "ok", M("passphrase-sealed, 0600, public {key}…",
+                                    key=signer.public_hex[:16]))
+    return Check("key", "ok", M("0600, public {key}…", key=signer.public_hex[:16]))
 
 
 class _Timex(ctypes.Structure):
@@ -123,58 +131,69 @@ def kernel_clock() -> tuple[bool, float] | None:
 def check_clock(max_error_ms: float = 1000.0) -> Check:
     k = kernel_clock()
     if k is None:
-        return Check("clock", "warn", "cannot read the kernel's NTP state",
-                     "check `timedatectl` / `chronyc tracking` by hand")
+        return Check("clock", "warn", M("cannot read the kernel's NTP state"),
+                     M("check `timedatectl` / `chronyc tracking` by hand"))
     synced, err = k
     if not synced:
-        return Check("clock", "fail", "clock not synchronised (kernel STA_UNSYNC)",
-                     "enable NTP: `timedatectl set-ntp true` or configure chrony")
+        return Check("clock", "fail", M("clock not synchronised (kernel STA_UNSYNC)"),
+                     M("enable NTP: `timedatectl set-ntp true` or configure chrony"))
     if err > max_error_ms:
-        return Check("clock", "fail", f"clock error bound {err:.0f} ms", "check the NTP server reachability")
-    return Check("clock", "ok", f"synchronised, max error {err:.0f} ms")
+        return Check("clock", "fail", M("clock error bound {ms:.0f} ms", ms=err),
+                     M("check the NTP server reachability"))
+    return Check("clock", "ok", M("synchronised, max error {ms:.0f} ms", ms=err))
 
 
 def check_outbox(cfg: SiteConfig, old_s: float = 600.0) -> list[Check]:
     free = shutil.disk_usage(cfg.home).free
-    disk = Check("disk", "ok", f"{free / 2**30:.1f} GiB free")
+    disk = Check("disk", "ok", M("{gib:.1f} GiB free", gib=free / 2**30))
     if free < cfg.limits.min_free_bytes:
-        disk = Check("disk", "fail", f"only {free / 2**20:.0f} MiB free (< min_free_mb)",
-                     "free disk space; capture stops below the limit")
+        disk = Check("disk", "fail", M("only {mib:.0f} MiB free (< min_free_mb)", mib=free / 2**20),
+                     M("free disk space; capture stops below the limit"))
     if not cfg.outbox_path.exists():
-        return [disk, Check("backlog", "warn", "no outbox yet", "start the daemon: `sitegate run`")]
+        return [disk, Check("backlog", "warn", M("no outbox yet"),
+                            M("start the daemon: `sitegate run`"))]
     st, current = outbox_status(cfg)
     if st is None and current[0]["code"] != "outbox_corrupt":
         return [disk, Check("outbox", "warn", current[0]["message"],
-                            "the daemon is starting: check again in a moment")]
+                            M("the daemon is starting: check again in a moment"))]
     if st is None:
         return [disk, Check("outbox", "fail", current[0]["message"],
-                            "stop the service, keep outbox.db for evidence and follow "
-                            "docs/security.md (a corrupt outbox)")]
+                            M("stop the service, keep outbox.db for evidence and follow "
+                              "docs/security.md (a corrupt outbox)"))]
     crit = [a for a in current if a["level"] == "critical"]
     age = st["oldest_unacked_age_s"]
-    detail = f"{st['backlog']} unsent, oldest {age:.0f} s (seq {st['acked_seq']}/{st['head_seq']} acked)"
+    detail = M("{n} unsent, oldest {age:.0f} s (seq {acked}/{head} acked)", n=st["backlog"],
+               age=age, acked=st["acked_seq"], head=st["head_seq"])
     if crit:
-        back = Check("backlog", "fail", detail + "; " + crit[0]["message"], "see `sitegate status`")
+        back = Check("backlog", "fail", M("{detail}; {alarm}", detail=detail, alarm=crit[0]["message"]),
+                     M("see `sitegate status`"))
     elif age > old_s:
-        back = Check("backlog", "warn", detail, "records are waiting: check broker and central below")
+        back = Check("backlog", "warn", detail,
+                     M("records are waiting: check broker and central below"))
     else:
         back = Check("backlog", "ok", detail)
-    return [disk, Check("outbox", "ok", f"{cfg.outbox_path} passes SQLite's quick_check"), back]
+    return [disk, Check("outbox", "ok", M("{path} passes SQLite's quick_check", path=cfg.outbox_path)),
+            back]
 
 
 def _device_check(name: str, dev: dict) -> Check:
     """A device as the running daemon's supervisor sees it."""
     where = f"{dev['path']} -> {dev['target']}" if dev.get("target") else dev["path"]
     if dev["state"] == "connected":
-        again = f", re-opened {dev['reopened']}x" if dev.get("reopened") else ""
-        return Check(name, "ok", f"{where} open in the running daemon{again}")
+        if dev.get("reopened"):
+            return Check(name, "ok", M("{where} open in the running daemon, re-opened {n}x",
+                                       where=where, n=dev["reopened"]))
+        return Check(name, "ok", M("{where} open in the running daemon", where=where))
     if dev["state"] != "lost":
-        return Check(name, "warn", f"{where}: the daemon is still opening it", "run doctor again in a few seconds")
-    since = f"for {time.time() - dev['since']:.0f} s" if dev.get("since") else "since the start"
-    return Check(name, "fail", f"{where} lost {since}: {dev.get('message') or 'no answer'} "
-                 f"(re-opening; {dev.get('attempts', 0)} attempt(s) so far)",
-                 "check the cable, power and the udev link; the lane resumes by itself when the "
-                 "device answers again")
+        return Check(name, "warn", M("{where}: the daemon is still opening it", where=where),
+                     M("run doctor again in a few seconds"))
+    since = (M("for {s:.0f} s", s=time.time() - dev["since"]) if dev.get("since")
+             else M("since the start"))
+    return Check(name, "fail", M("{where} lost {since}: {why} (re-opening; {n} attempt(s) so far)",
+                                 where=where, since=since, why=dev.get("message") or M("no answer"),
+                                 n=dev.get("attempts", 0)),
+                 M("check the cable, power and the udev link; the lane resumes by itself when the "
+                   "device answers again"))
 
 
 def _probe_gate(lane) -> tuple[bool, str]:
@@ -189,7 +208,7 @@ def _probe_gate(lane) -> tuple[bool, str]:
         check = getattr(gate, "check", None)
         if check is not None:
             check()
-        return True, f"{lane.gate_kind} controller answers"
+        return True, M("{kind} controller answers", kind=lane.gate_kind)
     except Exception as exc:  # noqa: BLE001
         return False, f"{type(exc).__name__}: {exc}"
     finally:
@@ -204,14 +223,16 @@ def _probe_camera(name: str, source: str, timeout: float = 3.0) -> Check:
     finally:
         cam.close()
     if frame is None:
-        return Check(name, "fail", f"{display_source(source)}: no picture within {timeout:g} s",
-                     "check the camera's power, network and stream URL")
-    return Check(name, "ok", f"{display_source(source)}: {frame.shape[1]}x{frame.shape[0]} frames")
+        return Check(name, "fail", M("{source}: no picture within {s:g} s",
+                                     source=display_source(source), s=timeout),
+                     M("check the camera's power, network and stream URL"))
+    return Check(name, "ok", M("{source}: {w}x{h} frames", source=display_source(source),
+                               w=frame.shape[1], h=frame.shape[0]))
 
 
 def check_devices(cfg: SiteConfig, health: dict | None, listen: float = 0.3) -> list[Check]:
     if not cfg.lanes:
-        return [Check("devices", "ok", "no lanes configured (nothing to answer)")]
+        return [Check("devices", "ok", M("no lanes configured (nothing to answer)"))]
     out = []
     lanes_alive = {ln["name"]: ln for ln in (health or {}).get("lanes", [])}
     supervised = {d["name"]: d for d in (health or {}).get("devices") or []}
@@ -229,27 +250,29 @@ def check_devices(cfg: SiteConfig, health: dict | None, listen: float = 0.3) -> 
                     continue
                 info = lanes_alive.get(lane.name)
                 if info and info.get("alive") and Path(port).exists():
-                    out.append(Check(name, "ok", f"{port} open in the running daemon"))
+                    out.append(Check(name, "ok", M("{where} open in the running daemon", where=port)))
                 else:
-                    out.append(Check(name, "fail", f"{port}: lane not running in the daemon",
-                                     "check the cable, then `journalctl -u sitegate`"))
+                    out.append(Check(name, "fail", M("{port}: lane not running in the daemon", port=port),
+                                     M("check the cable, then `journalctl -u sitegate`")))
                 continue
             if role == "camera":
                 out.append(_probe_camera(name, port))
                 continue
             if role == "gate" and lane.gate_kind != "modbus-relay":
                 ok, detail = _probe_gate(lane)
-                out.append(Check(name, "ok" if ok else "fail", f"{port}: {detail}",
-                                 "" if ok else "check the controller's power, network and address"))
+                out.append(Check(name, "ok" if ok else "fail", M("{port}: {detail}", port=port, detail=detail),
+                                 "" if ok else M("check the controller's power, network and address")))
                 continue
             from drivers.probe import identify
             info = identify(port, listen=listen)
             kind = "idcard" if role == "idcard" else "modbus-relay"
             if info.device == kind:
-                out.append(Check(name, "ok", f"{port}: {info.detail}"))
+                out.append(Check(name, "ok", M("{port}: {detail}", port=port, detail=info.detail)))
             else:
-                out.append(Check(name, "fail", f"{port}: {info.detail or 'wrong device'}",
-                                 f"check the cable and power; `sitegate probe ports --port {port}`"))
+                out.append(Check(name, "fail", M("{port}: {detail}", port=port,
+                                                 detail=info.detail or M("wrong device")),
+                                 M("check the cable and power; `sitegate probe ports --port {port}`",
+                                   port=port)))
     return out
 
 
@@ -262,10 +285,15 @@ def check_broker(cfg: SiteConfig, health: dict | None = None, timeout: float = 5
         refused = [a for a in health.get("alarms", []) if a["code"] in ("broker_refused",
                                                                         "broker_unreachable")]
         if health.get("uplink_connected"):
-            return Check("broker", "ok", f"{cfg.broker.display()}: the running daemon is connected")
-        return Check("broker", "fail", f"{cfg.broker.display()}: the running daemon is not connected"
-                     + (f" ({refused[0]['message']})" if refused else ""),
-                     "check network, TLS (ca_file) and username / password_file")
+            return Check("broker", "ok", M("{broker}: the running daemon is connected",
+                                           broker=cfg.broker.display()))
+        if refused:
+            return Check("broker", "fail", M("{broker}: the running daemon is not connected ({why})",
+                                             broker=cfg.broker.display(), why=refused[0]["message"]),
+                         M("check network, TLS (ca_file) and username / password_file"))
+        return Check("broker", "fail", M("{broker}: the running daemon is not connected",
+                                         broker=cfg.broker.display()),
+                     M("check network, TLS (ca_file) and username / password_file"))
     done, result = threading.Event(), {}
 
     def on_connect(client, userdata, flags, reason_code, properties):
@@ -277,19 +305,24 @@ def check_broker(cfg: SiteConfig, health: dict | None = None, timeout: float = 5
     try:
         connect(client, cfg.broker)
     except Exception as exc:  # noqa: BLE001 - any socket/TLS error is the verdict
-        return Check("broker", "fail", f"{cfg.broker.display()} unreachable: {exc}",
-                     "check network/firewall and the broker URL in site.toml")
+        return Check("broker", "fail", M("{broker} unreachable: {why}", broker=cfg.broker.display(),
+                                         why=exc),
+                     M("check network/firewall and the broker URL in site.toml"))
     client.loop_start()
     try:
         if not done.wait(timeout):
-            return Check("broker", "fail", f"{cfg.broker.display()}: no CONNACK in {timeout:g} s",
-                         "check TLS settings (ca_file) and the port")
+            return Check("broker", "fail", M("{broker}: no CONNACK in {s:g} s",
+                                             broker=cfg.broker.display(), s=timeout),
+                         M("check TLS settings (ca_file) and the port"))
         rc = result["rc"]
         if rc.is_failure:
-            return Check("broker", "fail", f"{cfg.broker.display()} refused: {rc}",
-                         "check username / password_file; ask central for this gateway's credential")
-        return Check("broker", "ok", f"{cfg.broker.display()} accepted credentials"
-                     + (f" ({cfg.broker.username})" if cfg.broker.username else ""))
+            return Check("broker", "fail", M("{broker} refused: {rc}", broker=cfg.broker.display(),
+                                             rc=rc),
+                         M("check username / password_file; ask central for this gateway's credential"))
+        if cfg.broker.username:
+            return Check("broker", "ok", M("{broker} accepted credentials ({user})",
+                                           broker=cfg.broker.display(), user=cfg.broker.username))
+        return Check("broker", "ok", M("{broker} accepted credentials", broker=cfg.broker.display()))
     finally:
         client.disconnect()
         client.loop_stop()
@@ -300,12 +333,14 @@ def check_central_key(cfg: SiteConfig) -> Check:
     try:
         key = central_key(cfg)
     except SiteError as exc:
-        return Check("central key", "fail", str(exc), "copy central's key again: `sitegate-central key`")
+        return Check("central key", "fail", str(exc),
+                     M("copy central's key again: `sitegate-central key`"))
     if key is None:
-        return Check("central key", "fail", f"no central public key at {cfg.central_key_file}: acks and "
-                     "roster updates cannot be verified, nothing is released",
-                     "on central: `sitegate-central key -o central.pub.pem`; copy it to "
-                     f"{cfg.central_key_file}")
+        return Check("central key", "fail",
+                     M("no central public key at {path}: acks and roster updates cannot be "
+                       "verified, nothing is released", path=cfg.central_key_file),
+                     M("on central: `sitegate-central key -o central.pub.pem`; copy it to {path}",
+                       path=cfg.central_key_file))
     return Check("central key", "ok", f"{cfg.central_key_file} (SM2 {key[:16]}...)")
 
 
@@ -316,16 +351,18 @@ def check_roster(cfg: SiteConfig, health: dict | None, old_s: float = 86400.0) -
     state = read_central_state(cfg.roster.path)
     if bad:
         return Check("roster", "fail", bad[0]["message"],
-                     "someone publishes on this gateway's roster topic: check the broker's accounts")
+                     M("someone publishes on this gateway's roster topic: check the broker's accounts"))
     if state is None or state["synced_ms"] is None:
-        return Check("roster", "warn", "no roster from central yet (version 0)",
-                     "is this gateway registered with a project at central? the daemon asks on connect")
+        return Check("roster", "warn", M("no roster from central yet (version 0)"),
+                     M("is this gateway registered with a project at central? the daemon asks on connect"))
     age = time.time() - state["synced_ms"] / 1000
-    detail = f"version {state['version']} of project {state['project']}, confirmed {age_text(age)} ago"
     if age > old_s:
-        return Check("roster", "warn", detail + " (gates decide on an old roster)",
-                     "check the broker connection; the daemon asks central every 10 min")
-    return Check("roster", "ok", detail)
+        return Check("roster", "warn",
+                     M("version {v} of project {project}, confirmed {age} ago (gates decide on an "
+                       "old roster)", v=state["version"], project=state["project"], age=age_text(age)),
+                     M("check the broker connection; the daemon asks central every 10 min"))
+    return Check("roster", "ok", M("version {v} of project {project}, confirmed {age} ago",
+                                   v=state["version"], project=state["project"], age=age_text(age)))
 
 
 def age_text(seconds: float) -> str:
@@ -343,9 +380,9 @@ def check_central(cfg: SiteConfig, health: dict | None) -> Check:
            if a["code"] in ("central_rejected", "ack_mismatch", "ack_forged")]
     if bad:
         return Check("central", "fail", bad[0]["message"],
-                     "is this gateway registered? `sitegate-central gateways add BUNDLE`")
+                     M("is this gateway registered? `sitegate-central gateways add BUNDLE`"))
     if not cfg.outbox_path.exists():
-        return Check("central", "warn", "nothing sent yet", "start `sitegate run`")
+        return Check("central", "warn", M("nothing sent yet"), M("start `sitegate run`"))
     try:
         ob = Outbox(cfg.outbox_path, cfg.gateway_id, None, cfg.limits, readonly=True)
         try:
@@ -353,20 +390,22 @@ def check_central(cfg: SiteConfig, health: dict | None) -> Check:
         finally:
             ob.close()
     except OutboxCorrupt:
-        return Check("central", "fail", "cannot tell: the outbox is corrupt (see above)",
-                     "see the outbox check")
+        return Check("central", "fail", M("cannot tell: the outbox is corrupt (see above)"),
+                     M("see the outbox check"))
     except sqlite3.OperationalError as exc:
-        return Check("central", "warn", f"cannot read the outbox yet: {exc}",
-                     "the daemon is starting: check again in a moment")
+        return Check("central", "warn", M("cannot read the outbox yet: {error}", error=exc),
+                     M("the daemon is starting: check again in a moment"))
     limit = max(3 * cfg.ack_timeout, 60.0)
     if st["head_seq"] == 0:
-        return Check("central", "warn", "no records yet, so no acks to judge",
-                     "clock in once (or wait for the first record)")
+        return Check("central", "warn", M("no records yet, so no acks to judge"),
+                     M("clock in once (or wait for the first record)"))
     if st["acked_seq"] == st["head_seq"] or st["oldest_unacked_age_s"] <= limit:
-        return Check("central", "ok", f"acknowledged up to seq {st['acked_seq']} of {st['head_seq']}")
-    return Check("central", "fail", f"no ack for {st['oldest_unacked_age_s']:.0f} s "
-                 f"(acked {st['acked_seq']} of {st['head_seq']})",
-                 "check central is running and this gateway is registered there")
+        return Check("central", "ok", M("acknowledged up to seq {acked} of {head}",
+                                        acked=st["acked_seq"], head=st["head_seq"]))
+    return Check("central", "fail", M("no ack for {s:.0f} s (acked {acked} of {head})",
+                                      s=st["oldest_unacked_age_s"], acked=st["acked_seq"],
+                                      head=st["head_seq"]),
+                 M("check central is running and this gateway is registered there"))
 
 
 def run_checks(config: Path, home: Path, *, network: bool = True) -> list[Check]:

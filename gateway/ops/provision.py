@@ -122,6 +122,18 @@ def site_toml(a: Answers, tz_min: int, lanes: list[dict], password_file: str | N
     return "\n".join(out) + "\n"
 
 
+def terminal_qr(payload: str, border: int = 2) -> str:
+    """The QR code of ``payload`` as text for a terminal: Unicode half blocks, two modules a
+    character cell, light modules drawn (so it scans on a dark terminal).  Error level L (the
+    smallest code: a registration bundle fits 73 columns) -- the PNG keeps level M."""
+    import io
+
+    import segno
+    buf = io.StringIO()
+    segno.make(payload, error="l", micro=False).terminal(out=buf, compact=True, border=border)
+    return buf.getvalue()
+
+
 def _write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path``, readable by its owner only (also when it existed)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -239,7 +239,7 @@ class PhoneApp:
         if "lon" in query and "lat" in query:
             decisions.append(geofence.decide(fence, _map_fix(query), self.policy))
         with _render_lock:
-            return render(fence, decisions, "png", zoom=True)
+            return render(fence, decisions, "png", zoom=True, lang=str(query.get("lang", "zh")))
 
 
 def _num(body: dict, key: str, required: bool = True, lo: float | None = None,

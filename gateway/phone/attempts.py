@@ -22,6 +22,8 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from gateway import words
+
 ATTEMPT_S = 120.0                # press -> location (≤ 20 s) + selfie + upload, with room to spare
 PER_SESSION = 4                  # outstanding nonces per session (a double tap, a reload)
 MAX_ATTEMPTS = 20_000            # outstanding nonces in all (oldest forgotten first)
@@ -29,28 +31,14 @@ SELFIE_KEEP_S = 24 * 3600.0
 MAX_SELFIES = 50_000             # 32-byte digests: ~4 MB at most
 SERVER_SLACK_S = 30.0            # fix taken before the request arrived (location timeout 20 s)
 
-REFUSALS = {
-    "no_attempt": ("缺少打卡凭证：请刷新页面后重新打卡。",
-                   "This clock-in carries no attempt code: reload the page and clock in again."),
-    "stale_attempt": ("本次打卡已超时（超过 {ttl:.0f} 秒），未打卡：请重新点击打卡。",
-                      "This attempt is older than {ttl:.0f} s. Not clocked in: press Clock in again."),
-    "replayed_attempt": ("这次打卡已提交过，重复提交不予记录。",
-                         "This attempt was already submitted; a repeat is not recorded."),
-    "unknown_attempt": ("打卡凭证无效或已过期：请重新点击打卡。",
-                        "Unknown or expired attempt: press Clock in again."),
-    "unbound_selfie": ("照片不属于本次打卡，未打卡：请刷新页面后重新打卡。",
-                       "The photo does not belong to this attempt. Not clocked in: reload the page."),
-    "stale_selfie": ("这张照片属于之前的一次打卡，未打卡：请重新点击打卡。",
-                     "This photo belongs to an earlier attempt. Not clocked in: press Clock in again."),
-    "reused_selfie": ("这张照片已经用过，未打卡：请重新拍照打卡。",
-                      "This photo was already used. Not clocked in: take a new selfie."),
-}
+REFUSALS = ("no_attempt", "stale_attempt", "replayed_attempt", "unknown_attempt",
+            "unbound_selfie", "stale_selfie", "reused_selfie")
 
 
 def refusal(code: str, ttl: float = ATTEMPT_S) -> dict:
-    zh, en = REFUSALS[code]
-    return {"status": "error", "code": code, "message": en.format(ttl=ttl),
-            "message_zh": zh.format(ttl=ttl), "message_en": en.format(ttl=ttl)}
+    """The JSON answer for a refused attempt (words: ``answer.<code>`` in :mod:`gateway.words`)."""
+    zh, en = words.both(f"answer.{code}", ttl=ttl)
+    return {"status": "error", "code": code, "message": en, "message_zh": zh, "message_en": en}
 
 
 @dataclass

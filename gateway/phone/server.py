@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geofence import CoordinateError
 
+from gateway import words
 from gateway.https import HTTPSServer, Limits, ServerStartError, json_error
 from gateway.phone import page as phone_page
 from gateway.phone.app import MAX_BODY, BadRequest, PhoneApp
@@ -52,9 +53,12 @@ def _json(code: int, obj: dict, cookie: str | None = None, max_age: int = 0) -> 
     return r
 
 
-def _error(code: int, what: str, message: str, zh: str | None = None) -> Response:
+def _error(code: int, what: str, message: str, key: str | None = None) -> Response:
+    """An error answer; ``key``: its words in the catalogue (``answer.<key>``), else
+    ``message`` in both languages."""
+    zh, en = words.both(f"answer.{key}") if key else (message, message)
     return _json(code, {"status": "error", "code": what, "message": message,
-                        "message_zh": zh or message, "message_en": message})
+                        "message_zh": zh, "message_en": en})
 
 
 def _internal(exc: BaseException, where: str) -> Response:
@@ -69,15 +73,14 @@ def _internal(exc: BaseException, where: str) -> Response:
 async def _body(request: Request) -> dict | Response:
     """The request's JSON object, or the error answer (415 / 400)."""
     if not request.headers.get("content-type", "").startswith("application/json"):
-        return _error(415, "send_json", "send JSON (Content-Type: application/json)",
-                      "请以 JSON 格式提交。")
+        return _error(415, "send_json", "send JSON (Content-Type: application/json)", "send_json")
     raw = await request.body()                   # bounded and buffered by the Guard
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, RecursionError):         # bad JSON, bad UTF-8, 5,000-digit numbers
-        return _error(400, "bad_json", "bad JSON", "请求格式错误（JSON）。")
+        return _error(400, "bad_json", "bad JSON", "bad_json")
     if not isinstance(body, dict):
-        return _error(400, "bad_json", "expected a JSON object", "请求格式错误（应为 JSON 对象）。")
+        return _error(400, "bad_json", "expected a JSON object", "not_object")
     return body
 
 
@@ -88,9 +91,9 @@ def phone_asgi(app: PhoneApp) -> FastAPI:
     @api.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            return _error(404, "not_found", "not found", "页面不存在。")
+            return _error(404, "not_found", "not found", "not_found")
         if exc.status_code == 405:
-            return _error(405, "method", "method not allowed", "请求方法不允许。")
+            return _error(405, "method", "method not allowed", "method")
         return _error(exc.status_code, "http", str(exc.detail))
 
     @api.exception_handler(Exception)
@@ -118,7 +121,7 @@ def phone_asgi(app: PhoneApp) -> FastAPI:
     @api.get("/map.png")
     async def map_png(request: Request):
         if app.session_worker(token(request)) is None:
-            return _error(401, "sign_in", "sign in first", "请先登录。")
+            return _error(401, "sign_in", "sign in first", "sign_in_first")
         try:
             png = await run_in_threadpool(app.map_png, dict(request.query_params))
         except (BadRequest, ValueError, CoordinateError) as exc:

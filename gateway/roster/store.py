@@ -254,9 +254,11 @@ class Roster:
     IMPORT_FIELDS = ("id_number", "name", "status", "contract_end", "trade", "special_op",
                      "cert_valid_to", "birth", "gender", "blacklisted", "blacklist_reason", "team")
 
-    def import_records(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """All records or none: a bad line is an error naming it, and nothing is imported."""
+    def import_records(self, records: Iterable[Mapping[str, Any]], progress=None) -> int:
+        """All records or none: a bad line is an error naming it, and nothing is imported.
+        ``progress(done, total)`` is told after each record (total: None for an iterator)."""
         n = 0
+        total = len(records) if hasattr(records, "__len__") else None
         with self._tx():
             for i, rec in enumerate(records, 1):
                 rec = dict(rec)
@@ -275,6 +277,8 @@ class Roster:
                 except RosterError as exc:
                     raise RosterError(f"record {i} ({wid}): {exc}") from None
                 n += 1
+                if progress is not None:
+                    progress(n, total)
         return n
 
     def set_status(self, worker_id: str, status: str) -> None:

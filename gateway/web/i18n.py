@@ -1,160 +1,23 @@
 """Words of the labour manager's web app: Chinese first, English available (``?lang=en``).
 
-Flags and refusal reasons (``fl_<code>``) come from the one catalogue the lanes and the phone
-page use (:mod:`gateway.clockin.reasons`), so a reason reads the same everywhere."""
+The words live in the product's one catalogue (:mod:`gateway.words`, entries ``web.<key>``);
+flags and refusal reasons (``fl_<code>``) are the clock-in reasons' labels
+(:mod:`gateway.clockin.reasons`), so a reason reads the same on every screen."""
 from __future__ import annotations
 
+from gateway import words
 from gateway.clockin.reasons import label
 
-LANGS = ("zh", "en")
-
-_T: dict[str, tuple[str, str]] = {
-    # key: (zh, en)
-    "app": ("工地考勤网关", "Site attendance gateway"),
-    "signin": ("登录", "Sign in"),
-    "signout": ("退出", "Sign out"),
-    "user": ("用户名", "User name"),
-    "password": ("密码", "Password"),
-    "bad_login": ("用户名或密码错误；连续错误 {n} 次后该账户暂停登录 {min} 分钟。",
-                  "Wrong user name or password. After {n} wrong passwords in a row an account is "
-                  "paused for {min} minutes."),
-    "signin_throttled": ("此地址登录尝试过于频繁，请 {after} 秒后再试。",
-                         "Too many sign-in attempts from this address; try again in {after} s."),
-    "signin_busy": ("登录繁忙，请稍后再试。", "Sign-in is busy; try again in a moment."),
-    "expired": ("会话已过期，请重新登录。", "Your session expired; please sign in again."),
-    "signed_out": ("已退出。", "Signed out."),
-    "need_signin": ("请先登录。", "Please sign in."),
-    "forbidden": ("您的角色（{role}）不能执行此操作。", "Your role ({role}) may not do this."),
-    "bad_form": ("表单已失效，请刷新页面后重试。", "The form expired; reload the page and try again."),
-    "today": ("今日", "Today"),
-    "roster": ("花名册", "Roster"),
-    "unknown": ("未登记卡", "Unknown cards"),
-    "devices": ("设备与告警", "Devices & alarms"),
-    "sheet": ("考勤表", "Attendance sheet"),
-    "on_site": ("在场人数", "On site now"),
-    "entries": ("进场", "Entries"),
-    "exits": ("出场", "Exits"),
-    "denials": ("拒绝通行", "Refused"),
-    "by_hour": ("按小时进出", "Entries and exits by hour"),
-    "by_team": ("按班组", "By team"),
-    "team": ("班组", "Team"),
-    "no_team": ("（未分班组）", "(no team)"),
-    "trade": ("工种", "Work type"),
-    "special_op": ("特种作业", "Special operation"),
-    "none": ("无", "none"),
-    "minutes": ("{n} 分钟", "{n} min"),
-    "reg_sent": ("已报送中心平台（记录 {seq}）。", "Sent to central (record {seq})."),
-    "reg_queued": ("待报送中心平台：网关进程将在上传链路可用时发送。",
-                   "Waiting to be sent to central: the gateway daemon sends it when it can."),
-    "registration": ("中心平台登记", "Central registration"),
-    "name": ("姓名", "Name"),
-    "worker_id": ("工号", "Worker ID"),
-    "id_number": ("身份证号", "ID number"),
-    "status": ("状态", "Status"),
-    "face": ("人脸", "Face"),
-    "enrolled": ("已采集", "enrolled"),
-    "not_enrolled": ("未采集", "not enrolled"),
-    "contract_end": ("合同到期", "Contract ends"),
-    "cert_valid_to": ("证书有效期至", "Certificate valid to"),
-    "age": ("年龄", "Age"),
-    "flags": ("提示", "Flags"),
-    "search": ("搜索", "Search"),
-    "search_hint": ("姓名、工号、班组或完整身份证号", "name, worker ID, team or full ID number"),
-    "all": ("全部", "all"),
-    "no_id_match": ("花名册中没有身份证号 {masked}。", "No worker with ID number {masked} on the roster."),
-    "any_flag": ("有提示", "flagged"),
-    "results": ("共 {n} 人", "{n} worker(s)"),
-    "prev": ("上一页", "Previous"),
-    "next": ("下一页", "Next"),
-    "page": ("第 {p}/{n} 页", "page {p} of {n}"),
-    "month": ("月份", "Month"),
-    "days_attended": ("出勤天数", "Days attended"),
-    "prev_month": ("上月", "Previous month"),
-    "next_month": ("下月", "Next month"),
-    "refused_day": ("被拒", "refused"),
-    "download_xlsx": ("下载 Excel（XLSX）", "Download Excel (XLSX)"),
-    "download_csv": ("下载 CSV", "Download CSV"),
-    "sheet_intro": ("每名工人一行：班组、工种、每日出勤、合计天数。", "One row per worker: team, trade, each day, total days."),
-    "workers_on_sheet": ("{n} 名工人，共 {d} 个出勤日", "{n} worker(s), {d} attendance day(s)"),
-    "card_first": ("首次刷卡", "First read"),
-    "card_last": ("最近刷卡", "Last read"),
-    "reads": ("次数", "Reads"),
-    "lane": ("通道", "Lane"),
-    "register": ("登记", "Register"),
-    "reject": ("拒绝", "Reject"),
-    "no_unknown": ("没有待处理的未登记卡。", "No unknown cards waiting."),
-    "registered_ok": ("已登记 {w}；下一步：采集人脸。", "Registered {w}; next: enrol the face."),
-    "rejected_ok": ("已拒绝该卡。", "Card rejected."),
-    "reason": ("原因", "Reason"),
-    "enrol_face": ("采集人脸（上传 1–3 张正面照片）", "Enrol face (upload 1–3 frontal photos)"),
-    "upload": ("上传", "Upload"),
-    "enrolled_ok": ("人脸已采集（{n} 个模板）。", "Face enrolled ({n} template(s))."),
-    "enrol_failed": ("人脸未采集：{why}", "Face not enrolled: {why}"),
-    "lanes": ("通道", "Lanes"),
-    "alive": ("运行中", "running"),
-    "dead": ("已停止", "stopped"),
-    "alarms": ("告警", "Alarms"),
-    "no_alarms": ("无告警。", "No alarms."),
-    "daemon": ("网关进程", "Gateway daemon"),
-    "daemon_down": ("网关进程未运行或未响应（{age}）。", "The gateway daemon is not running or not answering ({age})."),
-    "daemon_ok": ("运行中，最近心跳 {age} 前", "running, last heartbeat {age} ago"),
-    "uplink": ("上传链路", "Uplink"),
-    "roster_central": ("花名册（中心平台）", "Roster from central"),
-    "roster_version": ("版本 {v}，{age} 前与中心确认", "version {v}, confirmed with central {age} ago"),
-    "roster_never": ("尚未收到中心平台的花名册", "no roster from central yet"),
-    "connected": ("已连接", "connected"),
-    "disconnected": ("未连接", "disconnected"),
-    "backlog": ("待上传记录", "Records waiting for central"),
-    "oldest": ("最早未上传", "Oldest unsent"),
-    "ledger_gap": ("考勤记录 {a}–{b} 在建立索引前已从发件箱清除，考勤表缺少这些记录（中心平台有）。",
-                   "Records {a}–{b} left the outbox before indexing; the sheet lacks them (central has them)."),
-    "configured_devices": ("已配置设备", "Configured devices"),
-    "mode": ("方式", "Mode"),
-    "direction": ("方向", "Direction"),
-    "in": ("进", "in"),
-    "out": ("出", "out"),
-    "language": ("English", "中文"),
-    "save": ("保存", "Save"),
-    "saved": ("已保存。", "Saved."),
-    "edit_worker": ("修改", "Edit"),
-    "delete_face": ("退场时删除人脸模板", "On exit, delete the face templates"),
-    "face_deleted": ("已删除 {n} 个人脸模板。", "{n} face template(s) deleted."),
-    "manager_only": ("仅劳资专管员可操作。", "Managers only."),
-    "masked_note": ("身份证号已脱敏显示。", "ID numbers are masked."),
-    "st_active": ("在职", "active"),
-    "st_exited": ("已退场", "exited"),
-    "st_suspended": ("暂停", "suspended"),
-    "st_pending": ("待处理", "pending"),
-    "st_registered": ("已登记", "registered"),
-    "st_rejected": ("已拒绝", "rejected"),
-    "wd": ("一二三四五六日", "MTWTFSS"),
-    "not_found": ("找不到该工人。", "No such worker."),
-    "role": ("角色", "Role"),
-    "ro_manager": ("劳资专管员", "manager"),
-    "ro_viewer": ("查看", "viewer"),
-    "ro_installer": ("安装人员", "installer"),
-    # lane devices under supervision (health file)
-    "lane_devices": ("通道设备", "Lane devices"),
-    "device": ("设备", "Device"),
-    "address": ("地址", "Address"),
-    "detail": ("说明", "Detail"),
-    "dv_idcard": ("身份证读卡器", "ID-card reader"),
-    "dv_camera": ("摄像头", "Camera"),
-    "dv_gate": ("闸机控制器", "Gate controller"),
-    "dv_connected": ("正常", "connected"),
-    "dv_lost": ("已断开，正在重连", "lost, re-opening"),
-    "dv_unknown": ("未打开", "not open yet"),
-    "dv_since": ("自 {t}", "since {t}"),
-    "out_of_service": ("暂停服务（{what}）", "out of service ({what})"),
-}
+LANGS = words.LANGS
 
 
 def t(lang: str, key: str, **kw) -> str:
-    if key.startswith("fl_") and key not in _T:
+    """The web app's word ``key`` in ``lang`` (an unknown key is shown as itself)."""
+    if words.has(f"web.{key}"):
+        return words.text(f"web.{key}", lang, **kw)
+    if key.startswith("fl_"):
         return label(key[3:], lang)
-    zh, en = _T.get(key, (key, key))
-    text = en if lang == "en" else zh
-    return text.format(**kw) if kw else text
+    return key
 
 
 def pick(lang: str | None) -> str:

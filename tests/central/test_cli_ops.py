@@ -35,7 +35,7 @@ def test_cli_mirrors(tmp_path, monkeypatch):
         assert r.exit_code == 0, r.output
         return r.output
 
-    out = json.loads(ok("warnings", "evaluate", "--on", "2026-03-11", "--project", CODE))
+    out = json.loads(ok("warnings", "evaluate", "--on", "2026-03-11", "--project", CODE, "--json"))
     assert out["opened"] >= 1
     ws = json.loads(ok("warnings", "list", "--project", CODE, "--json"))
     w07 = next(w for w in ws if w["rule"] == "W07")

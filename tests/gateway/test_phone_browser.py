@@ -98,8 +98,9 @@ def test_inside_commits_a_record(site):
         assert "打卡成功" in text
         assert outbox.head_seq == before + 1
         assert f"记录 {outbox.head_seq}" in text
-        # the page shows the fence picture with this fix
+        # the page shows the fence picture with this fix, drawn in the page's language
         assert page.evaluate("document.getElementById('map').naturalWidth") > 300
+        assert page.get_attribute("#map", "src").endswith("&lang=zh")
     finally:
         ctx.close()
     rec = list(outbox.iter_records(before))[0]
