@@ -470,8 +470,9 @@ def _quarantine_commands(main: click.Group) -> None:
     @quarantine.command("show")
     @click.argument("gateway_id")
     @click.argument("first", type=int)
+    @json_always
     @db_option
-    def q_show(gateway_id, first, db):
+    def q_show(gateway_id, first, as_json, db):
         """The records of held block FIRST, one JSON line each (control characters escaped)."""
         from uplink.wire import decode_upload
         from .cli_common import open_store
@@ -487,8 +488,9 @@ def _quarantine_commands(main: click.Group) -> None:
     @click.argument("first", type=int)
     @click.option("--note", required=True,
                   help="Who decided and why; kept with the block's signed bytes.")
+    @json_option
     @db_option
-    def q_accept(gateway_id, first, note, db):
+    def q_accept(gateway_id, first, note, as_json, db):
         """Quarantine held block FIRST of GATEWAY_ID: its signed bytes and signature are kept as
         evidence, its records are not stored, and the chain goes on from the block's signed head
         (the gateway's next re-send is acknowledged and what follows flows again)."""
@@ -498,4 +500,5 @@ def _quarantine_commands(main: click.Group) -> None:
             out = do_quarantine(open_store(db), gateway_id, first, note)
         except QuarantineError as exc:
             _fail(exc)
-        click.echo(f"quarantined block {first} of {gateway_id}; chain head now seq {out.seq}")
+        emit({"gateway": gateway_id, "first": first, "head_seq": out.seq, "head": out.head},
+             as_json, f"quarantined block {first} of {gateway_id}; chain head now seq {out.seq}")
