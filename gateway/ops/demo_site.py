@@ -328,6 +328,7 @@ def _run(site: Site, n_workers: int) -> None:
         finally:
             outbox.close()
         r.records["simulated_month"] = len(rows)
+        r.records["days_present"] = present          # registry worker id -> days in the month
         site.present = present
         _enrol(site, staff)
 
