@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from gateway import site as _site
 from gateway.config import ConfigError, SiteConfig, load, parse
 
 config_option = click.option("-c", "--config", default="site.toml", show_default=True,
@@ -35,6 +34,7 @@ def site(config: str) -> SiteConfig:
 
 
 def open_store(cfg: SiteConfig):
+    from gateway import site as _site
     try:
         return _site.open_templates(cfg)
     except _site.SiteError as exc:
@@ -42,6 +42,7 @@ def open_store(cfg: SiteConfig):
 
 
 def open_roster(cfg: SiteConfig):
+    from gateway import site as _site
     try:
         return _site.open_roster(cfg)
     except _site.SiteError as exc:
