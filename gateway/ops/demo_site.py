@@ -243,6 +243,10 @@ def _stay(site: Site, seconds: float) -> None:
 def _run(site: Site, n_workers: int) -> None:
     from gateway import keys
     r = site.report
+    import importlib.util
+    missing = [m for m in ("amqtt", "sqlalchemy", "alembic") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise DemoError(f"sitegate demo needs {', '.join(missing)}: pip install 'sitegate[demo]'")
     staff = D.people(n_workers)
     if site.faces_dir is not None:
         sets = D.face_people(site.faces_dir, len(staff))
