@@ -32,7 +32,23 @@ from uplink.wire import check_gateway_id, topic
 CONTROL = "$CONTROL/dynamic-security/v1"
 CENTRAL_GROUP = "sitegate-central"
 ADMIN_ROLE = "sitegate-admin"
-TEMPLATE = Path(__file__).resolve().parents[1] / "config" / "mosquitto-dynsec.json"
+
+
+def _shipped_policy() -> Path:
+    """config/mosquitto-dynsec.json of the checkout, else of the installed wheel (its data-only
+    package ``sitegate_files``, see setup.py)."""
+    checkout = Path(__file__).resolve().parents[1] / "config" / "mosquitto-dynsec.json"
+    if checkout.is_file():
+        return checkout
+    import importlib.util
+    spec = importlib.util.find_spec("sitegate_files")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / "config" / "mosquitto-dynsec.json").is_file():
+            return Path(loc) / "config" / "mosquitto-dynsec.json"
+    return checkout                      # reading it then names the path that is missing
+
+
+TEMPLATE = _shipped_policy()
 ADMIN_ITERATIONS = 100_000       # a human-chosen password; generated ones use the plugin's 101
 
 

@@ -22,6 +22,9 @@ class ConfigError(ValueError):
     pass
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 def sitegate_home() -> Path:
     """``$SITEGATE_HOME`` when set, else ``~/.sitegate``."""
     env = os.environ.get("SITEGATE_HOME")
@@ -75,6 +78,11 @@ class WebConfig:
     session_idle_min: float = 15.0
     session_max_hours: float = 12.0
     allow_plain_http: bool = False
+    signin_link_user: str = ""       # one-time sign-in links for this account (the demo); "" = off
+
+    @property
+    def loopback(self) -> bool:
+        return self.listen in LOOPBACK
 
     @property
     def tls(self) -> bool:
@@ -82,7 +90,7 @@ class WebConfig:
 
     def check_transport(self) -> None:
         """Passwords must not cross the site LAN in clear: off-host listening needs TLS."""
-        local = self.listen in ("127.0.0.1", "::1", "localhost")
+        local = self.loopback
         if self.tls:
             for p in (self.cert, self.key):
                 if not Path(p).exists():
@@ -170,7 +178,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
                "max_age_female": (int, 55), "special_operations": (list, None)},
     "web": {"listen": (str, ""), "port": (int, 8080), "cert": (str, None), "key": (str, None),
             "accounts": (str, "web/accounts.db"), "session_idle_min": ((int, float), 15),
-            "session_max_hours": ((int, float), 12), "allow_plain_http": (bool, False)},
+            "session_max_hours": ((int, float), 12), "allow_plain_http": (bool, False),
+            "signin_link_user": (str, "")},
     "keys": {"dir": (str, ""), "sealed": (bool, False)},
     "lanes": {},     # [lanes.NAME] tables, checked against LANE_SCHEMA
 }
@@ -294,12 +303,16 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
         raise ConfigError("[web] port must be 0..65535, session_idle_min and session_max_hours > 0")
     if bool(wb["cert"]) != bool(wb["key"]):
         raise ConfigError("[web] give both cert and key (or neither)")
+    if wb["signin_link_user"] and wb["listen"] not in LOOPBACK:
+        raise ConfigError(f"[web] signin_link_user: one-time sign-in links are served only to this "
+                          f"machine; set listen = \"127.0.0.1\" (not {wb['listen']!r}) or remove "
+                          f"signin_link_user")
     web = WebConfig(listen=wb["listen"], port=wb["port"],
                     cert=_path(home, wb["cert"]) if wb["cert"] else None,
                     key=_path(home, wb["key"]) if wb["key"] else None,
                     accounts=_path(home, wb["accounts"]), session_idle_min=float(wb["session_idle_min"]),
                     session_max_hours=float(wb["session_max_hours"]),
-                    allow_plain_http=wb["allow_plain_http"])
+                    allow_plain_http=wb["allow_plain_http"], signin_link_user=wb["signin_link_user"])
     if sc["push"] not in ("realtime", "semimonthly"):
         raise ConfigError(f"[schedule] push = {sc['push']!r}: must be realtime or semimonthly "
                           f"(semimonthly: batches released on the 15th and at month end)")

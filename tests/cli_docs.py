@@ -13,9 +13,10 @@ sys.path.insert(0, str(ROOT))
 def _walk(cmd: click.Command, path: list[str]):
     yield path, cmd
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            sub = cmd.commands[name]
-            if not sub.hidden:
+        ctx = click.Context(cmd)
+        for name in sorted(cmd.list_commands(ctx)):      # groups loaded on first use included
+            sub = cmd.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
                 yield from _walk(sub, path + [name])
 
 

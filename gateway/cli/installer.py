@@ -206,30 +206,30 @@ def check_label(name: str, lang: str) -> str:
 @click.command("install-service")
 @click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False),
               help="Install under this root (a staging directory for packaging or tests).")
-@click.option("--central", is_flag=True, help="Also install sitegate-central.service.")
+@click.option("--central", is_flag=True,
+              help="Also install sitegate-central.service and sitegate-central@.service (N workers).")
+@click.option("--bindir", type=click.Path(file_okay=False),
+              help="Folder of the installed sitegate programs [default: this installation's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the installed files as JSON.")
-def install_service(root, central, as_json):
-    """Put sitegate.service (and the USB reader's udev rule) in place; prints what to run next."""
-    import shutil as _shutil
-    src = Path(__file__).resolve().parents[2] / "systemd"
-    if not src.is_dir():
-        raise click.ClickException(f"unit files not found at {src}: install from a source checkout")
-    root = Path(root)
-    plan = [(src / "sitegate.service", root / "etc/systemd/system/sitegate.service"),
-            (src / "60-sitegate-idcard.rules", root / "etc/udev/rules.d/60-sitegate-idcard.rules")]
-    if central:
-        plan.append((src / "sitegate-central.service", root / "etc/systemd/system/sitegate-central.service"))
+def install_service(root, central, bindir, as_json):
+    """Put sitegate.service (and the USB reader's udev rule, an example site.toml) in place,
+    with this installation's program paths; prints what to run next."""
+    from gateway.ops.service import ServiceError, install
     try:
-        for a, b in plan:
-            b.parent.mkdir(parents=True, exist_ok=True)
-            _shutil.copyfile(a, b)
-            b.chmod(0o644)
-            if not as_json:
-                click.echo(f"installed {b}")
+        done = install(root, central=central, bindir=bindir)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from exc
     except PermissionError as exc:
         raise click.ClickException(f"{exc}: run with sudo (or pass --root to stage elsewhere)") from exc
     if as_json:
-        click.echo(json.dumps({"installed": [str(b) for _, b in plan]}))
+        click.echo(json.dumps({"installed": [str(path) for path, _ in done],
+                               "done": [{"path": str(path), "action": action} for path, action in done]}))
         return
+    for path, action in done:
+        click.echo(f"{action} {path}")
     click.echo("next: useradd --system sitegate; udevadm control --reload; systemctl daemon-reload; "
                "systemctl enable --now sitegate")
+    if central:
+        click.echo("central: useradd --system sitegate-central; one worker: systemctl enable --now "
+                   "sitegate-central; N workers: systemctl enable --now sitegate-central@central-1 "
+                   "sitegate-central@central-2 (docs/installer.md)")

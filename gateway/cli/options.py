@@ -13,7 +13,6 @@ from typing import Callable, Iterator
 
 import click
 
-from gateway import site as _site
 from gateway.config import ConfigError, SiteConfig, load, parse
 from gateway.words import tr
 
@@ -42,6 +41,7 @@ def site(config: str) -> SiteConfig:
 
 
 def open_store(cfg: SiteConfig):
+    from gateway import site as _site
     try:
         return _site.open_templates(cfg)
     except _site.SiteError as exc:
@@ -49,6 +49,7 @@ def open_store(cfg: SiteConfig):
 
 
 def open_roster(cfg: SiteConfig):
+    from gateway import site as _site
     try:
         return _site.open_roster(cfg)
     except _site.SiteError as exc:

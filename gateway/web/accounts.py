@@ -36,6 +36,8 @@ LOCK_S = 300.0
 
 HASH_SLOTS = 2            # scrypt computations at once in this process (32 MiB each)
 SIGNIN_FAILED = "wrong user name or password, or too many attempts"
+LINK_S = 600.0            # a one-time sign-in link lives 10 minutes by default ...
+MAX_LINK_S = 3600.0       # ... and never longer than an hour
 
 # scrypt: N=2^15, r=8, p=1 -- 32 MiB, ~0.1 s on a gateway-class CPU
 _N, _R, _P = 2 ** 15, 8, 1
@@ -122,6 +124,8 @@ class Accounts:
                 locked_until REAL NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user TEXT NOT NULL,
                 csrf TEXT NOT NULL, created REAL NOT NULL, last REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS signin_links (token TEXT PRIMARY KEY, user TEXT NOT NULL,
+                expires REAL NOT NULL);
         """)
         self._lock = threading.Lock()
 
@@ -210,6 +214,44 @@ class Accounts:
             return None, "expired"
         self._conn.execute("UPDATE sessions SET last = ? WHERE token = ?", (now, key))
         return Session(user, role, csrf, created), ""
+
+    # ------------------------------------------------------------------ one-time sign-in links
+    def issue_link(self, name: str, ttl_s: float = LINK_S) -> str:
+        """A one-time sign-in token for account ``name``, valid ``ttl_s`` seconds (only the
+        token's SHA-256 is stored). The web app accepts it only when ``[web] signin_link_user``
+        names this account and the app listens on loopback (the demo's set-up)."""
+        if not self._conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+            raise AccountError(f"no user {name}")
+        if not 0 < ttl_s <= MAX_LINK_S:
+            raise AccountError(f"a sign-in link lives 1 s to {MAX_LINK_S // 60:.0f} minutes")
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        self._conn.execute("DELETE FROM signin_links WHERE expires < ?", (now,))
+        self._conn.execute("INSERT INTO signin_links VALUES (?,?,?)", (_digest(token), name, now + ttl_s))
+        return token
+
+    def redeem_link(self, token: str, user: str) -> str:
+        """A session for the one-time ``token`` (spent by this call, whatever the outcome):
+        SignInFailed when it is unknown, spent, expired, issued for another account than
+        ``user``, or its account is gone."""
+        if not token or not user:
+            raise SignInFailed("no link")
+        now = self.clock()
+        row = self._conn.execute("DELETE FROM signin_links WHERE token = ? RETURNING user, expires",
+                                 (_digest(token),)).fetchone()
+        if row is None:
+            raise SignInFailed("link unknown or already used")
+        name, expires = row
+        if expires < now:
+            raise SignInFailed("link expired")
+        if name != user:
+            raise SignInFailed(f"link issued for another account ({name})")
+        if not self._conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+            raise SignInFailed("the link's account is gone")
+        session = secrets.token_urlsafe(32)
+        self._conn.execute("INSERT INTO sessions VALUES (?,?,?,?,?)",
+                           (_digest(session), name, secrets.token_urlsafe(24), now, now))
+        return session
 
     def logout(self, token: str | None) -> None:
         if token:

@@ -109,10 +109,12 @@ def hour_chart_svg(hours: list[dict], lang: str) -> str:
 def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False,
               clock: Callable[[], float] = time.time, health_path: Path | None = None,
               lanes: list | None = None, registrations=None,
-              throttle: Throttle | None = None) -> FastAPI:
+              throttle: Throttle | None = None, signin_link_user: str = "") -> FastAPI:
     """``registrations``: a :class:`gateway.roster.report.RegistrationReporter` over the
     daemon's outbox; without one (``sitegate web serve``) a registration waits in the roster
-    for the daemon to send it."""
+    for the daemon to send it. ``signin_link_user``: serve ``/signin/<token>`` (one-time links,
+    :meth:`Accounts.issue_link`) for this one account, to clients on this machine only; "" (the
+    default) serves no such route."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     throttle = throttle or Throttle()
     gate = HashGate()
@@ -233,6 +235,38 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         resp = render(request, "login.html", None, code=code, notice=None, error=error, next="")
         resp.headers["Retry-After"] = str(retry_after)
         return resp
+
+    if signin_link_user:
+        @app.get("/signin/{token}", response_class=HTMLResponse)
+        async def link_page(request: Request, token: str):
+            """A confirmation page; the link is spent only by the button (POST), so a browser's
+            preview or prefetch of the address cannot use it up."""
+            if not _loopback(request):
+                raise Refused(404, "not_found")
+            return render(request, "link.html", None, token=token, link_user=signin_link_user,
+                          error=None)
+
+        @app.post("/signin/{token}")
+        async def link_signin(request: Request, token: str):
+            addr = request.client.host if request.client else "?"
+            if not _loopback(request):
+                raise Refused(404, "not_found")
+            wait = throttle.take(addr)
+            if wait:
+                return _signin_refused(request, 429, t(lang_of(request), "signin_throttled",
+                                                       after=math.ceil(wait)), math.ceil(wait))
+            try:
+                session = accounts.redeem_link(token, signin_link_user)
+            except AccountError as exc:
+                log.warning("web one-time link refused from %s: %s", addr,
+                            exc.why if isinstance(exc, SignInFailed) else exc)
+                return render(request, "link.html", None, code=401, token="",
+                              link_user=signin_link_user, error=True)
+            log.info("web sign-in by one-time link: %s from %s", signin_link_user, addr)
+            resp = RedirectResponse("/", status_code=303)
+            resp.set_cookie(COOKIE, session, httponly=True, samesite="strict", secure=secure_cookie,
+                            max_age=int(accounts.max_s), path="/")
+            return resp
 
     @app.post("/logout")
     async def logout(request: Request):
@@ -479,6 +513,15 @@ def _disposition(fname: str) -> str:
 
 def _looks_like_id(text: str) -> bool:
     return len(text) == 18 and text[:17].isdigit()
+
+
+def _loopback(request: Request) -> bool:
+    """The TCP peer is this machine (one-time links are for the person at the gateway)."""
+    import ipaddress
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback if request.client else False
+    except ValueError:
+        return False
 
 
 def _safe_next(target: str | None) -> str:

@@ -18,7 +18,8 @@ def start_web(cfg, lanes_info: list | None = None, registrations=None):
     cfg.web.check_transport()
     data = SiteData(cfg)
     accounts = open_accounts(cfg)
-    app = build_app(data, accounts, secure_cookie=cfg.web.tls, registrations=registrations)
+    app = build_app(data, accounts, secure_cookie=cfg.web.tls, registrations=registrations,
+                    signin_link_user=cfg.web.signin_link_user if cfg.web.loopback else "")
     try:
         server = WebServer(app, cfg.web.listen, cfg.web.port, cfg.web.cert, cfg.web.key).start()
     except BaseException:

@@ -15,7 +15,7 @@ from procs import central_cmd, sitegate_cmd
 def demo_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo-home")
     env = {"SITEGATE_HOME": str(home)}
-    out = subprocess.run(sitegate_cmd("demo", "--records", "600", "--json"),
+    out = subprocess.run(sitegate_cmd("demo", "--spine-only", "--records", "600", "--json"),
                          env=_env(env), capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
