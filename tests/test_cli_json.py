@@ -37,9 +37,10 @@ NO_JSON = {
 
 def _walk(cmd: click.Command, path: list[str]):
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            sub = cmd.commands[name]
-            if not sub.hidden:
+        ctx = click.Context(cmd)
+        for name in sorted(cmd.list_commands(ctx)):      # groups loaded on first use included
+            sub = cmd.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
                 yield from _walk(sub, path + [name])
     else:
         yield " ".join(path), cmd

@@ -48,9 +48,10 @@ SHORT_HELP = {       # the first paragraph of each command's help
     "fences": "Electronic fences: check a point, add, list, draw.",
     "phone": "Phone clock-in page for linear sites (HTTPS, fence + selfie).",
     "provision": "Set up this gateway: key pair, site.toml, device probe, registration bundle "
-                 "(JSON + QR).",
+                 "(JSON + QR, the QR also drawn in the terminal).",
     "doctor": "Check config, key, clock, disk and backlog, devices, broker and central. Exit 1 "
-              "on a failure.",
+              "on a failure.  The table speaks the locale's language (zh_CN: Chinese); --json is "
+              "English.",
     "install-service": "Put sitegate.service (and the USB reader's udev rule, an example "
                        "site.toml) in place, with this installation's program paths; prints "
                        "what to run next.",

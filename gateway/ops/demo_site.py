@@ -729,7 +729,7 @@ def _central_month(site: Site, staff) -> None:
     r.central = {"verified_records": verify["verified_records"], "last_seq": verify["last_seq"],
                  "ok": verify["ok"], "problems": verify["problems"], "rejections": verify["rejections"]}
     stats = json.loads(site.central("warnings", "evaluate", "--on", site.today.isoformat(),
-                                    "--project", D.PROJECT).stdout)
+                                    "--project", D.PROJECT, "--json").stdout)
     listed = site.central("warnings", "list", "--project", D.PROJECT, "--json").stdout
     path = site.files / "warnings.json"
     path.write_text(listed, encoding="utf-8")
