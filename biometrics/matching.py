@@ -30,12 +30,12 @@ METRICS = {"mobilefacenet": "cosine", "dlib": "euclidean"}
 
 @dataclass(frozen=True)
 class Thresholds:
-    verify: float = 0.62          # 1:1 max distance (MobileFaceNet: cosine similarity >= 0.38)
+    verify: float = 0.43          # 1:1 max distance (MobileFaceNet: cosine similarity >= 0.57)
     verify_nearest: bool = True   # 1:1 also needs the claimed worker to be the nearest
-    verify_z: float | None = -2.5 # 1:1 max z-score against the other enrolled workers
+    verify_z: float | None = -3.0 # 1:1 max z-score against the other enrolled workers
     min_cohort: int = 10          # the z rule applies from this many other workers on
-    identify: float = 0.58        # 1:N max distance of the best match
-    margin: float = 0.08          # 1:N min (second best − best)
+    identify: float = 0.40        # 1:N max distance of the best match
+    margin: float = 0.12          # 1:N min (second best − best)
 
     @classmethod
     def for_model(cls, model: str) -> "Thresholds":

@@ -149,6 +149,12 @@ class TemplateStore:
         """Model → number of workers with templates of it."""
         return dict(self._conn.execute("SELECT model, COUNT(DISTINCT worker) FROM templates GROUP BY model"))
 
+    def summary(self) -> list[dict]:
+        """Template and worker counts by model and source (nothing decrypted)."""
+        return [{"model": m, "source": s, "templates": n, "workers": w} for m, s, n, w in self._conn.execute(
+            "SELECT model, source, COUNT(*), COUNT(DISTINCT worker) FROM templates GROUP BY model, source "
+            "ORDER BY model, source")]
+
     def rows(self, worker_id: str) -> list[dict]:
         """What is stored for a worker, without decrypting: id, model, source, created_ms."""
         return [{"id": i, "model": m, "source": s, "created_ms": c} for i, m, s, c in self._conn.execute(

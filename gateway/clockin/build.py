@@ -7,10 +7,10 @@ from typing import Any
 
 from gateway.config import SiteConfig
 from gateway.clockin.machine import LaneSettings
-from gateway.clockin.faces import FaceService
+from gateway.clockin.faces import face_service
 from gateway.clockin.runner import FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
 from gateway.clockin.rules import rules_from
-from gateway.site import open_roster, open_templates, thresholds
+from gateway.site import open_roster, open_templates
 
 
 def build_lanes(cfg: SiteConfig, outbox: Any) -> tuple[list[LaneRunner], list[Any]]:
@@ -22,7 +22,7 @@ def build_lanes(cfg: SiteConfig, outbox: Any) -> tuple[list[LaneRunner], list[An
     f = cfg.faces
     roster = open_roster(cfg)
     store = open_templates(cfg)
-    faces = FaceService(store, thresholds(cfg))
+    faces = face_service(cfg, store)
     rules = rules_from(cfg.roster)
     liveness = None if f.liveness == "off" else LivenessPolicy(min_turn=f.min_turn, challenge=f.challenge)
     boards: dict[str, SharedGate] = {}

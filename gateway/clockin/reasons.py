@@ -45,6 +45,35 @@ _ROSTER: dict[str, tuple[str, str, str, str]] = {
                       "You are already inside (or never came in): passage refused."),
 }
 
+# a photo refused (enrolment in the CLI and web app, a phone selfie, a lane frame): what to fix
+_PHOTO: dict[str, tuple[str, str, str, str]] = {
+    "bad_pose": ("人脸不正", "not frontal",
+                 "照片中的人脸不是正面：请正对镜头，不要侧脸、低头或仰头。",
+                 "The face is not frontal: look straight at the camera, head level."),
+    "blurry": ("图像模糊", "blurry",
+               "照片模糊：请拿稳手机或相机，对好焦后重拍。",
+               "The photo is blurred: hold the camera still and focus, then take it again."),
+    "too_dark": ("光线太暗", "too dark",
+                 "照片太暗：请到光线充足处，避免背光，再拍一次。",
+                 "The photo is too dark: move to good light, not against the light, and retake it."),
+    "multiple_faces": ("多张人脸", "several faces",
+                       "照片中有两张或更多人脸：只拍本人一人。",
+                       "There are two or more faces in the photo: only the worker should be in it."),
+    "face_too_small": ("人脸过小", "face too small",
+                       "人脸太小：请靠近镜头，让脸占照片的大部分。",
+                       "The face is too small: come closer so the face fills most of the photo."),
+    "no_face": ("无人脸", "no face",
+                "照片中没有找到人脸：请正对镜头，露出整张脸（摘下口罩、帽檐抬高）。",
+                "No face found in the photo: face the camera with the whole face visible."),
+    "bad_image": ("图像无效", "bad image",
+                  "无法读取这张照片（文件损坏或格式不支持）：请换一张 JPEG 或 PNG 照片。",
+                  "The photo cannot be read (damaged or unsupported): use a JPEG or PNG photo."),
+    "inconsistent": ("照片不是同一人", "not the same person",
+                     "这几张照片看起来不是同一个人：请只上传本人的照片。",
+                     "The photos do not look like the same person: upload photos of this worker only."),
+}
+PHOTO_REASONS = tuple(_PHOTO)
+
 # labels only: what the labour manager sees for flags and lane refusals
 _LABELS: dict[str, tuple[str, str]] = {
     "contract_ending": ("合同即将到期", "contract ending"),
@@ -110,6 +139,8 @@ def label(code: str, lang: str = "zh") -> str:
     """Short words for a reason or flag code (screens for the labour manager)."""
     if code in _ROSTER:
         zh, en = _ROSTER[code][:2]
+    elif code in _PHOTO:
+        zh, en = _PHOTO[code][:2]
     elif code in _LABELS:
         zh, en = _LABELS[code]
     else:
@@ -118,9 +149,12 @@ def label(code: str, lang: str = "zh") -> str:
 
 
 def message(code: str, lang: str = "zh", **kw) -> str:
-    """The sentence for the person clocking in: a roster refusal or a phone answer."""
+    """The sentence for the person clocking in or enrolling: a roster refusal, a refused photo
+    (what to fix) or a phone answer."""
     if code in _ROSTER:
         zh, en = _ROSTER[code][2:]
+    elif code in _PHOTO:
+        zh, en = _PHOTO[code][2:]
     elif code in _ANSWERS:
         zh, en = _ANSWERS[code]
     else:

@@ -29,7 +29,7 @@ import geofence
 from geofence import CoordinateError, Fix, Policy
 from uplink.outbox import Outbox, OutboxFull
 
-from gateway.clockin.reasons import messages
+from gateway.clockin.reasons import PHOTO_REASONS, messages
 from gateway.clockin.rules import Rules, eligibility
 from gateway.phone import page as phone_page
 from gateway.phone.credentials import CredentialError, PhoneStore
@@ -138,7 +138,7 @@ class PhoneApp:
         face, milli, why = self.selfie.verify_selfie(worker, image)
         out["face_milli"] = milli
         if face == "retry":
-            return 200, dict(out, status="face_retry", code=why, **_msg("face_retry"))
+            return 200, dict(out, status="face_retry", code=why, **_msg(why if why in PHOTO_REASONS else "face_retry"))
         if face != "match":
             log.info("phone clock-in %s: face %s", worker, why)
             return 200, dict(out, status="face_mismatch", code=why, **_msg("face_mismatch"))
