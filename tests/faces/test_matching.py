@@ -46,7 +46,8 @@ def test_decisions_and_reasons():
     # the claimed worker is within the threshold but someone else is nearer
     assert g.verify("A", base + 0.3 * unit[0], t).reason == "nearer_other"
     assert g.identify(base + 0.05 * unit[3], t).as_dict() | {"distance": None, "margin": None} == \
-        {"worker_id": "A", "distance": None, "margin": None, "decision": "match", "reason": "ok"}
+        {"worker_id": "A", "distance": None, "margin": None, "decision": "match", "reason": "ok",
+         "model": "dlib"}
     amb = g.identify(base + 0.26 * unit[0], t)              # halfway between A and B
     assert amb.worker_id is None and amb.reason == "ambiguous"
     assert g.identify(base + 2 * unit[5], t).reason == "too_far"
