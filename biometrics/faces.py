@@ -29,7 +29,7 @@ class Quality:
     """Quality gates. Enrolment is strict; a probe at the lane is looser (a retry is cheap)."""
     min_eye_px: float = 28.0       # inter-ocular distance in px (face width ~ 2.5x this)
     min_sharpness: float = 20.0    # variance of the Laplacian on a 128x128 face crop
-    max_yaw: float = 0.30          # |nose offset from eye midpoint| / eye distance (~0.25 at 15°)
+    max_yaw: float = 0.40          # |nose offset from eye midpoint| / eye distance (MTCNN nose tip: ~0.25 at 15°)
     max_roll_deg: float = 25.0
     min_brightness: float = 35.0   # mean grey level (0-255) of the face box
 
