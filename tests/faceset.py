@@ -297,6 +297,8 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
     pooled |= {"frr": rate(pooled["false_reject"], pooled["genuine"]),
                "far": rate(pooled["fa_enrolled"] + pooled["fa_unenrolled"],
                            pooled["imp_enrolled"] + pooled["imp_unenrolled"]),
+               "far_enrolled": rate(pooled["fa_enrolled"], pooled["imp_enrolled"]),
+               "far_unenrolled": rate(pooled["fa_unenrolled"], pooled["imp_unenrolled"]),
                "open_wrong_rate": rate(pooled["open_wrong"], pooled["open_probes"]),
                "closed_correct_rate": rate(pooled["closed_correct"], pooled["closed_probes"]),
                "closed_wrong_rate": rate(pooled["closed_wrong"], pooled["closed_probes"])}
