@@ -40,10 +40,12 @@ def pythons(args: list[str]) -> list[str]:
         return args
     out = []
     for v in ("3.11", "3.12", "3.13"):
-        found = shutil.which(f"python{v}") or next(iter(sorted(glob.glob(
-            os.path.expanduser(f"~/.pyenv/versions/{v}*/bin/python{v}")))), None)
-        if found:
-            out.append(found)
+        candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{v}*/bin/python{v}")))
+        candidates += [c for c in [shutil.which(f"python{v}")] if c]
+        for c in candidates:           # a pyenv shim may exist for a version that is not active
+            if subprocess.run([c, "-c", "import venv"], capture_output=True).returncode == 0:
+                out.append(c)
+                break
     return out
 
 
