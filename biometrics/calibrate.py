@@ -130,7 +130,7 @@ def plot(genuine: np.ndarray, impostor: np.ndarray, thresholds: Mapping[str, flo
         far, frr = rates_at(genuine, impostor, t)
         ax.axvline(t, color="#1565c0" if i == 0 else "#6a1b9a", ls="--" if i else "-", lw=1.5)
         txt = f"{name} {t:.3f}\nFAR {'-' if far is None else f'{far:.3%}'}\nFRR {'-' if frr is None else f'{frr:.1%}'}"
-        ax.text(t, top * (0.95 - 0.22 * i), " " + txt, va="top", fontsize=8)
+        ax.text(t, top * (0.95 - 0.22 * i), " " + txt.replace("\n", "\n "), va="top", fontsize=8)
     ax.set_xlabel("distance (lower = more alike)")
     ax.set_ylabel("density")
     ax.set_title(title or "face calibration on this site's enrolments")

@@ -28,4 +28,4 @@ def face_encodings(request, photos, tmp_path_factory):
 @pytest.fixture(scope="session")
 def dlib_encodings(request, photos, tmp_path_factory):
     """dlib templates of the East Asian photos (the comparison)."""
-    return encodings(_cache(request, tmp_path_factory), [p for p in photos if p.east_asian], "dlib")
+    return encodings(_cache(request, tmp_path_factory), [p for p in photos if p.east_asian], "dlib", processes=2)
