@@ -1,9 +1,11 @@
-"""Threshold calibration from the site's own enrolments (pure).
+"""Threshold calibration from the site's own enrolments (pure), and its picture.
 
 Genuine pairs: two templates of the same worker. Impostor pairs: templates of different
 workers. The recommended 1:1 threshold is the largest distance whose impostor accept rate is
 ≤ the target FAR; the report says how many pairs back it (a FAR of 1e-3 needs thousands of
-impostor pairs before it means anything).
+impostor pairs before it means anything). Distances are the model's (``1 − cosine`` for
+MobileFaceNet, Euclidean for dlib). :func:`plot` draws both distributions with the thresholds
+and their expected FAR/FRR as a PNG for the installer.
 """
 from __future__ import annotations
 
@@ -29,12 +31,13 @@ class Calibration:
     impostor_median: float | None
     impostor_p001: float | None   # 0.1 % quantile of impostor distances
     warnings: tuple[str, ...]
+    model: str = "dlib"
 
     def as_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def pair_distances(templates: Mapping[str, list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def pair_distances(templates: Mapping[str, list[np.ndarray]], metric: str = "euclidean") -> tuple[np.ndarray, np.ndarray]:
     labels, rows = [], []
     for wid, encs in templates.items():
         for e in encs:
@@ -43,8 +46,12 @@ def pair_distances(templates: Mapping[str, list[np.ndarray]]) -> tuple[np.ndarra
     if len(rows) < 2:
         return np.zeros(0), np.zeros(0)
     x = np.stack(rows)
-    sq = np.einsum("ij,ij->i", x, x)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0))
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-10)
+        d = 1.0 - x @ x.T
+    else:
+        sq = np.einsum("ij,ij->i", x, x)
+        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0))
     lab = np.array(labels)
     iu = np.triu_indices(len(rows), 1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -73,8 +80,17 @@ def equal_error(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float | None
     return float((far[i] + frr[i]) / 2), float(grid[i])
 
 
-def calibrate(templates: Mapping[str, list[np.ndarray]], target_far: float = 1e-3) -> Calibration:
-    genuine, impostor = pair_distances(templates)
+def rates_at(genuine: np.ndarray, impostor: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
+    """(expected FAR, expected FRR) of the pairs at a distance threshold."""
+    far = float(np.mean(impostor <= threshold)) if len(impostor) else None
+    frr = float(np.mean(genuine > threshold)) if len(genuine) else None
+    return far, frr
+
+
+def calibrate(templates: Mapping[str, list[np.ndarray]], target_far: float = 1e-3,
+              model: str = "dlib") -> Calibration:
+    from .matching import METRICS
+    genuine, impostor = pair_distances(templates, METRICS[model])
     warnings = []
     if len(genuine) < 30:
         warnings.append(f"only {len(genuine)} genuine pairs: enrol 2-3 photos per worker for more")
@@ -90,4 +106,35 @@ def calibrate(templates: Mapping[str, list[np.ndarray]], target_far: float = 1e-
                        recommended=t if enough else None, far=far, frr=frr, eer=eer,
                        eer_threshold=eer_t, genuine_median=med(genuine), impostor_median=med(impostor),
                        impostor_p001=float(np.quantile(impostor, 0.001)) if len(impostor) else None,
-                       warnings=tuple(warnings))
+                       warnings=tuple(warnings), model=model)
+
+
+def plot(genuine: np.ndarray, impostor: np.ndarray, thresholds: Mapping[str, float], path,
+         title: str = "") -> None:
+    """A PNG of the genuine and impostor distance distributions with each named threshold as
+    a vertical line labelled with its expected FAR and FRR on these pairs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    both = np.concatenate([genuine, impostor]) if len(genuine) + len(impostor) else np.array([0.0, 1.0])
+    bins = np.linspace(float(both.min()) - 0.02, float(both.max()) + 0.02, 50)
+    if len(impostor):
+        ax.hist(impostor, bins=bins, density=True, alpha=0.55, color="#c62828",
+                label=f"impostor pairs (different workers), n={len(impostor)}")
+    if len(genuine):
+        ax.hist(genuine, bins=bins, density=True, alpha=0.55, color="#2e7d32",
+                label=f"genuine pairs (same worker), n={len(genuine)}")
+    top = ax.get_ylim()[1]
+    for i, (name, t) in enumerate(thresholds.items()):
+        far, frr = rates_at(genuine, impostor, t)
+        ax.axvline(t, color="#1565c0" if i == 0 else "#6a1b9a", ls="--" if i else "-", lw=1.5)
+        txt = f"{name} {t:.3f}\nFAR {'-' if far is None else f'{far:.3%}'}\nFRR {'-' if frr is None else f'{frr:.1%}'}"
+        ax.text(t, top * (0.95 - 0.22 * i), " " + txt.replace("\n", "\n "), va="top", fontsize=8)
+    ax.set_xlabel("distance (lower = more alike)")
+    ax.set_ylabel("density")
+    ax.set_title(title or "face calibration on this site's enrolments")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

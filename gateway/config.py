@@ -104,12 +104,20 @@ class WebConfig:
 @dataclass(frozen=True)
 class FacesConfig:
     store: Path
-    verify: float = 0.42
+    model: str = "mobilefacenet"     # mobilefacenet | dlib (biometrics/engines.py)
+    models: Path | None = None       # folder of the .tflite files (default: found, see biometrics/modelfiles.py)
+    # thresholds: None = the model's measured defaults (biometrics/matching.py DEFAULTS)
+    verify: float | None = None
     verify_nearest: bool = True
-    verify_z: float = -2.5
+    verify_z: float | None = None
     min_cohort: int = 10
-    identify: float = 0.40
-    margin: float = 0.06
+    identify: float | None = None
+    margin: float | None = None
+    fuse: int | None = None          # lane frames fused per attempt (None: the model's, 3 / 1)
+    learn: bool = True               # certain passes may add a template (templates follow the worker)
+    learn_keep: int = 3              # learned templates kept per worker and model
+    learn_days: int = 180            # learned templates older than this are dropped
+    learn_every_h: float = 24.0      # at most one learned template per worker in this many hours
     liveness: str = "head_turn"      # head_turn | off
     challenge: str = "either"        # left | right | either
     min_turn: float = 0.12
@@ -167,10 +175,13 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
               "key": (str, "phone/key.pem"), "db": (str, "phone/phone.db"),
               "session_minutes": (int, 10)},
     "schedule": {"push": (str, "realtime"), "tz_offset_min": (int, 480)},
-    "faces": {"store": (str, "faces/templates.db"), "verify": ((int, float), 0.42),
-              "verify_nearest": (bool, True), "verify_z": ((int, float), -2.5), "min_cohort": (int, 10),
-              "identify": ((int, float), 0.40),
-              "margin": ((int, float), 0.06), "liveness": (str, "head_turn"),
+    "faces": {"store": (str, "faces/templates.db"), "model": (str, "mobilefacenet"), "models": (str, None),
+              "verify": ((int, float), None),
+              "verify_nearest": (bool, True), "verify_z": ((int, float), None), "min_cohort": (int, 10),
+              "identify": ((int, float), None),
+              "margin": ((int, float), None), "fuse": (int, None), "learn": (bool, True),
+              "learn_keep": (int, 3), "learn_days": (int, 180), "learn_every_h": ((int, float), 24.0),
+              "liveness": (str, "head_turn"),
               "challenge": (str, "either"), "min_turn": ((int, float), 0.12),
               "capture_frames": (int, 6), "capture_timeout_s": ((int, float), 2.5),
               "detect_width": (int, 320)},
@@ -188,7 +199,7 @@ LANE_SCHEMA: dict[str, tuple[type | tuple, Any]] = {
     "gate": (str, None), "relay": (int, 0), "sensor": (int, None),
     "passage_timeout_s": ((int, float), 8.0), "anti_passback": (bool, False),
     "gate_kind": (str, "modbus-relay"), "gate_options": (dict, None)}
-CHOICES = {("faces", "liveness"): ("head_turn", "off"), ("faces", "challenge"): ("left", "right", "either"),
+CHOICES = {("faces", "model"): ("mobilefacenet", "dlib"), ("faces", "liveness"): ("head_turn", "off"), ("faces", "challenge"): ("left", "right", "either"),
            ("lanes", "dir"): ("in", "out"), ("lanes", "mode"): ("card+face", "face", "card")}
 
 
@@ -224,11 +235,17 @@ def _section(data: dict, name: str, schema: dict | None = None, label: str | Non
 def _faces_roster_lanes(data: dict, home: Path) -> tuple[FacesConfig, RosterConfig, list[LaneConfig]]:
     f = _section(data, "faces")
     for key in ("verify", "identify"):
-        if not 0 < f[key] < 2:
+        if f[key] is not None and not 0 < f[key] < 2:
             raise ConfigError(f"[faces] {key} must be a distance between 0 and 2")
     if f["capture_frames"] < 1:
         raise ConfigError("[faces] capture_frames must be >= 1")
-    faces = FacesConfig(store=_path(home, f.pop("store")), **{k: v for k, v in f.items()})
+    if f["fuse"] is not None and not 1 <= f["fuse"] <= 8:
+        raise ConfigError("[faces] fuse must be between 1 and 8 frames")
+    if f["learn_keep"] < 0 or f["learn_days"] < 1:
+        raise ConfigError("[faces] learn_keep must be >= 0 and learn_days >= 1")
+    models = f.pop("models")
+    faces = FacesConfig(store=_path(home, f.pop("store")), models=_path(home, models) if models else None,
+                        **{k: v for k, v in f.items()})
     r = _section(data, "roster")
     if not 0 <= r["min_age"] <= min(r["max_age_male"], r["max_age_female"]):
         raise ConfigError("[roster] need 0 <= min_age <= max_age_male and max_age_female")

@@ -164,8 +164,29 @@ def open_templates(cfg: SiteConfig):
 
 
 def thresholds(cfg: SiteConfig):
-    """Face decision thresholds from ``[faces]``."""
+    """Face decision thresholds for ``[faces] model``: the model's measured defaults, with any
+    value set in ``[faces]`` in their place."""
+    from dataclasses import replace
+
     from biometrics.matching import Thresholds
     f = cfg.faces
-    return Thresholds(verify=f.verify, verify_nearest=f.verify_nearest, verify_z=f.verify_z,
-                      min_cohort=f.min_cohort, identify=f.identify, margin=f.margin)
+    given = {k: getattr(f, k) for k in ("verify", "verify_nearest", "verify_z", "min_cohort", "identify", "margin")
+             if getattr(f, k) is not None}
+    return replace(Thresholds.for_model(f.model), **given)
+
+
+def face_engine(cfg: SiteConfig):
+    """The face engine of ``[faces] model`` (its files from ``[faces] models`` or found)."""
+    from biometrics.engines import get_engine
+    from biometrics.modelfiles import ModelMissing
+    try:
+        return get_engine(cfg.faces.model, cfg.faces.models)
+    except ModelMissing as exc:
+        raise SiteError(str(exc)) from exc
+
+
+
+def calibration_files(cfg: SiteConfig) -> tuple[Path, Path]:
+    """(PNG, JSON) written by ``sitegate faces calibrate`` and shown by the web app."""
+    d = cfg.faces.store.parent
+    return d / "calibration.png", d / "calibration.json"

@@ -1,126 +1,134 @@
-"""The shared labelled photos (../shared/data/faces) as templates, computed once and cached on
-disk keyed by each file's SHA-256 and the analysis settings, so tests and the benchmark do not
-re-run face detection on every run."""
+"""The shared labelled photos as templates, per face model, computed once and cached on disk
+(keyed by each file's SHA-256, the model and the analysis settings), so tests and the benchmark
+do not re-run face detection on every run; and the accuracy protocol both use.
+
+Photos: ``paths.FACES`` (``manifest.csv``: Western and Chinese identities) and
+``paths.FACES_MORE`` (six more East Asian identities, used for choosing thresholds across
+people). East Asian = labels ``CN_…`` and ``KR_…``.
+"""
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
-import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from paths import FACES
+from paths import FACES, FACES_MORE
 
-DATA = Path(os.environ.get("SITEGATE_FACES_DATA") or FACES)
-SETTINGS = {"detect_width": 320, "upsample": 1, "jitters": 1, "v": 1}
+DATA = FACES
+# enrolment settings (photos, not lane frames): detection on a copy 640 px wide, one upsample
+SETTINGS = {"detect_width": 640, "upsample": 1, "jitters": 1, "v": 2}
 
 
 @dataclass(frozen=True)
 class Photo:
     file: str
     person: str
+    root: Path = FACES
 
     @property
     def path(self) -> Path:
-        return DATA / self.file
+        return self.root / self.file
 
     @property
     def east_asian(self) -> bool:
-        return self.person.startswith("CN_")
+        return self.person.startswith(("CN_", "KR_"))
 
 
-def manifest(include_multi: bool = False) -> list[Photo]:
+def manifest(include_multi: bool = False, more: bool = False) -> list[Photo]:
     """One row per distinct photo: rows marked ``duplicate_of`` (the same photo at another
-    resolution or path) are dropped, so no such pair is ever counted as a genuine pair."""
+    resolution or path) are dropped, so no such pair is ever counted as a genuine pair.
+    ``more`` adds the photos of ``FACES_MORE``."""
     out, seen = [], set()
-    with open(DATA / "manifest.csv", newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row.get("duplicate_of") or row["file"] in seen:
-                continue
-            if row["person"] == "MULTI_FACE" and not include_multi:
-                continue
-            seen.add(row["file"])
-            out.append(Photo(row["file"], row["person"]))
+    roots = [FACES] + ([FACES_MORE] if more else [])
+    if more and not (FACES_MORE / "manifest.csv").is_file():
+        raise RuntimeError(f"the extra East Asian photos are not at {FACES_MORE}: set SITEGATE_TEST_FACES_MORE")
+    for root in roots:
+        with open(root / "manifest.csv", newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row.get("duplicate_of") or (root, row["file"]) in seen:
+                    continue
+                if row["person"] == "MULTI_FACE" and not include_multi:
+                    continue
+                seen.add((root, row["file"]))
+                out.append(Photo(row["file"], row["person"], root))
     return out
 
 
-def _key(path: Path) -> str:
+def _key(path: Path, model: str) -> str:
     h = hashlib.sha256(path.read_bytes())
-    h.update(json.dumps(SETTINGS, sort_keys=True).encode())
+    h.update(json.dumps(SETTINGS | {"model": model}, sort_keys=True).encode())
     return h.hexdigest()
 
 
-def _encode(path_str: str) -> tuple[list[float] | None, str]:
+def _encode(args: tuple[str, str]) -> tuple[list[float] | None, str]:
+    from biometrics.engines import get_engine
     from biometrics.faces import FaceError, Quality, analyse
+    path_str, model = args
     try:
         face = analyse(path_str, Quality.none(), detect_width=SETTINGS["detect_width"],
-                       upsample=SETTINGS["upsample"], jitters=SETTINGS["jitters"])
+                       upsample=SETTINGS["upsample"], jitters=SETTINGS["jitters"], engine=get_engine(model))
     except FaceError as exc:
         return None, exc.reason
     return face.encoding.tolist(), "ok"
 
 
-def encodings(cache_dir: Path, photos: list[Photo] | None = None,
-              processes: int = 2) -> dict[str, np.ndarray | str]:
-    """file -> float32 template, or the FaceError reason when the photo gave none."""
+def encodings(cache_dir: Path, photos: list[Photo] | None = None, model: str = "mobilefacenet",
+              processes: int = 1) -> dict[Path, np.ndarray | str]:
+    """photo path -> float32 template of ``model``, or the FaceError reason when it gave none."""
     photos = manifest() if photos is None else photos
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / "face_encodings.json"
+    cache_file = cache_dir / f"face_encodings_{model}.json"
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    keys = {p.file: _key(p.path) for p in photos}
-    todo = [p for p in photos if keys[p.file] not in cache]
+    keys = {p.path: _key(p.path, model) for p in photos}
+    todo = [p for p in photos if keys[p.path] not in cache]
     if todo:
+        jobs = [(str(p.path), model) for p in todo]
         if processes > 1 and len(todo) > 4:
             import multiprocessing as mp
             with mp.get_context("spawn").Pool(processes) as pool:
-                results = pool.map(_encode, [str(p.path) for p in todo])
+                results = pool.map(_encode, jobs)
         else:
-            results = [_encode(str(p.path)) for p in todo]
+            results = [_encode(j) for j in jobs]
         for p, (enc, reason) in zip(todo, results):
-            cache[keys[p.file]] = {"enc": enc, "reason": reason}
+            cache[keys[p.path]] = {"enc": enc, "reason": reason}
         tmp = cache_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(cache))
         tmp.replace(cache_file)
-    out: dict[str, np.ndarray | str] = {}
+    out: dict[Path, np.ndarray | str] = {}
     for p in photos:
-        item = cache[keys[p.file]]
-        out[p.file] = np.asarray(item["enc"], np.float32) if item["enc"] is not None else item["reason"]
+        item = cache[keys[p.path]]
+        out[p.path] = np.asarray(item["enc"], np.float32) if item["enc"] is not None else item["reason"]
     return out
 
 
 # ---------------------------------------------------------------------- evaluation protocol
-def evaluate(photos: list[Photo], encs: dict, thresholds=None, rounds: int = 10, k: int = 2,
-             seed: int = 0) -> dict:
-    """Accuracy of the product's decision rules (biometrics.matching) on ``photos``.
-
-    Each round enrols ``k`` photos per identity (seeded random split; identities with fewer
-    photos enrol all but one) and probes with the rest:
-
-    * 1:1 genuine: a probe claims its own identity (gallery = everyone enrolled, the site's
-      cohort) → FRR.
-    * 1:1 impostor, enrolled colleague: a probe claims every other enrolled identity.
-    * 1:1 impostor, not enrolled: each identity is left out of the gallery in turn and all its
-      photos claim every enrolled identity.
-    * 1:N open set: the left-out identity's photos are identified → any answer is wrong.
-    * 1:N closed set: enrolled identities' probes → correct / wrong / nobody.
-    """
-    import random
-
-    from biometrics.matching import Gallery, Thresholds
-    t = thresholds or Thresholds()
+def by_person(photos: list[Photo], encs: dict) -> dict[str, list[np.ndarray]]:
     by: dict[str, list[np.ndarray]] = {}
     for p in photos:
-        e = encs[p.file]
+        e = encs[p.path]
         if not isinstance(e, str):
             by.setdefault(p.person, []).append(e)
+    return by
+
+
+def trials(by: dict[str, list[np.ndarray]], model: str, rounds: int = 10, k: int = 2, seed: int = 0) -> dict:
+    """The raw distances of the protocol, so any thresholds can be scored cheaply:
+
+    Each round enrols ``k`` photos per identity (seeded random split; identities with fewer
+    photos enrol all but one) and probes with the rest. ``closed``: each probe's distances to
+    the whole gallery and the index of its own identity. ``open``: each identity left out of
+    the gallery in turn, all its photos' distances to everyone enrolled.
+    """
+    from biometrics.matching import Gallery
     people = sorted(by)
-    c = dict(genuine=0, false_reject=0, imp_enrolled=0, fa_enrolled=0, imp_unenrolled=0, fa_unenrolled=0,
-             open_probes=0, open_wrong=0, closed_probes=0, closed_correct=0, closed_wrong=0)
     rng = random.Random(seed)
+    closed, open_ = [], []
     for _ in range(rounds):
         enrol, probes = {}, {}
         for q in people:
@@ -130,34 +138,204 @@ def evaluate(photos: list[Photo], encs: dict, thresholds=None, rounds: int = 10,
             if n >= 1:
                 enrol[q] = [by[q][i] for i in items[:n]]
                 probes[q] = [by[q][i] for i in items[n:]]
-        full = Gallery(enrol)
+        full = Gallery(enrol, model=model)
         for q, ps in probes.items():
             for pr in ps:
-                c["genuine"] += 1
-                c["false_reject"] += full.verify(q, pr, t).decision != "match"
-                for other in enrol:
-                    if other != q:
-                        c["imp_enrolled"] += 1
-                        c["fa_enrolled"] += full.verify(other, pr, t).decision == "match"
-                m = full.identify(pr, t)
-                c["closed_probes"] += 1
-                c["closed_correct"] += m.worker_id == q
-                c["closed_wrong"] += m.worker_id not in (None, q)
+                closed.append((full.distances(pr), full.index[q]))
         for q in people:
-            g = Gallery({w: v for w, v in enrol.items() if w != q})
+            rest = {w: v for w, v in enrol.items() if w != q}
+            g = Gallery(rest, model=model)
             for pr in by[q]:
-                c["open_probes"] += 1
-                c["open_wrong"] += g.identify(pr, t).worker_id is not None
-                for other in g.ids:
-                    c["imp_unenrolled"] += 1
-                    c["fa_unenrolled"] += g.verify(other, pr, t).decision == "match"
+                open_.append(g.distances(pr))
+    return {"closed": closed, "open": open_, "identities": len(people),
+            "photos": sum(len(v) for v in by.values()), "rounds": rounds}
+
+
+def _verify_ok(d: np.ndarray, k: int, t) -> bool:
+    dk = d[k]
+    if dk > t.verify:
+        return False
+    others = np.delete(d, k)
+    if t.verify_nearest and len(others) and others.min() < dk:
+        return False
+    if t.verify_z is not None and len(others) >= t.min_cohort:
+        sd = float(others.std())
+        if sd > 0 and (dk - float(others.mean())) / sd > t.verify_z:
+            return False
+    return True
+
+
+def _identify(d: np.ndarray, t) -> int | None:
+    if not len(d):
+        return None
+    order = np.argsort(d)
+    best = d[order[0]]
+    if best > t.identify:
+        return None
+    if len(d) > 1 and d[order[1]] - best < t.margin:
+        return None
+    return int(order[0])
+
+
+def score(tr: dict, t) -> dict:
+    """The product's decision rules (same as biometrics.matching.Gallery) over ``trials``:
+
+    * 1:1 genuine: a probe claims its own identity (gallery = everyone enrolled) → FRR.
+    * 1:1 impostor, enrolled colleague: a probe claims every other enrolled identity.
+    * 1:1 impostor, not enrolled: a left-out identity's photos claim every enrolled identity.
+    * 1:N open set: the left-out identity's photos are identified → any answer is wrong.
+    * 1:N closed set: enrolled identities' probes → correct / wrong / nobody.
+    """
+    c = dict(genuine=0, false_reject=0, imp_enrolled=0, fa_enrolled=0, imp_unenrolled=0, fa_unenrolled=0,
+             open_probes=0, open_wrong=0, closed_probes=0, closed_correct=0, closed_wrong=0)
+    mixed = tr.get("mixed", False)
+    for item in tr["closed"]:
+        d, own = item[0], item[1]
+        claims = item[2] if mixed else [j for j in range(len(d)) if j != own]
+        c["genuine"] += 1
+        c["false_reject"] += not _verify_ok(d, own, t)
+        for j in claims:
+            c["imp_enrolled"] += 1
+            c["fa_enrolled"] += _verify_ok(d, j, t)
+        who = _identify(d, t)
+        c["closed_probes"] += 1
+        c["closed_correct"] += who == own
+        c["closed_wrong"] += who not in (None, own)
+    for item in tr["open"]:
+        d = item[0] if mixed else item
+        claims = item[1] if mixed else range(len(d))
+        c["open_probes"] += 1
+        c["open_wrong"] += _identify(d, t) is not None
+        for j in claims:
+            c["imp_unenrolled"] += 1
+            c["fa_unenrolled"] += _verify_ok(d, j, t)
     rate = lambda a, b: a / b if b else 0.0  # noqa: E731
     imp = c["imp_enrolled"] + c["imp_unenrolled"]
     fa = c["fa_enrolled"] + c["fa_unenrolled"]
-    return c | {"identities": len(people), "photos": sum(len(v) for v in by.values()), "rounds": rounds,
+    return c | {"identities": tr["identities"], "photos": tr["photos"], "rounds": tr["rounds"],
                 "frr": rate(c["false_reject"], c["genuine"]), "far": rate(fa, imp),
                 "far_enrolled": rate(c["fa_enrolled"], c["imp_enrolled"]),
                 "far_unenrolled": rate(c["fa_unenrolled"], c["imp_unenrolled"]),
                 "open_wrong_rate": rate(c["open_wrong"], c["open_probes"]),
                 "closed_correct_rate": rate(c["closed_correct"], c["closed_probes"]),
                 "closed_wrong_rate": rate(c["closed_wrong"], c["closed_probes"])}
+
+
+def evaluate(photos: list[Photo], encs: dict, thresholds=None, rounds: int = 10, k: int = 2,
+             seed: int = 0, model: str = "mobilefacenet") -> dict:
+    """Accuracy of the product's decision rules on ``photos`` (see :func:`score`)."""
+    from biometrics.matching import Thresholds
+    return score(trials(by_person(photos, encs), model, rounds, k, seed), thresholds or Thresholds.for_model(model))
+
+
+# ---------------------------------------------------------------------- thresholds across people
+def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.001,
+           target_open: float = 0.005, rounds: int = 4, seed: int = 1, min_margin: float = 0.0):
+    """Thresholds chosen on the identities in ``by`` only (the training fold):
+
+    * ``verify``: the largest distance at which the training impostor attempts (colleagues and
+      people not enrolled, distance alone, before the nearest/z rules) are accepted at most at
+      ``target_far``;
+    * ``identify`` and ``margin``: the pair with the most enrolled probes identified correctly
+      while no enrolled probe is taken for someone else and unenrolled probes are answered at
+      most at ``target_open``.
+    The nearest-worker and cohort z rules keep their defaults.
+    """
+    from dataclasses import replace
+
+    from biometrics.matching import Thresholds
+    base = Thresholds.for_model(model)
+    tr = trials(by, model, rounds=rounds, seed=seed)
+    imp = [np.delete(d, own) for d, own in tr["closed"]] + list(tr["open"])
+    imp = np.sort(np.concatenate(imp))
+    n_ok = int(np.floor(target_far * len(imp)))
+    verify = float(imp[n_ok]) - 1e-6 if n_ok < len(imp) else float(imp[-1])
+    best, best_t = -1.0, None
+    lo, hi = np.quantile(imp, [0.0005, 0.05])
+    for identify in np.linspace(lo - 0.1, hi, 25):
+        for margin in [m for m in (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12) if m >= min_margin]:
+            t = replace(base, verify=verify, identify=float(identify), margin=margin)
+            wrong = correct = n = 0
+            for d, own in tr["closed"]:
+                who = _identify(d, t)
+                n += 1
+                correct += who == own
+                wrong += who not in (None, own)
+            if wrong:
+                continue
+            opened = sum(_identify(d, t) is not None for d in tr["open"]) / max(len(tr["open"]), 1)
+            if opened > target_open:
+                continue
+            if correct / n > best:
+                best, best_t = correct / n, t
+    return best_t or replace(base, verify=verify, identify=float(lo - 0.1), margin=0.12)
+
+
+def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, repeats: int = 2,
+                   target_far: float = 0.001, rounds: int = 5, **choice) -> dict:
+    """Thresholds chosen on some identities, scored on the others: identities split into
+    ``folds`` groups (``repeats`` different shuffles); each group in turn is the test fold,
+    thresholds chosen (:func:`choose`) on the rest; the test fold's identities are scored as a
+    site of their own plus the training identities as enrolled colleagues (a bigger cohort
+    with people the thresholds have seen is what a real site is like; impostors and genuine
+    probes always come from the test fold). Returns every fold's result and the pooled one."""
+    people = sorted(by)
+    per_fold = []
+    for r in range(repeats):
+        order = people[:]
+        random.Random(100 + r).shuffle(order)
+        for f in range(folds):
+            test = set(order[f::folds])
+            train = {p: by[p] for p in people if p not in test}
+            t = choose(train, model, target_far, **choice)
+            res = score(_mixed_trials(by, test, model, rounds, seed=10 * r + f), t)
+            per_fold.append(res | {"thresholds": t.as_dict(), "test_ids": sorted(test)})
+    keys = ("genuine", "false_reject", "imp_enrolled", "fa_enrolled", "imp_unenrolled", "fa_unenrolled",
+            "open_probes", "open_wrong", "closed_probes", "closed_correct", "closed_wrong")
+    pooled = {k: sum(f[k] for f in per_fold) for k in keys}
+    rate = lambda a, b: a / b if b else 0.0  # noqa: E731
+    pooled |= {"frr": rate(pooled["false_reject"], pooled["genuine"]),
+               "far": rate(pooled["fa_enrolled"] + pooled["fa_unenrolled"],
+                           pooled["imp_enrolled"] + pooled["imp_unenrolled"]),
+               "far_enrolled": rate(pooled["fa_enrolled"], pooled["imp_enrolled"]),
+               "far_unenrolled": rate(pooled["fa_unenrolled"], pooled["imp_unenrolled"]),
+               "open_wrong_rate": rate(pooled["open_wrong"], pooled["open_probes"]),
+               "closed_correct_rate": rate(pooled["closed_correct"], pooled["closed_probes"]),
+               "closed_wrong_rate": rate(pooled["closed_wrong"], pooled["closed_probes"])}
+    spread = {k: (min(f[k] for f in per_fold), max(f[k] for f in per_fold))
+              for k in ("frr", "far", "open_wrong_rate", "closed_correct_rate", "closed_wrong_rate")}
+    verify = [f["thresholds"]["verify"] for f in per_fold]
+    return {"folds": per_fold, "pooled": pooled, "spread": spread, "identities": len(people),
+            "verify_range": (min(verify), max(verify))}
+
+
+def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, k: int = 2) -> dict:
+    """Like :func:`trials`, but only the ``test`` identities probe (genuine, colleague,
+    not-enrolled); everyone is enrolled."""
+    from biometrics.matching import Gallery
+    people = sorted(by)
+    rng = random.Random(seed)
+    closed, open_ = [], []
+    for _ in range(rounds):
+        enrol, probes = {}, {}
+        for q in people:
+            items = list(range(len(by[q])))
+            rng.shuffle(items)
+            n = min(k, len(items) - 1)
+            if n >= 1:
+                enrol[q] = [by[q][i] for i in items[:n]]
+                probes[q] = [by[q][i] for i in items[n:]]
+        full = Gallery(enrol, model=model)
+        for q in test:
+            for pr in probes.get(q, []):
+                d = full.distances(pr)
+                own = full.index[q]
+                # colleagues' claims: only test identities' templates may be claimed, so the
+                # impostor pairs are all unseen people on both sides
+                closed.append((d, own, [full.index[w] for w in test if w != q and w in full.index]))
+        for q in test:
+            g = Gallery({w: v for w, v in enrol.items() if w != q}, model=model)
+            for pr in by[q]:
+                open_.append((g.distances(pr), [g.index[w] for w in test if w != q and w in g.index]))
+    return {"closed": closed, "open": open_, "identities": len(test),
+            "photos": sum(len(by[q]) for q in test), "rounds": rounds, "mixed": True}

@@ -57,11 +57,17 @@ def enrol(config, worker, photos, as_json):
     if photos:
         from biometrics.enrol import enrol_images
         from gateway.cli.options import open_store
-        result = enrol_images([(p, Path(p).read_bytes()) for p in photos])
+        from gateway.clockin.reasons import message
+        from gateway.site import SiteError, face_engine
+        try:
+            engine = face_engine(cfg)
+        except SiteError as exc:
+            raise click.ClickException(str(exc)) from None
+        result = enrol_images([(p, Path(p).read_bytes()) for p in photos], engine=engine)
         if not result.ok:
             raise click.ClickException(tr("cannot enrol the face: {why}", why="; ".join(
-                f"{label}: {msg}" for label, _, msg in result.rejected)))
-        open_store(cfg).add(worker, result.accepted)
+                f"{label}: {message(reason, 'en')} ({msg})" for label, reason, msg in result.rejected)))
+        open_store(cfg).add(worker, result.accepted, model=result.model)
     try:
         masked = _phone_store(cfg).enrol(worker, id_number, pin)
     except CredentialError as exc:

@@ -10,11 +10,11 @@ from typing import Any
 from gateway.config import LaneConfig, SiteConfig
 from gateway.clockin.devices import (DeviceSupervisor, FrameGrabber, LaneGate, ReaderFeed,
                                      device_alarms, supervise_gate)
-from gateway.clockin.faces import FaceService
+from gateway.clockin.faces import face_service
 from gateway.clockin.machine import LaneSettings
 from gateway.clockin.runner import LaneDevices, LaneOptions, LaneRunner
 from gateway.clockin.rules import rules_from
-from gateway.site import open_roster, open_templates, thresholds
+from gateway.site import open_roster, open_templates
 
 
 @dataclass
@@ -74,7 +74,7 @@ def build_lanes(cfg: SiteConfig, outbox: Any) -> SiteLanes:
     roster = open_roster(cfg)
     store = open_templates(cfg)
     site = SiteLanes(closers=[roster, store])
-    faces = FaceService(store, thresholds(cfg))
+    faces = face_service(cfg, store)
     rules = rules_from(cfg.roster)
     liveness = None if f.liveness == "off" else LivenessPolicy(min_turn=f.min_turn, challenge=f.challenge)
     options_of = {(ln.gate_kind, ln.gate): ln.gate_options for ln in cfg.lanes}

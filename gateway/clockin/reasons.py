@@ -16,6 +16,10 @@ from gateway import words
 ROSTER_REASONS = ("unknown_worker", "blacklisted", "exited", "suspended", "inactive",
                   "contract_expired", "certificate_missing", "certificate_expired", "under_age",
                   "over_age", "anti_passback")
+# a photo refused (enrolment in the CLI and web app, a phone selfie, a lane frame): each has a
+# label and a sentence saying what to fix (``reason.<code>`` / ``reason.<code>.message``)
+PHOTO_REASONS = ("bad_pose", "blurry", "too_dark", "multiple_faces", "face_too_small", "no_face",
+                 "bad_image", "inconsistent")
 _PREFIXES = ("card_", "liveness_", "gate_")
 
 

@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 from biometrics.faces import bgr_to_rgb, detect
 from biometrics.liveness import LivenessPolicy
-from biometrics.sequence import analyse_sequence
 
 from gateway.clockin import machine as L
 from gateway.clockin.devices import FrameGrabber, LaneGate, ReaderFeed
@@ -127,7 +126,8 @@ class LaneRunner:
         elif s.mode == "face" and self.dev.grabber is not None and time.monotonic() >= self._next_face \
                 and not self.dev.offline(s.mode):
             frame = self.dev.grabber.latest()
-            if frame is not None and detect(bgr_to_rgb(frame), self.opt.detect_width, 0):
+            engine = self.faces.engine() if self.faces is not None else None
+            if frame is not None and detect(bgr_to_rgb(frame), self.opt.detect_width, 0, engine):
                 out.append(L.FaceSeen())
             else:
                 self._next_face = time.monotonic() + self.opt.face_poll_interval
@@ -197,14 +197,21 @@ class LaneRunner:
     def _capture(self, claimed: str | None) -> L.Captured:
         if self.faces is None or self.dev.grabber is None:
             return L.Captured(face_error="no_camera")
+        t0 = time.perf_counter()
         frames = self.dev.grabber.collect(self.opt.capture_frames, self.opt.capture_timeout)
-        res = analyse_sequence([bgr_to_rgb(f) for f in frames], liveness=self.opt.liveness,
-                               detect_width=self.opt.detect_width)
+        waited = (time.perf_counter() - t0) * 1e3
+        d = self.faces.match_sequence([bgr_to_rgb(f) for f in frames], claimed, liveness=self.opt.liveness,
+                                      detect_width=self.opt.detect_width)
+        res, tm = d.result, d.timings_ms or {}
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("lane %s: face steps: capture %.0f ms (%d frames), %s; fused %d, model %s%s",
+                      self.machine.settings.name, waited, len(frames),
+                      ", ".join(f"{k} {v:.1f} ms" for k, v in tm.items() if k != "frames"),
+                      res.fused, d.match.model if d.match else res.model, ", learned" if d.learned else "")
         live = res.liveness.as_dict() if res.liveness else None
         if res.face_error:
             return L.Captured(face_error=res.face_error, liveness=live)
-        gallery, t = self.faces.gallery(), self.faces.thresholds
-        match = gallery.verify(claimed, res.encoding, t) if claimed else gallery.identify(res.encoding, t)
+        match = d.match
         worker = last = None
         if claimed is None and match.worker_id:
             worker = self.roster.get(match.worker_id)

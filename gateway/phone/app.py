@@ -26,7 +26,7 @@ from geofence import CoordinateError, Fix, Policy
 from geofence.decide import geodesic_m
 from uplink.outbox import Outbox, OutboxFull
 
-from gateway.clockin.reasons import messages
+from gateway.clockin.reasons import PHOTO_REASONS, messages
 from gateway.clockin.rules import Rules, eligibility
 from gateway.phone.attempts import (ATTEMPT_S, AttemptBook, SelfieLedger, refusal, selfie_refusal,
                                     server_speed_flag)
@@ -195,7 +195,7 @@ class PhoneApp:
         face, milli, why = self.selfie.verify_selfie(worker, image)
         out["face_milli"] = milli
         if face == "retry":
-            return 200, dict(out, status="face_retry", code=why, **_msg("face_retry"))
+            return 200, dict(out, status="face_retry", code=why, **_msg(why if why in PHOTO_REASONS else "face_retry"))
         if face != "match":
             log.info("phone clock-in %s: face %s", worker, why)
             return 200, dict(out, status="face_mismatch", code=why, **_msg("face_mismatch"))

@@ -389,14 +389,22 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         if data.entry(worker_id) is None:
             raise Refused(404, "not_found")
         from biometrics.enrol import enrol_images
+        from gateway.clockin.reasons import message
+        from gateway.site import SiteError, face_engine
         files = [f for f in form.getlist("photos") if hasattr(f, "read")][:5]
         images = [(f.filename or f"photo{i}", await f.read()) for i, f in enumerate(files, 1)]
         lang = lang_of(request)
-        res = enrol_images([(n, b) for n, b in images if b]) if images else None
+        try:
+            engine = face_engine(cfg)
+        except SiteError as exc:
+            return back(f"/workers/{quote(worker_id)}", t(lang, "enrol_failed", why=str(exc)))
+        res = (await run_in_threadpool(enrol_images, [(n, b) for n, b in images if b], engine=engine)
+               if images else None)
         if res is None or not res.ok:
-            why = "; ".join(f"{label}: {reason}" for label, reason, _ in (res.rejected if res else [])) or "no photo"
+            why = "; ".join(f"{label}: {message(reason, lang)}" if label != "*" else message(reason, lang)
+                            for label, reason, _ in (res.rejected if res else [])) or t(lang, "no_photo")
             return back(f"/workers/{quote(worker_id)}", t(lang, "enrol_failed", why=why))
-        n = data.templates.add(worker_id, res.accepted)
+        n = data.templates.add(worker_id, res.accepted, model=res.model)
         log.info("web: %s enrolled the face of %s (%d template(s))", session.user, worker_id, n)
         return back(f"/workers/{quote(worker_id)}", t(lang, "enrolled_ok", n=n))
 
@@ -459,6 +467,28 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
         return render(request, "devices.html", session, health=health, age=age, lanes=lanes,
                       gaps=data.ledger.gaps(), stale=stale, devices=devices, oos=oos,
                       roster=central, roster_age=roster_age)
+
+    # ------------------------------------------------------------------ face calibration
+    @app.get("/faces", response_class=HTMLResponse)
+    async def faces_page(request: Request):
+        """What `sitegate faces calibrate` measured on this site's enrolments: the picture of
+        genuine and impostor distances with the thresholds and their expected FAR/FRR, for the
+        installer. Counts only: no worker is named."""
+        import base64
+        import json as _json
+
+        from gateway.site import calibration_files, thresholds
+        session = need(request, ANY)
+        png, js = calibration_files(cfg)
+        cal = img = None
+        if png.is_file() and js.is_file():
+            try:
+                cal = _json.loads(js.read_text())
+                img = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+            except (OSError, ValueError):
+                cal = img = None
+        return render(request, "faces.html", session, cal=cal, img=img, model=cfg.faces.model,
+                      current=thresholds(cfg).as_dict(), summary=data.templates.summary())
 
     # ------------------------------------------------------------------ the monthly sheet
     @app.get("/sheet", response_class=HTMLResponse)

@@ -1,5 +1,5 @@
-"""Face templates of the shared photos, computed once per session and cached on disk (keyed by
-each file's SHA-256 and the analysis settings) under the pytest cache."""
+"""Face templates of the shared photos, computed once per model and cached on disk (keyed by
+each file's SHA-256, the model and the analysis settings) under the pytest cache."""
 from __future__ import annotations
 
 import pytest
@@ -10,12 +10,22 @@ from faceset import DATA, encodings, manifest
 @pytest.fixture(scope="session")
 def photos():
     if not (DATA / "manifest.csv").exists():
-        pytest.fail(f"the shared face photos are missing at {DATA} (set SITEGATE_FACES_DATA)")
-    return manifest()
+        pytest.fail(f"the shared face photos are missing at {DATA} (set SITEGATE_TEST_FACES)")
+    return manifest(more=True)
+
+
+def _cache(request, tmp_path_factory):
+    cache = getattr(request.config, "cache", None)      # None under -p no:cacheprovider
+    return cache.mkdir("faces") if cache is not None else tmp_path_factory.mktemp("faces")
 
 
 @pytest.fixture(scope="session")
 def face_encodings(request, photos, tmp_path_factory):
-    cache = getattr(request.config, "cache", None)      # None under -p no:cacheprovider
-    where = cache.mkdir("faces") if cache is not None else tmp_path_factory.mktemp("faces")
-    return encodings(where, photos)
+    """MobileFaceNet templates of every photo (the product's model)."""
+    return encodings(_cache(request, tmp_path_factory), photos, "mobilefacenet")
+
+
+@pytest.fixture(scope="session")
+def dlib_encodings(request, photos, tmp_path_factory):
+    """dlib templates of the East Asian photos (the comparison)."""
+    return encodings(_cache(request, tmp_path_factory), [p for p in photos if p.east_asian], "dlib", processes=2)

@@ -1,5 +1,8 @@
-"""Accuracy of the shipped decision rules on the shared photos, East Asian identities reported
-separately (issue 4 "done means"). The same protocol prints in bench/bench_faces.py."""
+"""Accuracy of the shipped face model and decision rules on the shared photos, East Asian
+identities (``CN_…`` in shared/data/faces, ``KR_…`` in shared/data/faces_more) reported
+separately, thresholds chosen on some people and scored on others (tests/faceset.py
+``cross_validate``); dlib measured with the same protocol. The same figures print in
+bench/bench_faces.py and stand in BENCHMARKS.md."""
 from __future__ import annotations
 
 import json
@@ -9,70 +12,96 @@ import pytest
 
 from biometrics.calibrate import calibrate
 from biometrics.matching import Thresholds
-from faceset import evaluate
+from faceset import by_person, choose, cross_validate, evaluate
 from gateway.config import parse
+from gateway.site import thresholds
 
 
 @pytest.fixture(scope="module")
-def results(photos, face_encodings):
-    east = [p for p in photos if p.east_asian]
-    other = [p for p in photos if not p.east_asian]
-    out = {"east_asian": evaluate(east, face_encodings), "other": evaluate(other, face_encodings)}
-    print(json.dumps(out, indent=1, sort_keys=True))
+def east(photos, face_encodings):
+    return by_person([p for p in photos if p.east_asian], face_encodings)
+
+
+@pytest.fixture(scope="module")
+def cv(east):
+    out = cross_validate(east, "mobilefacenet", target_far=0.001, min_margin=0.04)
+    print(json.dumps({k: out[k] for k in ("pooled", "spread", "verify_range", "identities")}, indent=1))
     return out
 
 
 def test_every_labelled_photo_gives_a_template(photos, face_encodings):
-    missing = {f: r for f, r in face_encodings.items() if isinstance(r, str)}
+    missing = {str(f): r for f, r in face_encodings.items() if isinstance(r, str)}
     assert not missing
-    assert sum(p.east_asian for p in photos) >= 60
+    assert sum(p.east_asian for p in photos) >= 150
 
 
-def test_east_asian_one_to_one(results):
-    r = results["east_asian"]
-    assert r["identities"] >= 15 and r["imp_enrolled"] + r["imp_unenrolled"] > 10_000
-    assert r["far"] <= 0.001, r
-    assert r["far_enrolled"] <= 0.001, r          # a colleague's card
-    assert r["frr"] <= 0.10, r
+def test_folds_never_score_the_people_they_were_tuned_on(cv, east):
+    folds = cv["folds"]
+    assert cv["identities"] == len(east) >= 25 and len(folds) == 10
+    for first in (folds[:5], folds[5:]):                 # each repeat: test folds partition the people
+        ids = [i for f in first for i in f["test_ids"]]
+        assert sorted(ids) == sorted(east) and len(set(ids)) == len(ids)
 
 
-def test_east_asian_one_to_n_unenrolled(results):
-    r = results["east_asian"]
-    assert r["open_wrong_rate"] <= 0.01, r
-    assert r["closed_wrong_rate"] <= 0.01, r      # enrolled people never taken for someone else
+def test_east_asian_one_to_one_cross_validated(cv):
+    p = cv["pooled"]
+    assert p["genuine"] >= 800 and p["imp_enrolled"] + p["imp_unenrolled"] >= 8_000
+    assert p["far"] <= 0.001, p                         # target: FAR <= 0.1 %
+    assert p["frr"] <= 0.05, p                          # target: FRR <= 5 % at that FAR
+    assert p["fa_enrolled"] == 0, p                     # a colleague's card never passes
 
 
-def test_other_identities(results):
-    r = results["other"]
-    assert r["far"] <= 0.001 and r["frr"] <= 0.10 and r["open_wrong_rate"] <= 0.01, r
+def test_east_asian_one_to_n_cross_validated(cv):
+    p = cv["pooled"]
+    assert p["closed_wrong"] == 0, p                    # an enrolled worker is never taken for another
+    assert p["closed_correct_rate"] >= 0.90, p          # target 95 %: not met on unseen people (BENCHMARKS.md)
+    assert p["open_wrong_rate"] <= 0.01, p              # target 0.5 %: not met on unseen people (BENCHMARKS.md)
 
 
-def test_library_default_would_fail_east_asian(photos, face_encodings):
-    """The reason for our defaults: 0.6 without the cohort rules lets impostors through."""
+def test_new_model_against_dlib_same_protocol(cv, photos, dlib_encodings):
+    d = cross_validate(by_person([p for p in photos if p.east_asian], dlib_encodings), "dlib",
+                       target_far=0.001, min_margin=0.04)["pooled"]
+    m = cv["pooled"]
+    print("dlib", json.dumps(d))
+    assert m["frr"] * 4 < d["frr"]                      # 3.3 % vs 26 % measured
+    assert m["closed_correct_rate"] > d["closed_correct_rate"] + 0.15
+
+
+def test_other_identities_with_shipped_defaults(photos, face_encodings):
+    r = evaluate([p for p in photos if not p.east_asian], face_encodings, model="mobilefacenet")
+    assert r["far"] <= 0.001 and r["frr"] <= 0.05 and r["open_wrong_rate"] <= 0.01, r
+    assert r["closed_wrong_rate"] == 0, r
+
+
+def test_shipped_defaults_are_the_same_procedure_on_all_east_asian_people(east):
+    t = choose(east, "mobilefacenet", 0.001, min_margin=0.04)
+    shipped = Thresholds.for_model("mobilefacenet")
+    assert abs(t.verify - shipped.verify) < 0.01 and abs(t.identify - shipped.identify) < 0.01
+    assert t.margin == shipped.margin and t.verify_z == shipped.verify_z
+
+
+def test_library_default_would_fail_east_asian(photos, dlib_encodings):
+    """The reason for dlib's strict defaults: 0.6 without the cohort rules lets impostors through."""
     east = [p for p in photos if p.east_asian]
-    r = evaluate(east, face_encodings, Thresholds(verify=0.6, verify_nearest=False, verify_z=None), rounds=2)
+    r = evaluate(east, dlib_encodings, Thresholds(verify=0.6, verify_nearest=False, verify_z=None), rounds=2,
+                 model="dlib")
     assert r["far"] > 0.2
 
 
-def test_calibration_on_the_set_recommends_a_strict_threshold(photos, face_encodings):
-    by = {}
-    for p in photos:
-        if p.east_asian:
-            by.setdefault(p.person, []).append(face_encodings[p.file])
-    cal = calibrate(by, target_far=0.001)
-    assert cal.impostor_pairs > 2000 and cal.genuine_pairs > 100
-    assert 0.30 < cal.threshold < 0.45                 # far below the README's 0.6
-    assert cal.far <= 0.001
-    assert 0.45 < cal.eer_threshold < 0.55 and cal.eer < 0.1
+def test_calibration_on_the_set_recommends_a_strict_threshold(east):
+    cal = calibrate(east, target_far=0.001, model="mobilefacenet")
+    assert cal.impostor_pairs > 10_000 and cal.genuine_pairs > 500
+    assert 0.30 < cal.threshold < 0.50 and cal.far <= 0.001
+    assert cal.eer < 0.03 and cal.genuine_median < 0.4 < cal.impostor_median
 
 
-def test_config_defaults_match_the_library_defaults(tmp_path):
-    f = parse({"gateway": {"id": "gw-1"}}, home=tmp_path).faces
-    t = Thresholds()
-    assert (f.verify, f.verify_nearest, f.verify_z, f.min_cohort, f.identify, f.margin) == \
-           (t.verify, t.verify_nearest, t.verify_z, t.min_cohort, t.identify, t.margin)
+def test_config_defaults_are_the_models_defaults(tmp_path):
+    cfg = parse({"gateway": {"id": "gw-1"}}, home=tmp_path)
+    assert cfg.faces.model == "mobilefacenet" and thresholds(cfg) == Thresholds.for_model("mobilefacenet")
+    cfg = parse({"gateway": {"id": "gw-1"}, "faces": {"model": "dlib", "verify": 0.40}}, home=tmp_path)
+    assert thresholds(cfg) == Thresholds(verify=0.40, verify_z=-2.5, identify=0.40, margin=0.06)
 
 
-def test_encodings_are_unit_scale(face_encodings):
+def test_templates_are_unit_vectors(face_encodings):
     norms = [float(np.linalg.norm(e)) for e in face_encodings.values()]
-    assert 1.0 < min(norms) and max(norms) < 2.0
+    assert max(abs(n - 1.0) for n in norms) < 1e-4

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+import cv2
+import numpy as np
+
 from faceframes import photo
 from faceset import DATA
 from procs import sitegate_cmd
@@ -46,24 +49,31 @@ def js(*args, ok=None):
 
 def test_enroll_verify_identify_calibrate_remove(home, tmp_path):
     r = js("faces", "enroll", "W000103", photo("103", "103_7"), photo("103", "103_10"), photo("103", "103_18"), ok=True)
-    assert r["templates"] == 2 and r["rejected"][0]["reason"] == "bad_pose"
+    assert r["templates"] == 2 and r["rejected"][0]["reason"] == "bad_pose" and r["model"] == "mobilefacenet"
+    assert "正面" in r["rejected"][0]["message_zh"] and "frontal" in r["rejected"][0]["message_en"]
     js("faces", "enroll", "W000105", photo("105", "105_1"), photo("105", "105_6"), ok=True)
     assert (home / "faces" / "templates.db").exists()
     assert oct((home / "keys" / "templates.sm4").stat().st_mode & 0o777) == "0o600"
 
     v = js("faces", "verify", "W000103", photo("103", "103_6"), ok=True)
-    assert set(v) == {"worker_id", "distance", "margin", "decision", "reason"}
-    assert v["decision"] == "match" and v["worker_id"] == "W000103" and v["distance"] < 0.42
+    assert set(v) == {"worker_id", "distance", "margin", "decision", "reason", "model"}
+    assert v["decision"] == "match" and v["worker_id"] == "W000103" and v["distance"] < 0.43
+    assert v["model"] == "mobilefacenet"
     v = js("faces", "verify", "W000105", photo("103", "103_6"), ok=False)
     assert v["decision"] == "no_match" and v["reason"] == "too_far"
 
     i = js("faces", "identify", photo("103", "103_6"), ok=True)
-    assert i["worker_id"] == "W000103" and i["margin"] > 0.06
+    assert i["worker_id"] == "W000103" and i["margin"] > 0.12
     i = js("faces", "identify", photo("110", "110_4"), ok=False)        # not enrolled
     assert i["worker_id"] is None and i["decision"] == "no_match"
 
     cal = js("faces", "calibrate", ok=True)
-    assert cal["workers"] == 2 and cal["recommended"] is None and cal["warnings"]
+    assert cal["workers"] == 2 and cal["recommended"] is None and cal["warnings"] and cal["model"] == "mobilefacenet"
+    png = home / "faces" / "calibration.png"
+    assert cal["png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((home / "faces" / "calibration.json").read_text())["current"]["verify"] == 0.43
+    st = js("faces", "status", ok=True)
+    assert st["templates"] == [{"model": "mobilefacenet", "source": "enrol", "templates": 4, "workers": 2}]
 
     assert "deleted" in run("faces", "remove", "W000105", ok=True).stdout
     assert js("faces", "verify", "W000105", photo("105", "105_3"), ok=False)["reason"] == "not_enrolled"
@@ -78,8 +88,6 @@ def test_bad_input_is_a_reason_not_a_traceback(home, tmp_path):
                      (tmp_path / "nope.jpg", "bad_image")):
         out = run("faces", "identify", img, "--json", ok=False)
         assert json.loads(out.stdout)["reason"] == why and "Traceback" not in out.stderr
-    import cv2
-    import numpy as np
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((480, 640, 3), 80, np.uint8))
     assert js("faces", "verify", "W1", blank, ok=False)["reason"] == "no_face"
@@ -87,7 +95,30 @@ def test_bad_input_is_a_reason_not_a_traceback(home, tmp_path):
     out = run("faces", "enroll", "bad id!", photo("103", "103_7"), ok=False)
     assert "bad worker id" in out.stderr
     r = js("faces", "enroll", "W2", blank, ok=False)
-    assert r["decision"] == "rejected" and r["reason"] == "no_face"
+    assert r["decision"] == "rejected" and r["reason"] == "no_face" and r["rejected"][0]["message_zh"]
+    dark = tmp_path / "dark.png"
+    img = cv2.imread(str(photo("103", "103_7")))
+    cv2.imwrite(str(dark), (img * 0.25).astype(np.uint8))
+    out = run("faces", "enroll", "W2", dark, ok=False)
+    assert "too dark" in out.stdout.lower() and "too_dark" in out.stdout
+
+
+def test_calibration_picture_shows_both_distributions_and_thresholds(home, tmp_path):
+    """On a bigger site the PNG carries the current and the recommended thresholds."""
+    from biometrics.store import TemplateStore
+    rng = np.random.default_rng(3)
+    store = TemplateStore(home / "faces" / "templates.db", key_file=home / "keys" / "templates.sm4")
+    centres = rng.normal(0, 1, (60, 192))
+    for i, c in enumerate(centres):
+        store.add(f"W{i:03d}", [(c + rng.normal(0, 0.5, 192)).astype(np.float32) for _ in range(3)])
+    store.close()
+    out = run("faces", "calibrate", "--png", tmp_path / "c.png", ok=True).stdout
+    assert "picture:" in out and "expected FAR" in out
+    img = cv2.imread(str(tmp_path / "c.png"))
+    assert img.shape[0] >= 300 and img.shape[1] >= 600
+    # genuine (green) and impostor (red) bars are drawn
+    b, g, r = (img[..., k].astype(int) for k in range(3))
+    assert ((g > r + 40) & (g > b + 40)).sum() > 500 and ((r > g + 40) & (r > b + 40)).sum() > 500
 
 
 def test_roster_commands_mask_and_encrypt(home, tmp_path):

@@ -46,7 +46,8 @@ def test_decisions_and_reasons():
     # the claimed worker is within the threshold but someone else is nearer
     assert g.verify("A", base + 0.3 * unit[0], t).reason == "nearer_other"
     assert g.identify(base + 0.05 * unit[3], t).as_dict() | {"distance": None, "margin": None} == \
-        {"worker_id": "A", "distance": None, "margin": None, "decision": "match", "reason": "ok"}
+        {"worker_id": "A", "distance": None, "margin": None, "decision": "match", "reason": "ok",
+         "model": "dlib"}
     amb = g.identify(base + 0.26 * unit[0], t)              # halfway between A and B
     assert amb.worker_id is None and amb.reason == "ambiguous"
     assert g.identify(base + 2 * unit[5], t).reason == "too_far"
@@ -67,3 +68,19 @@ def test_z_rule_needs_a_cohort_and_refuses_undistinct_matches():
     assert clear.verify("X", probe, t).reason == "ok"
     small = Gallery({"X": [probe + direction * float(crowd.min()) * 0.99], "W0": others["W0"]})
     assert small.verify("X", probe, t).reason == "ok"        # cohort too small: rule off
+
+
+def test_cosine_gallery_fuses_unit_vectors_and_ranks_by_similarity():
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, (50, 192)).astype(np.float32)
+    g = Gallery({f"W{i}": [x[i], x[i] * 3.0] for i in range(50)}, model="mobilefacenet")
+    assert g.metric == "cosine" and np.allclose(np.linalg.norm(g.matrix, axis=1), 1.0, atol=1e-5)
+    q = x[7] + rng.normal(0, 0.3, 192).astype(np.float32)
+    d = g.distances(q)
+    ref = 1 - (x @ q) / (np.linalg.norm(x, axis=1) * np.linalg.norm(q))
+    assert np.allclose(d, ref, atol=1e-5)
+    i, best, margin = g.nearest(q)
+    assert i == 7 and abs(best - ref.min()) < 1e-5 and abs(margin - (np.sort(ref)[1] - ref.min())) < 1e-5
+    m = g.verify("W7", q)
+    assert m.model == "mobilefacenet" and m.as_dict()["model"] == "mobilefacenet"
+    assert g.thresholds == Thresholds.for_model("mobilefacenet") and Thresholds.for_model("dlib").verify == 0.42

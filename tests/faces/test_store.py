@@ -58,7 +58,7 @@ def test_store_round_trip_swap_and_removal(tmp_path):
     assert np.array_equal(got["W1"][0], a) and len(got["W2"]) == 1
     raw = (tmp_path / "t.db").read_bytes() + (tmp_path / "t.db-wal").read_bytes()
     assert a.tobytes() not in raw                                        # not in clear
-    g = store.gallery()
+    g = store.gallery("dlib")
     assert g.ids == ["W1", "W2"] and g.matrix.dtype == np.float32 and g.matrix.flags.c_contiguous
     # swapping ciphertexts between workers is detected
     c = store._conn
@@ -72,3 +72,53 @@ def test_store_round_trip_swap_and_removal(tmp_path):
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("t.db*"))
     assert all(blob[16:48] not in raw for blob in blobs)                 # gone for good
+
+
+def _v1_store(path, key):
+    """A template file as written before models existed: no model/source columns, v1 binding."""
+    import sqlite3
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE templates (id INTEGER PRIMARY KEY, worker TEXT NOT NULL, "
+                 "created_ms INTEGER NOT NULL, sealed BLOB NOT NULL)")
+    rng = np.random.default_rng(5)
+    old = rng.normal(0, 0.1, 128).astype(np.float32)
+    conn.execute("INSERT INTO templates (worker, created_ms, sealed) VALUES (?, ?, ?)",
+                 ("W1", 1, seal(key, old.astype("<f4").tobytes(), b"sitegate-template-v1:W1")))
+    conn.commit()
+    conn.close()
+    return old
+
+
+def test_old_dlib_templates_keep_working_next_to_new_model(tmp_path):
+    key = os.urandom(16)
+    old = _v1_store(tmp_path / "t.db", key)
+    store = TemplateStore(tmp_path / "t.db", key=key)
+    assert store.models() == {"dlib": 1}
+    assert np.array_equal(store.templates(model="dlib")["W1"][0], old)
+    new = np.random.default_rng(6).normal(0, 1, 192).astype(np.float32)
+    store.add("W2", [new], replace=False)                              # model from the dimension
+    assert store.models() == {"dlib": 1, "mobilefacenet": 1}
+    assert store.gallery("mobilefacenet").ids == ["W2"] and store.gallery("dlib").ids == ["W1"]
+    with pytest.raises(ValueError):
+        store.add("W3", [new], model="dlib")                           # wrong size for the model
+    # the model and source are bound into the seal: relabelling a row fails
+    store._conn.execute("UPDATE templates SET model = 'dlib' WHERE worker = 'W2'")
+    with pytest.raises(SealError):
+        store.templates()
+    store.close()
+
+
+def test_learned_templates_are_bounded_and_age_out(tmp_path):
+    store = TemplateStore(tmp_path / "t.db", key=os.urandom(16))
+    rng = np.random.default_rng(7)
+    store.add("W1", [rng.normal(0, 1, 192).astype(np.float32)])
+    for day in range(5):
+        store.learn("W1", rng.normal(0, 1, 192).astype(np.float32), "mobilefacenet", keep=3,
+                    now_ms=day * 86_400_000)
+    rows = store.rows("W1")
+    assert [r["source"] for r in rows].count("pass") == 3 and [r["source"] for r in rows].count("enrol") == 1
+    assert sorted(r["created_ms"] for r in rows if r["source"] == "pass") == [2 * 86_400_000, 3 * 86_400_000,
+                                                                               4 * 86_400_000]
+    assert store.age_out(4 * 86_400_000) == [("W1", "mobilefacenet")] * 2
+    assert [r["source"] for r in store.rows("W1")] == ["enrol", "pass"]       # enrolment never ages out
+    store.close()

@@ -99,6 +99,16 @@ def test_face_answers(app):
     assert app.outbox.head_seq == 0
 
 
+def test_a_refused_selfie_says_what_to_fix_in_both_languages(app):
+    from gateway.clockin.reasons import message
+    for why in ("too_dark", "blurry", "bad_pose", "multiple_faces", "face_too_small"):
+        app.selfie = StubFace(("retry", -1, why))
+        out = app.clock_in("W1", fix_at(0))[1]
+        assert out["status"] == "face_retry" and out["code"] == why
+        assert out["message_zh"] == message(why, "zh") and out["message_en"] == message(why, "en")
+    assert app.outbox.head_seq == 0
+
+
 def test_outbox_full_refuses_loudly(tmp_path):
     from gateway import keys
     outbox = Outbox(tmp_path / "o.db", "gw-phone-3", keys.generate(tmp_path / "k.pem"),

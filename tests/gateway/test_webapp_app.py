@@ -151,3 +151,45 @@ def test_devices_page_shows_the_roster_version_from_central_and_its_age(client):
                                      private={}, ts_ms=int(time.time() * 1000) - 3 * 3600 * 1000)
     cell = re.search(r'id="roster-version"[^>]*>(.*?)</td>', client.get("/devices?lang=en").text, re.S)
     assert cell and "version 42" in cell.group(1) and "3.0 h" in cell.group(1), cell
+
+def test_enrolment_refusal_says_why_in_the_page_language(client, tmp_path):
+    import cv2
+
+    from faceframes import photo
+    dark = cv2.imencode(".jpg", (cv2.imread(str(photo("103", "103_7"))) * 0.25).astype("uint8"))[1].tobytes()
+    side = photo("103", "103_18").read_bytes()
+    csrf = _csrf(client, "/workers/W000001")
+    r = client.post("/workers/W000001/face", data={"csrf": csrf},
+                    files=[("photos", ("dark.jpg", dark, "image/jpeg")), ("photos", ("side.jpg", side, "image/jpeg"))],
+                    follow_redirects=False)
+    flash = unquote(r.headers["set-cookie"])
+    assert r.status_code == 303 and "dark.jpg: 照片太暗" in flash and "side.jpg: 照片中的人脸不是正面" in flash
+    assert client.data.templates.count("W000001") == 0
+    good = [photo("103", n).read_bytes() for n in ("103_7", "103_10")]
+    r = client.post("/workers/W000001/face?lang=en", data={"csrf": csrf}, follow_redirects=False,
+                    files=[("photos", (f"{i}.jpg", b, "image/jpeg")) for i, b in enumerate(good)])
+    assert client.data.templates.count("W000001", "mobilefacenet") == 2
+
+
+def test_installer_sees_the_face_calibration_picture(client, tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from gateway.cli.main import main
+    fixer = TestClient(client.app)
+    fixer.post("/login", data={"user": "fixer", "password": PASSWORDS["fixer"]})
+    page = fixer.get("/faces").text
+    assert 'id="cal-none"' in page and "sitegate faces calibrate" in page
+    rng = np.random.default_rng(4)
+    for i in range(40):
+        c = rng.normal(0, 1, 192)
+        client.data.templates.add(f"W9{i:04d}", [(c + rng.normal(0, 0.5, 192)).astype(np.float32) for _ in range(2)])
+    res = CliRunner().invoke(main, ["faces", "calibrate", "-c", str(tmp_path / "none.toml")],
+                             env={"SITEGATE_HOME": str(tmp_path)})
+    assert res.exit_code == 0, res.output
+    page = fixer.get("/faces").text
+    assert 'id="cal-png" src="data:image/png;base64,' in page and "40 名工人" in page
+    assert "当前 1:1 阈值 0.430" in page and "mobilefacenet" in page
+    assert "W9000" not in page                                     # counts only, nobody named
+    assert "Face calibration" in fixer.get("/faces?lang=en").text

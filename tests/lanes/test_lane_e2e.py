@@ -39,6 +39,9 @@ def test_enrolled_worker_opens_lane_with_one_record(rig, caplog):
     text = repr(records(rig)) + caplog.text
     assert "seq 1 allow ok" in caplog.text
     assert RESIDENT["id_number"] not in text and RESIDENT["name"] not in text
+    # each face step's time in the lane's debug log; one embedding call over the fused frames
+    step = next(r.getMessage() for r in caplog.records if "face steps" in r.getMessage())
+    assert all(k in step for k in ("capture", "detect", "embed", "match", "total", "model mobilefacenet")), step
 
 
 def test_impostor_face_with_the_card_is_refused(rig):
