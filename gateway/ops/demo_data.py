@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stdnum.cn import ric, uscc
+from drivers.sam.idnumber import check_char
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 PROJECT = "DEMO-450103-001"
@@ -53,18 +53,31 @@ def make_id(seq: int, birth: dt.date, female: bool) -> str:
     """A resident ID number with a correct check digit (sequence digit odd = male)."""
     n = seq * 2 + (0 if female else 1)
     body = f"{AREA}{birth:%Y%m%d}{n % 1000:03d}"
-    return body + ric.calc_check_digit(body + "0")
+    return body + check_char(body)
+
+
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def _uscc_check(body17: str) -> str:
+    """GB 32100-2015: the 18th character of a unified social credit code."""
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS))
+    return _USCC_CHARS[(31 - total % 31) % 31]
+
+
+def _org_check(org8: str) -> str:
+    """GB 11714: the check character of the 9-character organisation code inside a USCC."""
+    weights = (3, 7, 9, 10, 5, 8, 4, 2)
+    c = 11 - sum(int(d) * w for d, w in zip(org8, weights)) % 11
+    return "X" if c == 10 else "0" if c == 11 else str(c)
 
 
 def make_uscc(n: int) -> str:
     """A unified social credit code with valid check characters (a made-up company)."""
-    for org in range(n * 7, n * 7 + 1000):
-        for c in "0123456789X":
-            body = f"91450100{org:08d}{c}"
-            full = body + uscc.calc_check_digit(body)
-            if uscc.is_valid(full):
-                return full
-    raise ValueError("no USCC")
+    org = f"{n * 7:08d}"
+    body = f"91450100{org}{_org_check(org)}"
+    return body + _uscc_check(body)
 
 
 CONTRACTOR, BUILDER, SUBCONTRACTOR = make_uscc(101), make_uscc(202), make_uscc(303)

@@ -388,7 +388,7 @@ def _run(site: Site, n_workers: int) -> None:
     _check(site)
 
 
-CAST_DISTANCE = 0.40     # the demo's pairs sit inside [faces] verify (0.42)
+CAST_MARGIN = 0.95       # the demo's pairs sit inside the model's verify threshold (dlib: 0.40 of 0.42)
 
 
 def _camera_frame(photo: Path) -> bytes | None:
@@ -425,7 +425,17 @@ def _cast(site: Site, sets: list[list[Path]], wanted: int) -> list[list[Path]]:
     stack finds and places close together: one to enrol, one for the lane and the phone.
     People whose photos do not qualify are passed over; at most ``wanted`` are returned."""
     import numpy as np
+    from biometrics.engines import get_engine
     from biometrics.enrol import enrol_images
+    from biometrics.matching import Thresholds
+    engine = get_engine()                       # the default model, as the demo's lanes use it
+    limit = CAST_MARGIN * Thresholds.for_model(engine.name).verify
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        if engine.metric == "cosine":
+            return 1.0 - float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+        return float(np.linalg.norm(a - b))
+
     out_dir = site.files / "faces"
     out_dir.mkdir(parents=True, exist_ok=True)
     cast: list[list[Path]] = []
@@ -437,13 +447,13 @@ def _cast(site: Site, sets: list[list[Path]], wanted: int) -> list[list[Path]]:
             frame = _camera_frame(photo)
             if frame is None:
                 continue
-            res = enrol_images([(photo.name, frame)])
+            res = enrol_images([(photo.name, frame)], engine=engine)
             if not res.accepted:
                 continue
             path = out_dir / f"person{n + 1}-{i + 1}.jpg"
             path.write_bytes(frame)
             enc = np.asarray(res.accepted[0], dtype=float)
-            pair = next((p for p, e in seen if np.linalg.norm(e - enc) <= CAST_DISTANCE), None)
+            pair = next((p for p, e in seen if distance(e, enc) <= limit), None)
             if pair is not None:
                 cast.append([pair, path])
                 break
