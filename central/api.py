@@ -467,6 +467,9 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
         _project_or_404(project)
         return exporter.payroll(project, check_month(month))
 
+    from .platform.api import router as platform_router
+    from .platform.config import from_environment
+    app.include_router(platform_router(store, cipher, admin, from_environment))
     _fix_allow_header(app)
     return app
 

@@ -22,7 +22,7 @@ from uplink.broker import BrokerConfig
 from uplink.sm2 import SM2Error, public_key_from_pem, public_key_pem, validate_public_key
 from uplink.wire import WireError, check_gateway_id
 
-from . import audit, cli_ops, cli_rules
+from . import audit, cli_ops, cli_platform, cli_rules
 from .cli_common import db_option, home, open_store
 
 console = Console(stderr=True)
@@ -244,6 +244,7 @@ def export(fmt, gateway_id, output, db):
 
 cli_ops.register(main)
 cli_rules.register(main)
+cli_platform.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
