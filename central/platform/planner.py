@@ -139,7 +139,8 @@ class Planner:
             for wid, pw in pws.items():
                 w = ctx.worker(wid)
                 t = tms.get(pw["teamSysNo"])
-                plan_one("worker", wdep(wid), [pw, w, names.get(pw["corpCode"]),
+                src = {k: v for k, v in pw.items() if k not in ("exitDate", "faceTemplateEnc")}
+                plan_one("worker", wdep(wid), [src, w, names.get(pw["corpCode"]),
                                                t and t["teamName"]],
                          lambda pw=pw, w=w, t=t: build.worker(
                              pw, w, names.get(pw["corpCode"]), t and t["teamName"], op),
