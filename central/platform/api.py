@@ -1,8 +1,8 @@
 """HTTP endpoints of the connector, mounted by ``central.api.create_app``.
 
 * ``/platform/status|push|retry|parked`` (admin token): what ``sitegate-central platform
-  status|push|retry|parked`` do; a push plans, then delivers in the background (progress in
-  ``status``);
+  status|push|retry|parked`` do (every target; 409 without a configuration); a push plans,
+  then delivers in the background (progress in ``status``);
 * ``/bank/accounts`` and ``/bank/flows``: banks push special-account events and flows, signed
   with their own credential (``bank.py``); refused pushes store nothing: 400 malformed, 401
   unauthenticated, 403 not this bank's, 409 used serial, 413 oversized, 415 not JSON.
@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,7 +33,11 @@ TARGET = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Error(BaseModel):
+    detail: str
 
 
 class Push(Strict):
@@ -84,6 +88,10 @@ def router(store: Store, cipher: FieldCipher, admin, load_targets) -> APIRouter:
     r = APIRouter()
     banks = BankIntake(store, cipher)
     state: dict[str, Any] = {"service": None, "thread": None}
+    errors = {s: {"model": _Error, "description": d} for s, d in (
+        (400, "Bad input; nothing done"), (401, "No or unknown token"),
+        (403, "Token lacks the admin role"),
+        (409, "No platform configuration (docs/platform.md); nothing done"))}
     lock = threading.Lock()
 
     def service(required: bool = True):
@@ -94,19 +102,19 @@ def router(store: Store, cipher: FieldCipher, admin, load_targets) -> APIRouter:
                     targets = load_targets()
                 except ConfigError as exc:
                     if required:
-                        raise HTTPException(503, str(exc)) from None
+                        raise HTTPException(409, f"{exc}; nothing done") from None
                     return Platform(store, cipher, [])
                 state["service"] = Platform(store, cipher, targets)
             return state["service"]
 
-    @r.get("/platform/status", response_model=dict[str, Any])
-    def status(target: str | None = Query(None, pattern=TARGET), _: str = Depends(admin)):
-        out = service(required=False).status(target)
+    @r.get("/platform/status", response_model=dict[str, Any], responses=errors)
+    def status(_: str = Depends(admin)):
+        out = service(required=False).status()
         t = state["thread"]
         out["delivering"] = bool(t and t.is_alive())
         return out
 
-    @r.post("/platform/push", status_code=202, response_model=dict[str, Any])
+    @r.post("/platform/push", status_code=202, response_model=dict[str, Any], responses=errors)
     def push(body: Push, _: str = Depends(admin)):
         svc = service()
         planned = svc.plan(body.projects, body.kinds)
@@ -121,11 +129,11 @@ def router(store: Store, cipher: FieldCipher, admin, load_targets) -> APIRouter:
                 t.start()
         return {"planned": planned, "released": released, "delivering": True}
 
-    @r.get("/platform/parked", response_model=list[dict[str, Any]])
-    def parked(target: str | None = Query(None, pattern=TARGET), _: str = Depends(admin)):
-        return service(required=False).parked(target)
+    @r.get("/platform/parked", response_model=list[dict[str, Any]], responses=errors)
+    def parked(_: str = Depends(admin)):
+        return service(required=False).parked()
 
-    @r.post("/platform/retry", response_model=dict[str, int])
+    @r.post("/platform/retry", response_model=dict[str, int], responses=errors)
     def retry(body: Retry, _: str = Depends(admin)):
         return {"requeued": service(required=False).retry(body.ids, body.target)}
 

@@ -30,7 +30,7 @@ from ..codes import InputError
 from ..crypto import FieldCipher
 from ..escrow import Escrow
 from ..store import Store, now_ms
-from ..schema import bank_credentials, bank_events, special_accounts
+from ..schema import account_flows, bank_credentials, bank_events, special_accounts
 
 MAX_BODY = 64 * 1024
 TOLERANCE_S = 360
@@ -185,10 +185,9 @@ class BankIntake:
             special_accounts.c.accountId == acc["accountId"]).values(values))
 
     def _flow(self, conn, esc: Escrow, acc: dict, d: dict, serial: str) -> None:
-        first = conn.execute(sa.select(sa.func.min(special_accounts.c.accountId)).where(
-            special_accounts.c.projectCode == acc["projectCode"])).scalar()
-        if first != acc["accountId"]:
-            raise InputError("accountNo: flows are kept on the project's first special account")
         fields = ("projectCode", "valueDate", "direction", "kind", "amount", "forMonth",
                   "balanceAfter", "counterpartyName", "counterpartyAccount")
         esc._add_flow(conn, dict({k: d[k] for k in fields if k in d}, bankSerial=serial))
+        # escrow files a flow under the project's first account; this one names its account
+        conn.execute(account_flows.update().where(account_flows.c.bankSerial == serial).values(
+            accountId=acc["accountId"]))
