@@ -307,7 +307,7 @@ class Fake:
             if inj and inj["mode"] == "status10":
                 return "10", str(inj.get("reason", "数据校验失败 (injected)"))
             held = self.held[kind]
-            t = self.clock() + self.process_ms / 1000
+            t = self.clock() + (self.process_ms / 1000 if self.profile == "national" else 0)
             fresh = [(k, r) for k, r in keys if k not in held]
             if op == "update":
                 if len(fresh) == len(keys):

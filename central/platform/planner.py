@@ -46,7 +46,7 @@ def _json(v) -> str:
 
 class Planner:
     def __init__(self, store: Store, cipher: FieldCipher, targets: list[Target],
-                 calendar: Calendar | None = None, clock=now_ms, read_limit: int = 20_000):
+                 calendar: Calendar | None = None, clock=now_ms, read_limit: int = 2_000):
         self.store, self.cipher, self.targets = store, cipher, targets
         self.calendar = calendar or default_calendar()
         self.clock = clock
@@ -61,23 +61,31 @@ class Planner:
 
     # ------------------------------------------------------------------ entry point
     def plan(self, project_codes: list[str] | None = None,
-             kinds: tuple[str, ...] | None = None) -> dict[str, int]:
-        """Plan every target; returns {target: jobs planned}."""
-        out: dict[str, int] = {}
-        with self.store.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({LOCK})"))
-            ctx = _Context(conn, project_codes, overrides(conn))
-            for target in self.targets:
-                served = [p for p in ctx.projects.values()
-                          if target.serves(p["projectCode"], p["areaCode"])]
-                want = [k for k in target.kinds() if kinds is None or k in kinds]
-                n = 0
-                for p in served:
-                    n += self._registry(conn, ctx, target, p, want)
-                if "attendance" in want and served:
-                    n += self._attendance(conn, ctx, target, served)
-                out[target.name] = n
+             kinds: tuple[str, ...] | None = None, passes: int = 50) -> dict[str, int]:
+        """Plan every target; returns {target: jobs planned}.  The registry in one
+        transaction, attendance in passes of at most ``read_limit`` records each (a pass
+        commits its jobs with its cursors, so a crash loses no pass that committed)."""
+        out: dict[str, int] = {t.name: 0 for t in self.targets}
+        more = True
+        for i in range(passes):
+            if not more:
+                break
+            more = False
+            with self.store.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({LOCK})"))
+                ctx = _Context(conn, project_codes, overrides(conn))
+                for target in self.targets:
+                    served = [p for p in ctx.projects.values()
+                              if target.serves(p["projectCode"], p["areaCode"])]
+                    want = [k for k in target.kinds() if kinds is None or k in kinds]
+                    if i == 0:
+                        for p in served:
+                            out[target.name] += self._registry(conn, ctx, target, p, want)
+                    if "attendance" in want and served:
+                        n, full = self._attendance(conn, ctx, target, served)
+                        out[target.name] += n
+                        more = more or full
         return out
 
     # ------------------------------------------------------------------ registry objects
@@ -190,7 +198,7 @@ class Planner:
         budget = self.read_limit
         for gw, code in gws:
             if budget <= 0:
-                break
+                return n, True
             row = conn.execute(sa.select(cur.seq).where(cur.target == target.name,
                                                         cur.gw_id == gw)).first()
             after = row[0] if row else 0
@@ -219,7 +227,7 @@ class Planner:
             else:
                 conn.execute(platform_cursors.update().where(
                     cur.target == target.name, cur.gw_id == gw).values(seq=last))
-        return n
+        return n, budget <= 0
 
     def _resolve(self, ctx, p, gw, body):
         """(registry worker id, project worker row) of a punch, or (gateway id, None)."""

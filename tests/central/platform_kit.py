@@ -69,8 +69,18 @@ def targets(path: Path, secret: str = SECRET):
     return load(path, {"SITEGATE_TEST_PLATFORM_SECRET": secret})
 
 
-def hunan_site(store: Store, code: str = "HN-1", n_workers: int = 5, **over):
+def hunan_site(store: Store, code: str = "HN-1", n_workers: int = 5, key: bytes | None = None,
+               **over):
+    """A Hunan project (area 430102) with a team and ``n_workers`` workers; ``key`` = the
+    field key central's processes use (SITEGATE_CENTRAL_KEY), else a random one."""
     c = Central(store)
+    if key is not None:
+        from central.crypto import FieldCipher
+        from central.escrow import Escrow
+        from central.registry import Registry
+        c.cipher = FieldCipher(key)
+        c.reg = Registry(store, c.cipher)
+        c.esc = Escrow(store, c.cipher, clock=lambda: c.clock_ms)
     over.setdefault("startDate", "2026-03-02")
     wids = register_project(c, code, area="430102", n_workers=n_workers, **over)
     return c, wids

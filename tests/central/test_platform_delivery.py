@@ -279,3 +279,45 @@ def test_the_fake_platform_cli_speaks_the_documented_interface(fake):
 def _aes(value):
     from platform_kit import aes_seal
     return aes_seal(value)
+
+
+GZ_KEY = "gz-access-key-2026"
+
+
+def test_the_guangzhou_profile_signs_with_md5_and_seals_des_fields(tmp_path):
+    f = FakeProc("guangzhou", secret=GZ_KEY)
+    try:
+        store, c, wids, gw, svc = make(tmp_path, f.url, secret=GZ_KEY, profile="guangzhou",
+                                       timeout_s=1.0, lease_s=4.0)
+        gw.punches([lane(w) for w in wids] + [phone(wids[0])], today_ms(8))
+        out = svc.push()
+        assert out["targets"]["hunan"]["kinds"] == {"attendance": {"done": 1}}  # what it carries
+        st = f.state()
+        assert st["held"]["attendance"] == 6 and set(st["submitted"].values()) == {1}
+        # no query in this profile: an in-doubt write is sent again, the duplicate answer
+        # counts as delivered, and the platform still holds each record once
+        gw.punches([lane(w, "out") for w in wids], today_ms(18))
+        f.inject("timeout", count=1, delay_s=2.0)
+        svc.push()
+        [late] = [j for j in jobs(store, kind="attendance") if j["id"] != jobs(
+            store, kind="attendance")[0]["id"]]
+        assert (late["state"], late["resolvedBy"], late["attempts"]) == ("done", "duplicate", 2)
+        st = f.state()
+        assert st["held"]["attendance"] == 11
+        assert sorted(st["submitted"].values()).count(2) == 5     # sent twice, held once
+    finally:
+        f.stop()
+
+
+def test_a_wrong_guangzhou_key_is_parked_with_the_platforms_words(tmp_path):
+    f = FakeProc("guangzhou", secret=GZ_KEY)
+    try:
+        store, c, wids, gw, svc = make(tmp_path, f.url, secret="not-the-key-2026",
+                                       profile="guangzhou")
+        gw.punches([lane(w) for w in wids], today_ms(8))
+        svc.push(horizon_s=2.0)
+        [job] = svc.parked()
+        assert job["reason"] == "resultCode 1: 签名错误"
+        assert f.state()["held"]["attendance"] == 0
+    finally:
+        f.stop()
