@@ -111,6 +111,9 @@ KNOWN = {"name", "profile", "url", "appid", "secret_env", "secret_file", "region
 
 def _target(t: dict, path: Path, env) -> Target:
     where = f"{path}: target {t.get('name', '?')!r}"
+    if "secret" in t:
+        raise ConfigError(f"{where}: never write the secret in the file; use secret_env or "
+                          "secret_file")
     unknown = set(t) - KNOWN
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
@@ -187,9 +190,6 @@ def _num(t, key, lo, hi, where, typ, default=None):
 
 
 def _secret(t: dict, where: str, env) -> str:
-    if "secret" in t:
-        raise ConfigError(f"{where}: never write the secret in the file; use secret_env or "
-                          "secret_file")
     if t.get("secret_env"):
         value = env.get(str(t["secret_env"]))
         if not value:
