@@ -76,7 +76,8 @@ def register(main: click.Group) -> None:
                   "planning passes (new attendance, changed registry objects).")
     @click.option("--watch-every", default=300.0, show_default=True, help="Seconds between "
                   "deadline checks (warning W19).")
-    @click.option("--claim", default=8, show_default=True, help="Jobs claimed at a time.")
+    @click.option("--claim", default=16, show_default=True,
+                  help="Jobs claimed at a time (shared by a target's delivery threads).")
     def run(db, config_path, plan_every, watch_every, claim):
         """Plan and deliver until stopped (several processes may share a PostgreSQL queue)."""
         import logging

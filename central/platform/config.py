@@ -44,6 +44,7 @@ class Target:
     retry_max_s: float = 900.0
     max_attempts: int = 20
     lease: float | None = None
+    concurrency: int = 2
     profile_options: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -106,7 +107,7 @@ def load(path: Path, env: dict | None = None) -> list[Target]:
 KNOWN = {"name", "profile", "url", "appid", "secret_env", "secret_file", "regions", "projects",
          "objects", "batch_size", "timeout_s", "poll_s", "settle_s", "retry_base_s",
          "retry_max_s", "max_attempts", "clock_codes", "retry_codes", "duplicate_words",
-         "paths", "page_size", "lease_s"}
+         "paths", "page_size", "lease_s", "concurrency"}
 
 
 def _target(t: dict, path: Path, env) -> Target:
@@ -174,6 +175,7 @@ def _target(t: dict, path: Path, env) -> Target:
         retry_max_s=_num(t, "retry_max_s", 0.01, 86400, where, float, 900.0),
         max_attempts=_num(t, "max_attempts", 1, 10_000, where, int, 20),
         lease=lease,
+        concurrency=_num(t, "concurrency", 1, 32, where, int, 2),
         profile_options=opts)
 
 

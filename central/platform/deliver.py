@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
+import time
 import uuid
 
 from ..crypto import FieldCipher
@@ -42,35 +44,66 @@ def backoff_s(attempts: int, base: float, most: float, rng=random) -> float:
     return ceiling / 2 + rng.random() * ceiling / 2
 
 
+class Shared:
+    """What the deliverers of one target share in a process: counters, the clock offset."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counters: dict[str, int] = {}
+        self.offset_ms = 0                      # the platform's clock minus ours
+        self.held: dict[str, str | None] = {}   # objects the platform holds -> its ids
+
+
 class Deliverer:
     def __init__(self, store: Store, cipher: FieldCipher, target: Target, clock=now_ms,
-                 http: Http | None = None, rng=None) -> None:
+                 http: Http | None = None, rng=None, shared: Shared | None = None) -> None:
         self.store, self.target, self.clock = store, target, clock
         self.queue = Queue(store, cipher, clock)
         self.profile = target.profile()
         self.http = http or Http(target.timeout_s)
         self.rng = rng or random.Random()
-        self.offset_ms = 0                      # the platform's clock minus ours
-        self.counters: dict[str, int] = {}
+        self.shared = shared or Shared()
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.shared.counters
+
+    @property
+    def offset_ms(self) -> int:
+        return self.shared.offset_ms
+
+    @offset_ms.setter
+    def offset_ms(self, value: int) -> None:
+        self.shared.offset_ms = value
 
     def _count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
+        with self.shared.lock:
+            self.shared.counters[key] = self.shared.counters.get(key, 0) + n
 
     def now(self) -> int:
         return self.clock() + self.offset_ms
 
     def run_once(self, limit: int = 16) -> int:
-        """Claim and process up to ``limit`` due jobs; the number processed."""
+        """Claim and process up to ``limit`` due jobs; the number processed.  Writes the
+        platform accepted are polled together at the end of the round (their serials held
+        in memory meanwhile: a crash before that leaves them in doubt, which the query
+        settles), and the ones it has judged are committed in one transaction."""
         jobs = self.queue.claim(self.target.name, limit, int(self.target.lease_s() * 1000))
+        self._accepted: list[dict] = []
         for job in jobs:
-            try:
-                self.process(job)
-            except Exception as exc:     # noqa: BLE001 - one bad job never stops the loop
-                log.exception("platform %s: job %s failed unexpectedly", self.target.name,
-                              job["id"])
-                self.queue.release(job, nextAt=self.clock() + 30_000,
-                                   lastError=f"internal error: {type(exc).__name__}")
+            self._guarded(job, self.process)
+        if self._accepted:
+            self._poll_accepted()
         return len(jobs)
+
+    def _guarded(self, job: dict, fn) -> None:
+        try:
+            fn(job)
+        except Exception as exc:     # noqa: BLE001 - one bad job never stops the loop
+            log.exception("platform %s: job %s failed unexpectedly", self.target.name,
+                          job["id"])
+            self.queue.release(job, nextAt=self.clock() + 30_000,
+                               lastError=f"internal error: {type(exc).__name__}")
 
     def process(self, job: dict) -> None:
         if job["state"] == "queued":
@@ -80,6 +113,28 @@ class Deliverer:
         elif job["state"] == "submitted":
             self.poll(job)
 
+    def _poll_accepted(self) -> None:
+        first = min(j["acceptedAt"] for j in self._accepted)
+        wait = first + int(self.target.poll_s * 1000) - self.clock()
+        if wait > 0:
+            time.sleep(wait / 1000)
+        done, waiting = [], []
+        for job in self._accepted:
+            v = self._poll_verdict(job)
+            if v is not None and v.kind in (DONE, DUPLICATE):
+                done.append((job, "answer" if v.kind == DONE else "duplicate", v.remote,
+                             v.reason if v.kind == DUPLICATE else None))
+            elif v is None or v.kind in (PENDING, RETRY, CLOCK):
+                waiting.append(job)
+            else:
+                self._guarded(job, lambda j, v=v: self.apply(j, v))
+        if done:
+            self.queue.finish_many(done)
+            self._count("done", sum(1 for j, *_ in done if j["state"] == "done"))
+        if waiting:
+            self.queue.release_many(waiting, state="submitted", lastError=None,
+                                    nextAt=self.clock() + int(self.target.poll_s * 1000))
+
     # ------------------------------------------------------------------ sending
     def _prepare(self, job: dict) -> dict | None:
         """The data to send, with the platform's ids for what it names; None = must wait."""
@@ -87,12 +142,21 @@ class Deliverer:
         refs = json.loads(job["refs"]) if job.get("refs") else {}
         kinds = set(self.target.kinds())
         deps = [d for d in refs.get("deps", []) if d.split("/", 1)[0] in kinds]
-        held = self.queue.delivered(self.target.name, deps)
+        cache = self.shared.held            # once held, an object stays held (and its id)
+        ask = [d for d in deps if d not in cache]
+        if ask:
+            got = self.queue.delivered(self.target.name, ask)
+            with self.shared.lock:
+                cache.update(got)
+        held = {d: cache[d] for d in deps if d in cache}
         missing = [d for d in deps if d not in held]
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             wait = min(30.0, max(1.0, self.target.poll_s * 4))
-            self.queue.release(job, nextAt=self.clock() + int(wait * 1000),
+            undo = {}
+            if job.pop("intent", False):             # nothing was sent: not an attempt
+                undo = dict(state="queued", attempts=job["attempts"] - 1, sentAt=None)
+            self.queue.release(job, nextAt=self.clock() + int(wait * 1000), **undo,
                                lastError=f"waiting for {missing[0]}{more} to be held by the "
                                          "platform")
             self._count("waiting")
@@ -114,10 +178,14 @@ class Deliverer:
         data = self._prepare(job)
         if data is None:
             return
-        update, _ = self.queue.ever_delivered(job)
-        method = self.profile.method(job["kind"], update)
-        if not self.queue.update(job, state="sending", attempts=job["attempts"] + 1,
-                                 sentAt=self.clock(), method=method, serial=None):
+        kind = job["kind"]
+        update = self.profile.method(kind, True) != self.profile.method(kind, False) and \
+            self.queue.ever_delivered(job)[0]
+        method = self.profile.method(kind, update)
+        if job.pop("intent", False):                 # committed with the claim
+            job["method"] = method
+        elif not self.queue.update(job, state="sending", attempts=job["attempts"] + 1,
+                                   sentAt=self.clock(), method=method, serial=None):
             return                                   # lost the lease: someone else has it
         req = self.profile.write(job["kind"], data, update, self.target.credentials, self.now(),
                                  uuid.uuid4().hex)
@@ -140,6 +208,10 @@ class Deliverer:
     # ------------------------------------------------------------------ answers
     def apply(self, job: dict, v: Verdict, sent: bool = False) -> None:
         if v.kind == ACCEPTED:
+            if hasattr(self, "_accepted"):          # polled at the end of this round
+                job.update(serial=v.serial, acceptedAt=self.clock())
+                self._accepted.append(job)
+                return
             self.queue.release(job, state="submitted", serial=v.serial, lastError=None,
                                nextAt=self.clock() + int(self.target.poll_s * 1000))
         elif v.kind == DONE:
@@ -184,23 +256,30 @@ class Deliverer:
         self._count("retried")
 
     # ------------------------------------------------------------------ async results
-    def poll(self, job: dict) -> None:
+    def _poll_verdict(self, job: dict) -> Verdict | None:
+        """The platform's verdict on an accepted write; None when it could not be asked."""
         req = self.profile.poll(job["serial"], self.target.credentials, self.now(),
                                 uuid.uuid4().hex)
         try:
             status, headers, body = self.http.post(req)
-        except (NotSent, InDoubt) as exc:           # a poll is harmless to repeat
+        except (NotSent, InDoubt):                  # a poll is harmless to repeat
+            return None
+        v = self.profile.read_poll(status, headers, body)
+        if v.kind == CLOCK and v.server_ms is not None:
+            self.offset_ms = v.server_ms - self.clock()
+        return v
+
+    def poll(self, job: dict) -> None:
+        v = self._poll_verdict(job)
+        if v is None:
             self.queue.release(job, nextAt=self.clock() + int(
                 backoff_s(2, self.target.retry_base_s, self.target.retry_max_s, self.rng) * 1000),
-                lastError=f"poll: {exc}")
+                lastError="poll: the platform could not be asked")
             return
-        v = self.profile.read_poll(status, headers, body)
         if v.kind == PARK and not self._skewed(v):
             # the platform judged the data: not an attempt of ours to repeat
             self.apply(job, v)
         elif v.kind in (RETRY, CLOCK):
-            if v.kind == CLOCK and v.server_ms is not None:
-                self.offset_ms = v.server_ms - self.clock()
             self.queue.release(job, nextAt=self.clock() + int(self.target.poll_s * 1000),
                                lastError=f"poll: {v.reason}"[:500])
         else:

@@ -34,7 +34,7 @@ import json
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -145,6 +145,7 @@ class Fake:
         self.serials: dict[str, tuple[float, str, object]] = {}
         self.submitted: Counter = Counter()      # attendance record -> write requests with it
         self.nonces: dict[str, float] = {}
+        self.expiry: deque = deque()
         self.injections: list[dict] = []
         self.skew_s = 0.0
         self.next_team = 1000
@@ -232,10 +233,12 @@ class Fake:
             raise Refused(1004, "format must be json and version 1.0")
         with self.lock:
             t = self.clock()
-            self.nonces = {n: e for n, e in self.nonces.items() if e > t}
+            while self.expiry and self.expiry[0][0] <= t:      # forget nonces past the window
+                self.nonces.pop(self.expiry.popleft()[1], None)
             if params["nonce"] in self.nonces:
                 raise Refused(1006, "nonce already used")
             self.nonces[params["nonce"]] = t + 2 * self.tolerance_s
+            self.expiry.append((t + 2 * self.tolerance_s, params["nonce"]))
         try:
             data = json.loads(params["data"])
         except ValueError:
@@ -424,6 +427,7 @@ def make_server(fake: Fake, host: str = "127.0.0.1", port: int = 0) -> Threading
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "sitegate-fake-platform/1"
+        disable_nagle_algorithm = True       # headers and body go out without a delayed ACK
 
         def log_message(self, fmt, *args):      # quiet: the body may carry personal data
             pass

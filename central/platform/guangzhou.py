@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from urllib.parse import urlencode
 
 from Cryptodome.Cipher import DES
 from Cryptodome.Util.Padding import pad, unpad
 
 from .profile import (CLOCK, DONE, DUPLICATE, PARK, RETRY, Credentials, Request, Verdict,
-                      canonical, date_ms, http_verdict, json_reply)
+                      canonical, date_ms, form_encode, http_verdict, json_reply)
 
 CN = dt.timezone(dt.timedelta(hours=8))
 SENSITIVE = {"idCardNumber", "payRollBankCardNumber", "payBankCardNumber", "pmIDCardNumber",
@@ -102,7 +101,7 @@ class GuangzhouProfile:
 
     def write(self, kind, data, update, cred, now_ms, nonce) -> Request:
         sealed = seal_fields(data, DesSeal(cred.secret).seal)
-        body = urlencode(self.envelope(sealed, cred, now_ms)).encode()
+        body = form_encode(self.envelope(sealed, cred, now_ms))
         return Request(self.base + self.paths[kind],
                        {"Content-Type": "application/x-www-form-urlencoded"}, body)
 

@@ -51,6 +51,7 @@ class Http:
             conn = http.client.HTTPConnection(u.hostname, u.port, timeout=self.timeout_s)
         try:
             conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, ssl.SSLError) as exc:
             conn.close()
             raise NotSent(f"cannot connect to {u.hostname}:{u.port}: "

@@ -18,13 +18,13 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from urllib.parse import urlencode
 
 from Cryptodome.Cipher import AES
 from Cryptodome.Util.Padding import pad, unpad
 
 from .profile import (ACCEPTED, CLOCK, DONE, DUPLICATE, PARK, PENDING, RETRY, Credentials,
-                      Request, Verdict, canonical, date_ms, http_verdict, json_reply, matches)
+                      Request, Verdict, canonical, date_ms, form_encode, http_verdict,
+                      json_reply, matches)
 
 CN = dt.timezone(dt.timedelta(hours=8))
 SENSITIVE = {"idCardNumber", "payRollBankCardNumber", "payBankCardNumber", "pmIDCardNumber",
@@ -62,10 +62,16 @@ class FieldSeal:
         if len(secret) not in (16, 24, 32):
             raise ValueError("the app secret must be 16, 24 or 32 characters (an AES key)")
         self._key, self._iv = secret.encode(), secret[:16].encode()
+        self._memo: dict[str, str] = {}      # fixed IV: the same value seals the same way
 
     def seal(self, value: str) -> str:
-        c = AES.new(self._key, AES.MODE_CBC, self._iv)
-        return base64.b64encode(c.encrypt(pad(value.encode("utf-8"), 16))).decode()
+        hit = self._memo.get(value)
+        if hit is None:
+            c = AES.new(self._key, AES.MODE_CBC, self._iv)
+            hit = base64.b64encode(c.encrypt(pad(value.encode("utf-8"), 16))).decode()
+            if len(self._memo) < 10_000:
+                self._memo[value] = hit
+        return hit
 
     def open(self, value: str) -> str:
         try:
@@ -78,10 +84,18 @@ class FieldSeal:
 def seal_fields(data, seal, sensitive=SENSITIVE):
     """A copy of ``data`` with every sensitive field (at any depth) sealed."""
     if isinstance(data, dict):
-        return {k: (seal(v) if k in sensitive and isinstance(v, str) and v
-                    else seal_fields(v, seal, sensitive)) for k, v in data.items()}
+        out = {}
+        for k, v in data.items():
+            if k in sensitive and isinstance(v, str) and v:
+                out[k] = seal(v)
+            elif isinstance(v, (dict, list)):
+                out[k] = seal_fields(v, seal, sensitive)
+            else:
+                out[k] = v
+        return out
     if isinstance(data, list):
-        return [seal_fields(v, seal, sensitive) for v in data]
+        return [seal_fields(v, seal, sensitive) if isinstance(v, (dict, list)) else v
+                for v in data]
     return data
 
 
@@ -109,15 +123,21 @@ class NationalProfile:
         return params
 
     def _request(self, method, data, cred, now_ms, nonce) -> Request:
-        body = urlencode(self.envelope(method, data, cred, now_ms, nonce)).encode()
+        body = form_encode(self.envelope(method, data, cred, now_ms, nonce))
         return Request(self.url, {"Content-Type": "application/x-www-form-urlencoded"}, body)
 
     def method(self, kind: str, update: bool) -> str:
         return METHODS[kind][1 if update else 0]
 
     # ------------------------------------------------------------------ writes
+    def _seal(self, cred: Credentials) -> FieldSeal:
+        held = getattr(self, "_sealer", None)
+        if held is None or held[0] != cred.secret:
+            held = self._sealer = (cred.secret, FieldSeal(cred.secret))
+        return held[1]
+
     def write(self, kind, data, update, cred, now_ms, nonce) -> Request:
-        sealed = seal_fields(data, FieldSeal(cred.secret).seal)
+        sealed = seal_fields(data, self._seal(cred).seal)
         return self._request(self.method(kind, update), sealed, cred, now_ms, nonce)
 
     def _code_verdict(self, reply: dict, headers: dict) -> Verdict | None:
@@ -196,7 +216,7 @@ class NationalProfile:
         return q
 
     def query(self, kind, data, page, cred, now_ms, nonce) -> Request:
-        q = self.query_params(kind, data, FieldSeal(cred.secret).seal)
+        q = self.query_params(kind, data, self._seal(cred).seal)
         q.update(pageIndex=page, pageSize=self.page_size)
         return self._request(METHODS[kind][2], q, cred, now_ms, nonce)
 

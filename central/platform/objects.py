@@ -14,10 +14,28 @@ plain business data out; the adapters seal ID and card numbers their own way).
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from ..codes import ATTEND_TYPE, DIRECTION, yuan
 
 CN = dt.timezone(dt.timedelta(hours=8))
+_CN_MS = 8 * 3_600_000                     # China time has no daylight saving: a fixed offset
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@lru_cache(maxsize=4096)
+def _day(n: int) -> tuple[dt.date, str]:
+    d = _EPOCH + dt.timedelta(days=n)
+    return d, d.isoformat()
+
+
+def cn_time(ts_ms: int) -> tuple[dt.date, str]:
+    """(the day, ``yyyy-MM-dd HH:mm:ss``) of a timestamp in China time, by arithmetic (the
+    planner does this for every punch)."""
+    n, rest = divmod(ts_ms + _CN_MS, 86_400_000)
+    day, iso = _day(n)
+    s = rest // 1000
+    return day, f"{iso} {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _iso(d) -> str | None:
@@ -130,7 +148,7 @@ def attendance_item(ts_ms: int, body: dict, w: dict, open_) -> dict:
     method = body.get("method")
     item = {"idCardType": w["idCardType"],
             "idCardNumber": open_(w["idCardNumberEnc"], "idCardNumber"),
-            "date": dt.datetime.fromtimestamp(ts_ms / 1000, CN).strftime("%Y-%m-%d %H:%M:%S"),
+            "date": cn_time(ts_ms)[1],
             "direction": DIRECTION.get(body.get("dir"), "01")}
     if method == "phone":
         # a phone clock-in is admitted by a fence and verified against a selfie (face)

@@ -20,9 +20,8 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from uplink.wire import WireError, parse_canonical
+from uplink.wire import parse_canonical
 
-from ..attendance import day_of
 from ..crypto import FieldCipher
 from ..rules import effective
 from ..store import Store, now_ms
@@ -46,7 +45,7 @@ def _json(v) -> str:
 
 class Planner:
     def __init__(self, store: Store, cipher: FieldCipher, targets: list[Target],
-                 calendar: Calendar | None = None, clock=now_ms, read_limit: int = 2_000):
+                 calendar: Calendar | None = None, clock=now_ms, read_limit: int = 1_000):
         self.store, self.cipher, self.targets = store, cipher, targets
         self.calendar = calendar or default_calendar()
         self.clock = clock
@@ -213,9 +212,9 @@ class Planner:
             for seq, ts, type_, data in recs:
                 if type_ != "attendance":
                     continue
-                try:
-                    body = parse_canonical(data.encode(), "record")["body"]
-                except (WireError, KeyError, TypeError):
+                try:             # stored records were verified canonical at ingest
+                    body = json.loads(data)["body"]
+                except (ValueError, KeyError, TypeError):
                     continue
                 if isinstance(body, dict) and body.get("decision") == "allow":
                     punches.append((seq, ts, body))
@@ -242,7 +241,7 @@ class Planner:
         for seq, ts, body in punches:
             wid, pw = self._resolve(ctx, p, gw, body)
             team = (pw or {}).get("teamSysNo") or 0
-            groups[(day_of(ts), team if pw else -1)].append((seq, ts, body, wid, pw))
+            groups[(build.cn_time(ts)[0], team if pw else -1)].append((seq, ts, body, wid, pw))
         eff = ctx.eff(p["areaCode"][:2])
         n = 0
         for (day, team), items in sorted(groups.items()):
@@ -272,7 +271,7 @@ class Planner:
 
     def _attendance_data(self, ctx, code, team, chunk) -> tuple[dict, list]:
         data = {"projectCode": code, "dataList": [
-            build.attendance_item(ts, body, ctx.worker(wid), self._open)
+            build.attendance_item(ts, body, ctx.worker(wid), ctx.opener(self._open))
             for _, ts, body, wid, _ in chunk]}
         if team:
             data["teamSysNo"] = team
@@ -323,6 +322,20 @@ class _Context:
         self._regs: dict = {}
         self._planned: dict = {}
         self._rows: dict = {}
+
+    def opener(self, open_):
+        """``open_`` remembered for this pass (a worker's ID number is opened once, not once
+        per punch)."""
+        if not hasattr(self, "_opened"):
+            self._opened: dict = {}
+
+            def cached(sealed, column):
+                key = (sealed, column)
+                if key not in self._opened:
+                    self._opened[key] = open_(sealed, column)
+                return self._opened[key]
+            self._open_cached = cached
+        return self._open_cached
 
     def eff(self, region: str) -> dict:
         if region not in self._effs:

@@ -108,13 +108,23 @@ class Queue:
             token = f"{self.host}:{secrets.token_hex(4)}"
             conn.execute(J.update().where(J.c.id.in_([r["id"] for r in rows])).values(
                 owner=token, leaseUntil=t + lease_ms, updatedAt=t))
+            fresh = [r["id"] for r in rows if r["state"] == "queued"]
+            if fresh:
+                # the intent, committed before a byte leaves: from here a crash leaves the
+                # job in doubt (resolved through the platform's query), never forgotten
+                conn.execute(J.update().where(J.c.id.in_(fresh)).values(
+                    state="sending", attempts=J.c.attempts + 1, sentAt=t, serial=None))
         for r in rows:
             r["owner"], r["leaseUntil"] = token, t + lease_ms
+            if r["state"] == "queued":
+                r.update(intent=True, attempts=r["attempts"] + 1, sentAt=t, serial=None)
         return rows
 
     def update(self, job: dict, **values) -> bool:
         """Fenced write: only while ``job`` is still ours (its owner token)."""
         values.setdefault("updatedAt", self.clock())
+        if job.get("method") and "method" not in values:
+            values["method"] = job["method"]
         with self.store.engine.begin() as conn:
             n = conn.execute(J.update().where(J.c.id == job["id"],
                                               J.c.owner == job["owner"]).values(**values)).rowcount
@@ -129,29 +139,60 @@ class Queue:
                note: str | None = None) -> bool:
         """Done: the platform holds this version (and told us the ids it gave it)."""
         t = self.clock()
+        with self.store.engine.begin() as conn:
+            ok = self._finish(conn, job, resolved_by, remote, note, t)
+            if ok:
+                self._wake(conn, job["target"], job["projectCode"], t)
+        return ok
+
+    def _finish(self, conn, job, resolved_by, remote, note, t) -> bool:
         remote_id = None
         if remote:
             remote_id = next((str(remote[k]) for k in ("teamSysNo", "projectCode", "id")
                               if remote.get(k) not in (None, "")), None)
-        with self.store.engine.begin() as conn:
-            n = conn.execute(J.update().where(J.c.id == job["id"],
-                                              J.c.owner == job["owner"]).values(
-                state="done", owner=None, leaseUntil=None, doneAt=t, updatedAt=t,
-                resolvedBy=resolved_by, remoteId=remote_id, lastError=note)).rowcount
-            if n != 1:
-                return False
-            values = {"deliveredVersion": job["version"]}
-            if remote_id:
-                values["remoteId"] = remote_id
-            conn.execute(O.update().where(O.c.target == job["target"], O.c.kind == job["kind"],
-                                          O.c.objectKey == job["objectKey"]).values(**values))
-            # jobs that waited for this one may go now
-            conn.execute(J.update().where(
-                J.c.target == job["target"], J.c.projectCode == job["projectCode"],
-                J.c.state == "queued", J.c.nextAt > t,
-                J.c.lastError.like("waiting for %")).values(nextAt=t))
+        n = conn.execute(J.update().where(J.c.id == job["id"], J.c.owner == job["owner"]).values(
+            state="done", owner=None, leaseUntil=None, doneAt=t, updatedAt=t,
+            resolvedBy=resolved_by, remoteId=remote_id, lastError=note,
+            serial=job.get("serial"), method=job.get("method"))).rowcount
+        if n != 1:
+            return False
+        values = {"deliveredVersion": job["version"]}
+        if remote_id:
+            values["remoteId"] = remote_id
+        conn.execute(O.update().where(O.c.target == job["target"], O.c.kind == job["kind"],
+                                      O.c.objectKey == job["objectKey"]).values(**values))
         job.update(state="done", resolvedBy=resolved_by, remoteId=remote_id)
         return True
+
+    def _wake(self, conn, target: str, project: str, t: int) -> None:
+        """Jobs that waited for one that is done now may go."""
+        conn.execute(J.update().where(
+            J.c.target == target, J.c.projectCode == project, J.c.state == "queued",
+            J.c.nextAt > t, J.c.lastError.like("waiting for %")).values(nextAt=t))
+
+    def finish_many(self, done: list[tuple]) -> None:
+        """Several jobs done, in one transaction: [(job, resolved_by, remote, note)]."""
+        t = self.clock()
+        with self.store.engine.begin() as conn:
+            woken = set()
+            for job, resolved_by, remote, note in done:
+                if self._finish(conn, job, resolved_by, remote, note, t):
+                    woken.add((job["target"], job["projectCode"]))
+            for target, project in woken:
+                self._wake(conn, target, project, t)
+
+    def release_many(self, jobs: list[dict], **values) -> None:
+        """Release several jobs with the same values (their serials kept), one transaction."""
+        t = self.clock()
+        with self.store.engine.begin() as conn:
+            for job in jobs:
+                v = dict(values, owner=None, leaseUntil=None, updatedAt=t)
+                for k in ("serial", "method"):
+                    if job.get(k):
+                        v[k] = job[k]
+                if conn.execute(J.update().where(J.c.id == job["id"], J.c.owner == job["owner"])
+                                .values(**v)).rowcount == 1:
+                    job.update(v)
 
     def delivered(self, target: str, keys: list[str]) -> dict[str, str | None]:
         """objectKey -> the platform's id (or None) for objects the platform holds."""

@@ -21,7 +21,7 @@ from ..schema import platform_jobs as J
 from ..schema import warnings_t
 from ..workdays import Calendar
 from .config import Target
-from .deliver import Deliverer
+from .deliver import Deliverer, Shared
 from .planner import Planner
 from .queue import OPEN, Queue
 
@@ -31,11 +31,16 @@ CN = dt.timezone(dt.timedelta(hours=8))
 
 class Platform:
     def __init__(self, store: Store, cipher: FieldCipher, targets: list[Target],
-                 clock=now_ms, calendar: Calendar | None = None, claim: int = 8) -> None:
+                 clock=now_ms, calendar: Calendar | None = None, claim: int = 16) -> None:
         self.store, self.cipher, self.targets, self.clock = store, cipher, targets, clock
         self.planner = Planner(store, cipher, targets, calendar, clock)
         self.queue = Queue(store, cipher, clock)
-        self.deliverers = {t.name: Deliverer(store, cipher, t, clock) for t in targets}
+        self.pools: dict[str, list[Deliverer]] = {}
+        for t in targets:
+            shared = Shared()
+            self.pools[t.name] = [Deliverer(store, cipher, t, clock, shared=shared)
+                                  for _ in range(t.concurrency)]
+        self.deliverers = {name: pool[0] for name, pool in self.pools.items()}
         self.calendar = calendar
         self.claim = claim
 
@@ -56,52 +61,88 @@ class Platform:
 
     # ------------------------------------------------------------------ delivery
     def deliver_round(self) -> int:
+        """One claim-and-process round per target, in this thread."""
         return sum(d.run_once(self.claim) for d in self.deliverers.values())
 
-    def _open_scope(self, projects, target):
-        q = sa.select(sa.func.count(), sa.func.sum(J.c.records), sa.func.min(J.c.nextAt)).where(
-            J.c.state.in_(OPEN))
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """``concurrency`` delivery threads per target (each its own connection), so the
+        next job is prepared while the platform judges the last one."""
+        threads = []
+        for pool in self.pools.values():
+            claim = max(1, self.claim // len(pool))
+            for i, d in enumerate(pool):
+                th = threading.Thread(target=self._loop, args=(d, stop, claim), daemon=True,
+                                      name=f"deliver-{d.target.name}-{i}")
+                th.start()
+                threads.append(th)
+        return threads
+
+    def _loop(self, d: Deliverer, stop: threading.Event, claim: int) -> None:
+        while not stop.is_set():
+            try:
+                n = d.run_once(claim)
+            except Exception:       # noqa: BLE001 - the database may be away for a while
+                log.exception("platform %s: delivery round failed", d.target.name)
+                n = 0
+                stop.wait(1.0)
+            if n == 0:
+                stop.wait(0.05)
+        d.http.close()
+
+    def _scope(self, projects, target, since: int):
+        c = J.c
+        q = sa.select(
+            sa.func.sum(sa.case((c.state.in_(OPEN), 1), else_=0)),
+            sa.func.sum(sa.case((c.state.in_(OPEN), c.records), else_=0)),
+            sa.func.sum(sa.case(((c.state == "done") & (c.doneAt >= since), c.records),
+                                else_=0)),
+            sa.func.min(sa.case((c.state.in_(OPEN), c.nextAt), else_=None)))
         if projects:
-            q = q.where(J.c.projectCode.in_(projects))
+            q = q.where(c.projectCode.in_(projects))
         if target:
-            q = q.where(J.c.target == target)
+            q = q.where(c.target == target)
         with self.store.engine.connect() as conn:
-            n, recs, nxt = conn.execute(q).one()
-        return int(n or 0), int(recs or 0), nxt
+            n, recs, done, nxt = conn.execute(q).one()
+        return int(n or 0), int(recs or 0), int(done or 0), nxt
 
     def push(self, projects: list[str] | None = None, target: str | None = None,
              kinds=None, now: bool = False, horizon_s: float = 60.0, progress=None,
              stop: threading.Event | None = None) -> dict:
-        """Plan, then deliver until every open job is done or waits longer than
-        ``horizon_s`` (a long backoff, a later batch day); ``progress(done, total)`` in
-        records."""
-        planned = self.plan(projects, kinds)
-        if now:
-            self.release(projects, target)
-        _, total, _ = self._open_scope(projects, target)
-        seen, moved = None, time.monotonic()
-        while stop is None or not stop.is_set():
-            n = self.deliver_round()
-            left, recs, nxt = self._open_scope(projects, target)
-            if progress:
-                progress(total - recs, total)
-            if left == 0:
-                break
-            if (left, recs) != seen:
-                seen, moved = (left, recs), time.monotonic()
-            elif time.monotonic() - moved > horizon_s:
-                break                    # e.g. waiting on a parked job: nothing moves
-            if n == 0:
-                wait_ms = (nxt or 0) - self.clock()
-                if wait_ms > horizon_s * 1000:
+        """Plan and deliver (delivery starts while planning goes on) until every open job
+        is done or waits longer than ``horizon_s`` (a long backoff, a later batch day, a
+        parked job it depends on); ``progress(done, total)`` in records."""
+        since = self.clock()
+        halt = threading.Event()
+        threads = self.start(halt)
+        try:
+            planned = self.plan(projects, kinds)
+            if now:
+                self.release(projects, target)
+            seen, moved = None, time.monotonic()
+            while stop is None or not stop.is_set():
+                left, recs, done, nxt = self._scope(projects, target, since)
+                if progress:
+                    progress(done, done + recs)
+                if left == 0:
                     break
-                time.sleep(min(max(wait_ms, 20), 500) / 1000)
+                if (left, recs) != seen:
+                    seen, moved = (left, recs), time.monotonic()
+                elif time.monotonic() - moved > horizon_s:
+                    break
+                if nxt is not None and nxt - self.clock() > horizon_s * 1000:
+                    break
+                time.sleep(0.05)
+        finally:
+            halt.set()
+            for th in threads:
+                th.join(30)
         out = self.status(target)
         out["planned"] = planned
         return out
 
     def run(self, stop: threading.Event, plan_every_s: float = 10.0,
             watch_every_s: float = 300.0) -> None:
+        threads = self.start(stop)
         next_plan = next_watch = 0.0
         while not stop.is_set():
             mono = time.monotonic()
@@ -119,10 +160,9 @@ class Platform:
                 except Exception:       # noqa: BLE001
                     log.exception("deadline watch failed")
                 next_watch = mono + watch_every_s
-            if self.deliver_round() == 0:
-                stop.wait(0.2)
-        for d in self.deliverers.values():
-            d.http.close()
+            stop.wait(0.2)
+        for th in threads:
+            th.join(30)
 
     # ------------------------------------------------------------------ deadlines (W19)
     def watch(self, day: dt.date | None = None) -> dict:
