@@ -321,3 +321,19 @@ def test_a_wrong_guangzhou_key_is_parked_with_the_platforms_words(tmp_path):
         assert f.state()["held"]["attendance"] == 0
     finally:
         f.stop()
+
+
+def test_no_secret_and_no_personal_number_reaches_the_logs(tmp_path, fake, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    store, c, wids, gw, svc = make(tmp_path, fake.url)
+    gw.punches([lane(w) for w in wids], today_ms(8))
+    fake.inject("status10", count=1, reason="校验失败")
+    fake.inject("5xx", count=2)
+    svc.push(horizon_s=2.0)
+    svc.retry(target="hunan")
+    svc.push()
+    text = caplog.text + repr(svc.targets) + json.dumps(svc.status(), default=str)
+    assert "parked" in caplog.text                        # the log did say something
+    assert SECRET not in text and SECRET.lower() not in text
+    assert not any(make_id(i + 1, "450103") in text for i in range(5))
