@@ -142,3 +142,13 @@ def test_a_semimonthly_project_holds_attendance_for_its_batch_day(tmp_path):
         assert fake.state()["held"]["attendance"] == 5
     finally:
         fake.stop()
+
+
+def test_retries_back_off_exponentially_with_jitter_up_to_the_cap():
+    import random
+    from central.platform.deliver import backoff_s
+    rng = random.Random(7)
+    for n, ceiling in ((1, 5), (2, 10), (3, 20), (6, 160), (9, 900), (30, 900)):
+        waits = [backoff_s(n, 5.0, 900.0, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits), (n, min(waits), max(waits))
+        assert max(waits) - min(waits) > ceiling / 4        # jittered, not one fixed value
