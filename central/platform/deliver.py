@@ -196,8 +196,10 @@ class Deliverer:
             self._retry(job, str(exc), state="queued")
             return
         except InDoubt as exc:
+            # settle_s counts from here: the request may still be on its way to the platform
             self._count("in_doubt")
-            self.queue.release(job, nextAt=self.clock() + self._settle_ms(),
+            t = self.clock()
+            self.queue.release(job, nextAt=t + self._settle_ms(), sentAt=t,
                                lastError=f"in doubt: {exc}")
             return
         self.apply(job, self.profile.read_write(status, headers, body), sent=True)

@@ -53,8 +53,8 @@ def test_killed_at_random_moments_the_platform_holds_each_record_once(tmp_path):
     assert len(expected) == N
 
     fake = FakeProc(process_ms=50)
-    cfg = write_config(tmp_path / "platform.toml", fake.url, batch_size=20, timeout_s=1.0,
-                       lease_s=2.5, settle_s=0.5, poll_s=0.05)
+    cfg = write_config(tmp_path / "platform.toml", fake.url, batch_size=20, timeout_s=2.0,
+                       lease_s=4.5, settle_s=3.0, poll_s=0.05)
     env = dict(os.environ, SITEGATE_CENTRAL_KEY=key.hex(), SITEGATE_HOME=str(tmp_path / "home"),
                SITEGATE_TEST_PLATFORM_SECRET=SECRET)
     cmd = central_cmd("platform", "run", "--db", db, "--config", str(cfg), "--plan-every", "0.5",
@@ -85,7 +85,14 @@ def test_killed_at_random_moments_the_platform_holds_each_record_once(tmp_path):
             if st["held"]["attendance"] >= N:
                 break
             time.sleep(0.5)
-        time.sleep(1.0)                                # let it record the last answers
+        deadline = time.monotonic() + 60               # and record the last answers (jobs
+        while time.monotonic() < deadline:             # in doubt: after their lease, settled
+            with store.engine.connect() as conn:       # through the query)
+                left = conn.execute(sa.select(sa.func.count()).where(
+                    platform_jobs.c.state != "done")).scalar()
+            if left == 0:
+                break
+            time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
         st = fake.state()
