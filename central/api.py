@@ -5,6 +5,8 @@ role: ``read`` (GET), ``party`` (also asks for extensions), ``official`` (also g
 extensions and clears warnings), ``admin`` (writes, imports, evaluation; may ask for but never
 grant an extension: seed 000 art. 17 wants another role to approve).  Errors are ``{"detail": "..."}`` with 400 (bad
 input: nothing stored), 401, 403, 404.  ID numbers appear masked; names masked.
+The platform connector's endpoints (``/platform/...``, admin) and the banks' push endpoints
+(``/bank/...``, signed per bank) come from ``platform/api.py`` (docs/platform.md).
 """
 from __future__ import annotations
 
@@ -468,6 +470,9 @@ def create_app(store: Store, cipher: FieldCipher) -> FastAPI:
         _project_or_404(project)
         return exporter.payroll(project, check_month(month))
 
+    from .platform.api import router as platform_router
+    from .platform.config import from_environment
+    app.include_router(platform_router(store, cipher, admin, from_environment))
     _fix_allow_header(app)
     return app
 

@@ -1,4 +1,4 @@
-"""The conditions of W01-W15 as pure functions: project data as of a day in, findings out.
+"""The conditions of W01-W19 as pure functions: project data as of a day in, findings out.
 
 ``ProjectData`` is everything the rules look at for one project, already cut at ``as_of`` (data
 dated later is invisible), so evaluating a past day gives what the platform would have said
@@ -35,6 +35,10 @@ class ProjectData:
     guarantees: list[tuple[dt.date, dt.date]] = field(default_factory=list)   # valid from/to
     # W17 arrivals: (kind, the day the record is dated, the day central received it)
     arrivals: list[tuple[str, dt.date, dt.date]] = field(default_factory=list)
+    # W19 platform pushes not held yet: (target, kind, state, deadline ms, jobs, records,
+    # a parked reason); ``moment_ms`` = the moment evaluated (now, or the end of a past day)
+    pushes: list[tuple] = field(default_factory=list)
+    moment_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,7 +284,42 @@ def evaluate(d: ProjectData, as_of: dt.date, vals: dict, cal: Calendar) -> list[
         for (who, m), counts in sorted(late.items()):
             add("W17", "yellow", m, {"late": counts}, (who, code),
                 "contractor" if who == "project" else None)
+    # W19 pushes at risk of missing their deadline, missed, or parked
+    if d.pushes:
+        _w19(d, P("W19", "risk_minutes") * 60_000, add)
     return out
+
+
+def _w19(d: ProjectData, risk_ms: int, add) -> None:
+    groups: dict[str, dict] = {}
+    for target, kind, state, deadline, jobs, recs, reason in d.pushes:
+        if state == "parked":
+            why = "parked"
+        elif deadline is not None and d.moment_ms > deadline:
+            why = "missed"
+        elif deadline is not None and d.moment_ms >= deadline - risk_ms:
+            why = "at_risk"
+        else:
+            continue
+        period = dt.datetime.fromtimestamp(deadline / 1000, _CN).date().isoformat() \
+            if deadline is not None else "parked"
+        g = groups.setdefault(period, {"level": "technical", "jobs": {}, "records": 0,
+                                       "targets": set(), "reasons": []})
+        if why != "at_risk":
+            g["level"] = "yellow"
+        k = f"{kind}:{why}"
+        g["jobs"][k] = g["jobs"].get(k, 0) + int(jobs)
+        g["records"] += int(recs or 0)
+        g["targets"].add(target)
+        if reason and len(g["reasons"]) < 3 and reason not in g["reasons"]:
+            g["reasons"].append(reason[:200])
+    for period, g in sorted(groups.items()):
+        add("W19", g["level"], period, {"jobs": g["jobs"], "records": g["records"],
+                                        "targets": sorted(g["targets"]),
+                                        "reasons": g["reasons"]})
+
+
+_CN = dt.timezone(dt.timedelta(hours=8))
 
 
 def _last_cutoff(day: dt.date) -> dt.date:

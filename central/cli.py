@@ -22,7 +22,7 @@ from uplink.broker import BrokerConfig
 from uplink.sm2 import SM2Error, public_key_from_pem, public_key_pem, validate_public_key
 from uplink.wire import WireError, check_gateway_id
 
-from . import audit, cli_broker, cli_ops, cli_rules
+from . import audit, cli_broker, cli_ops, cli_platform, cli_rules
 from .cli_common import db_option, emit, home, json_option, open_store, progress_bar
 
 console = Console(stderr=True)
@@ -287,6 +287,7 @@ def export(fmt, gateway_id, output, as_json, db):
 cli_ops.register(main)
 cli_rules.register(main)
 cli_broker.register(main)
+cli_platform.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,4 +1,4 @@
-"""Warning rules W01-W18 as data, province profiles, and where every number comes from.
+"""Warning rules W01-W19 as data, province profiles, and where every number comes from.
 
 A rule names its family, inputs, condition (in words, for people), its level, whether it
 clears automatically, the party that answers for it, and its parameters.  Every parameter is a
@@ -176,6 +176,26 @@ RULES: list[dict] = [
      "level": "yellow", "auto_clear": True, "responsible": "contractor",
      "params": {"tolerance_days": _p(0, DEFAULT + " (seed 000 art. 11(3): identity, "
                                                   "attendance and wages must match)")}},
+    # W15's family (technical: data that should reach the platforms): the delivery queue of
+    # central/platform/.  Its parameters are also the push deadlines the queue schedules by.
+    {"code": "W19", "family": TECHNICAL, "name": "平台推送逾期风险",
+     "inputs": "the platform delivery queue: jobs the platform does not hold yet, with their "
+               "deadlines; parked jobs with the platform's reason",
+     "condition": "a push job not delivered risk_minutes before its deadline (technical), past "
+                  "its deadline or parked (yellow). Deadlines: attendance and entry/exit "
+                  "attendance_days after the day (semimonthly projects: the cut-off days in "
+                  "batch_days, 0 = month end); worker information and contracts worker_days "
+                  "after entry; payroll payroll_days after payment; the project by W01's "
+                  "registration deadline (its labour manager by W03's); other objects "
+                  "other_days after central learns of them",
+     "level": "technical", "auto_clear": True, "responsible": "contractor",
+     "params": {"risk_minutes": _p(120, DEFAULT),
+                "attendance_days": _p(0, DEFAULT + " (as seed 001 II(4): pushed the same day)"),
+                "batch_days": _p("15,0", DEFAULT + " (as seed 001 II(4): linear transport and "
+                                                   "water projects by the 15th and month end)"),
+                "worker_days": _p(0, DEFAULT + " (as seed 001 II(4): no later than entry)"),
+                "payroll_days": _p(0, DEFAULT + " (as seed 001 II(6): the same day)"),
+                "other_days": _p(1, DEFAULT)}},
 ]
 BY_CODE = {r["code"]: r for r in RULES}
 
@@ -192,6 +212,7 @@ RESPONSIBLE_SOURCE = {
     "W16": "seed 002 art. 13", "W17": "seed 001 II(5),(6); guarantees: the contractor, "
                                       "seed 001 II(8)",
     "W18": "seed 000 art. 11(3)",
+    "W19": "seed 001 II(4): the general contractor collects and pushes the employment data",
 }
 
 # Lifecycle parameters ("*" = all rules).
@@ -238,6 +259,13 @@ PROFILES: dict[str, dict] = {
                 "flow_days": _p(0, f"{S001} II(6): fund movements the same day"),
                 "guarantee_working_days": _p(3, f"{S001} II(8): payment guarantee within 3 "
                                                 "working days of receipt")},
+        "W19": {"attendance_days": _p(0, f"{S001} II(4): entry/exit and attendance "
+                                         "collected daily, pushed the same day"),
+                "batch_days": _p("15,0", f"{S001} II(4): linear transport and water projects "
+                                         "by the 15th and month end"),
+                "worker_days": _p(0, f"{S001} II(4): worker information and contract no later "
+                                     "than the worker's entry"),
+                "payroll_days": _p(0, f"{S001} II(6): wage payments the same day")},
         "*": {"disposal_days": _p(30, f"{S001} II(10): verified and disposed within 30 days")},
     }},
     "37": {"name": "山东", "seed": "002", "rules": {

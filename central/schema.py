@@ -430,7 +430,7 @@ warnings_t = sa.Table(
     _c("subjectType", S(8), nullable=False),
     _c("subjectId", S(64), nullable=False),
     _c("projectCode", S(64), nullable=False, index=True),
-    _c("period", S(10), nullable=False),
+    _c("period", S(16), nullable=False),  # a day + "#n" for a later episode needs 12+
     _c("level", S(8), nullable=False),
     _c("state", S(20), nullable=False),
     _c("openedOn", D, nullable=False),
@@ -504,4 +504,78 @@ api_tokens = sa.Table(
     _c("name", S(100), nullable=False),
     _c("role", S(8), nullable=False),           # read | party | official | admin
     _c("createdAt", B, nullable=False),
+)
+
+# ------------------------------------------------------------------ platform connector
+# (central/platform/: push to national/provincial platforms, bank intake)
+platform_jobs = sa.Table(          # the delivery queue: one job per object version and target
+    "platform_jobs", metadata,
+    _c("id", I, primary_key=True, autoincrement=True),
+    _c("target", S(32), nullable=False),
+    _c("kind", S(16), nullable=False),          # project | company | team | worker | ...
+    _c("projectCode", S(64), nullable=False, index=True),
+    _c("objectKey", S(200), nullable=False),
+    _c("version", S(64), nullable=False),       # keyed SM3 of the source rows
+    _c("idemKey", S(300), nullable=False, unique=True),
+    _c("payloadEnc", sa.Text, nullable=False),  # SM4-GCM: business data with ID numbers
+    _c("refs", sa.Text),                        # source references (attendance: gw, seqs)
+    _c("records", I, nullable=False),           # records carried (progress)
+    _c("state", S(12), nullable=False),         # queued | sending | submitted | done |
+    #                                             parked | superseded
+    _c("attempts", I, nullable=False),
+    _c("nextAt", B, nullable=False),            # not before (ms)
+    _c("deadlineAt", B),                        # the province's deadline (ms)
+    _c("deadlineSource", S(200)),
+    _c("leaseUntil", B),
+    _c("owner", S(64)),
+    _c("method", S(48)),                        # the platform method last used
+    _c("serial", S(100)),                       # requestSerialCode
+    _c("sentAt", B),
+    _c("lastError", S(500)),
+    _c("reason", S(500)),                       # the platform's reason when parked
+    _c("resolvedBy", S(16)),                    # answer | query | duplicate | operator
+    _c("remoteId", S(64)),                      # id the platform assigned (teamSysNo)
+    _c("createdAt", B, nullable=False),
+    _c("updatedAt", B, nullable=False),
+    _c("doneAt", B),
+    sa.Index("ix_platform_jobs_due", "state", "nextAt"),
+    sa.Index("ix_platform_jobs_object", "target", "objectKey"),
+)
+
+platform_objects = sa.Table(       # the newest version of each object planned for a target
+    "platform_objects", metadata,
+    _c("target", S(32), primary_key=True),
+    _c("kind", S(16), primary_key=True),
+    _c("objectKey", S(200), primary_key=True),
+    _c("version", S(64), nullable=False),
+    _c("jobId", I, nullable=False),
+    _c("remoteId", S(64)),                      # e.g. the platform's teamSysNo
+    _c("deliveredVersion", S(64)),              # the version the platform holds
+)
+
+platform_cursors = sa.Table(       # attendance records planned, per target and gateway
+    "platform_cursors", metadata,
+    _c("target", S(32), primary_key=True),
+    _c("gw_id", S(64), primary_key=True),
+    _c("seq", B, nullable=False),
+)
+
+bank_credentials = sa.Table(       # banks that push special-account data to central
+    "bank_credentials", metadata,
+    _c("bankCode", S(8), primary_key=True),
+    _c("name", S(100), nullable=False),
+    _c("secretEnc", sa.Text, nullable=False),   # SM4-GCM: the bank's signing secret
+    _c("enabled", sa.Boolean, nullable=False, default=True),
+    _c("createdAt", B, nullable=False),
+)
+
+bank_events = sa.Table(            # every bank push, idempotent on (bank, serial)
+    "bank_events", metadata,
+    _c("bankCode", S(8), primary_key=True),
+    _c("serial", S(64), primary_key=True),
+    _c("kind", S(8), nullable=False),           # open | change | close | flow
+    _c("projectCode", S(64), nullable=False, index=True),
+    _c("eventDate", D, nullable=False),         # the day the event happened at the bank
+    _c("digest", S(64), nullable=False),        # keyed SM3 of the body: a re-send must match
+    _c("receivedAt", B, nullable=False),        # when central stored it (ms)
 )

@@ -33,10 +33,10 @@ from .codes import InputError
 from .rules import BY_CODE, LEVELS, effective, lookup, rule_source
 from .store import Store, now_ms
 from .schema import gateways, rejections
-from .schema import (account_flows, attendance_days, complaints, deposit_events, deposits,
-                     notifications, notify_targets, payment_guarantees, payroll_lines,
-                     progress_payments, project_workers, projects, rule_params,
-                     special_accounts, warning_events, warnings_t)
+from .schema import (account_flows, attendance_days, bank_events, complaints, deposit_events,
+                     deposits, notifications, notify_targets, payment_guarantees,
+                     payroll_lines, platform_jobs, progress_payments, project_workers,
+                     projects, rule_params, special_accounts, warning_events, warnings_t)
 from .workdays import Calendar, default_calendar
 
 OPEN_STATES = ("open", "extension_requested", "extended", "overdue", "escalated")
@@ -141,7 +141,26 @@ def load(conn, as_of: dt.date, codes: list[str] | None = None,
                 gateways.c.project)):
         if code in data:
             data[code].rejections = n
+    _load_pushes(conn, data, codes, as_of)
     return data
+
+
+def _load_pushes(conn, data, codes, as_of: dt.date) -> None:
+    """W19: the platform jobs not held yet, grouped (central/platform/)."""
+    end = int(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(),
+                                  tzinfo=checks_tz()).timestamp() * 1000) - 1
+    moment = min(now_ms(), end)
+    j = platform_jobs.c
+    for d in data.values():
+        d.moment_ms = moment
+    for code, target, kind, state, deadline, n, recs, reason in conn.execute(
+            sa.select(j.projectCode, j.target, j.kind, j.state, j.deadlineAt, sa.func.count(),
+                      sa.func.sum(j.records), sa.func.max(j.reason)).where(
+                _in(j.projectCode, codes),
+                j.state.in_(("queued", "sending", "submitted", "parked"))).group_by(
+                j.projectCode, j.target, j.kind, j.state, j.deadlineAt)):
+        if code in data:
+            data[code].pushes.append((target, kind, state, deadline, n, recs, reason))
 
 
 def checks_tz():
@@ -171,6 +190,11 @@ def _load_bank_arrivals(conn, data, codes, regions: set[str]) -> None:
     for code, vdate, rat in conn.execute(sa.select(f.projectCode, f.valueDate, f.receivedAt)
                                          .where(filt(f.projectCode), f.receivedAt.is_not(None))):
         data[code].arrivals.append(("flow", vdate, _day_of(rat)))
+    b = bank_events.c                 # account changes the banks pushed (central/platform)
+    for code, edate, rat in conn.execute(sa.select(b.projectCode, b.eventDate, b.receivedAt)
+                                         .where(filt(b.projectCode), b.kind == "change")):
+        if code in data:
+            data[code].arrivals.append(("account", edate, _day_of(rat)))
 
 
 def _month_expr(conn, col):
