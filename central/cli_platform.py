@@ -227,8 +227,10 @@ def register(main: click.Group) -> None:
     @click.argument("bank_code")
     @click.argument("name")
     @click.option("--rotate", is_flag=True, help="Replace an existing credential.")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print {bank, name, secret} as JSON (the secret is still shown only once).")
     @db_option
-    def bank_add(bank_code, name, rotate, db):
+    def bank_add(bank_code, name, rotate, as_json, db):
         """Make a credential for BANK_CODE; prints its secret once (give it to the bank)."""
         from .codes import InputError
         from .cli_common import open_store
@@ -239,6 +241,10 @@ def register(main: click.Group) -> None:
                 bank_code, name, rotate)
         except InputError as exc:
             raise click.ClickException(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps({"bank": bank_code, "name": name, "secret": secret},
+                                  ensure_ascii=False, sort_keys=True))
+            return
         click.echo(secret)
         console.print(f"bank {bank_code}: keep this secret; it is not shown again")
 

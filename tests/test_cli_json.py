@@ -32,6 +32,10 @@ NO_JSON = {
     "sitegate-central run": "the receiver: runs until stopped and prints its counters as JSON "
                             "when it stops",
     "sitegate-central api": "serves the HTTP JSON API until stopped",
+    "sitegate-central platform run": "the platform pusher: runs until stopped; `platform status "
+                                     "--json` reports on it",
+    "sitegate-central platform fake": "a rehearsal platform: serves until stopped and prints its "
+                                      "URL as the first line (the interface installers script)",
 }
 
 

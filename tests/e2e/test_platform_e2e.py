@@ -42,6 +42,8 @@ def test_gateway_central_platform_with_real_processes(home, mosquitto, tmp_path)
         + "\n")
     subprocess.run(sitegate_cmd("keygen", "-c", str(site)), env=env, check=True,
                    capture_output=True)
+    subprocess.run(central_cmd("key", "-o", str(home / "keys" / "central.pub.pem")), env=env,
+                   check=True, capture_output=True)        # acks verify: the gateway releases
     subprocess.run(central_cmd("gateways", "add", GW, "--public-key",
                                str(home / "keys" / "gateway.key.pem.pub"), "--project", "HN-1"),
                    env=env, check=True, capture_output=True)
