@@ -43,7 +43,7 @@ def test_two_central_processes_share_the_queue_and_send_each_record_once(pg_url,
     c, wids = hunan_site(store, n_workers=30, key=key)
     gw = Gateway(store, "gw-pg-plat", "HN-1")
     gw.punches([lane(wids[i % 30], "in" if (i // 30) % 2 == 0 else "out") for i in range(N)],
-               today_ms(6), block=500)
+               today_ms(6), block=250)        # the wire allows 256 per block
     fake = FakeProc()
     cfg = write_config(tmp_path / "platform.toml", fake.url, batch_size=25)
     env = dict(os.environ, SITEGATE_CENTRAL_KEY=key.hex(), SITEGATE_HOME=str(tmp_path / "h"),
