@@ -112,9 +112,14 @@ system-deps: system-libs
 demo: setup system-libs
 	$(VENV)/bin/sitegate demo $(if $(wildcard $(FACES)/manifest.csv),--faces $(FACES)) $(DEMO_ARGS)
 
-# Import arrows (pyproject.toml [tool.importlinter]): a wrong arrow fails CI before any test runs.
+# Fails CI before any test runs (pyproject.toml; tests/test_lint.py, tests/test_layers.py):
+# import arrows ([tool.importlinter]), ruff on the whole tree ([tool.ruff]) and mypy on the
+# libraries that import nothing of ours ([tool.mypy]).
+LIBRARIES := uplink drivers biometrics geofence
 lint: setup
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(addprefix -p ,$(LIBRARIES))
 
 test: setup system-deps lint
 	$(PY) -m pytest

@@ -118,7 +118,7 @@ def plot(genuine: np.ndarray, impostor: np.ndarray, thresholds: Mapping[str, flo
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     both = np.concatenate([genuine, impostor]) if len(genuine) + len(impostor) else np.array([0.0, 1.0])
-    bins = np.linspace(float(both.min()) - 0.02, float(both.max()) + 0.02, 50)
+    bins = np.linspace(float(both.min()) - 0.02, float(both.max()) + 0.02, 50).tolist()
     if len(impostor):
         ax.hist(impostor, bins=bins, density=True, alpha=0.55, color="#c62828",
                 label=f"impostor pairs (different workers), n={len(impostor)}")

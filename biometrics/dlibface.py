@@ -36,8 +36,8 @@ class Dlib:
         return [(max(r.top(), 0), min(r.right(), w), min(r.bottom(), h), max(r.left(), 0)) for r in rects]
 
     def _rect(self, box):
-        t, r, b, l = box
-        return self._dlib.rectangle(l, t, r, b)
+        top, right, bottom, left = box
+        return self._dlib.rectangle(left, top, right, bottom)
 
     def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
         """5×2: right-eye corners (2), left-eye corners (2), base of the nose, as dlib orders them."""

@@ -48,6 +48,11 @@ class Engine(Protocol):
     def embed(self, faces: list[tuple[np.ndarray, Found]], jitters: int = 1) -> np.ndarray: ...
 
 
+def _xy(p: np.ndarray) -> tuple[float, float]:
+    """One landmark as plain floats."""
+    return float(p[0]), float(p[1])
+
+
 def _reduced(rgb: np.ndarray, detect_width: int) -> tuple[np.ndarray, float]:
     import cv2
     h, w = rgb.shape[:2]
@@ -82,8 +87,9 @@ class MobileFaceNetEngine:
             x1, y1, x2, y2 = (v / scale for v in d.box)
             pts = d.points / scale
             box = (max(0, round(y1)), min(w, round(x2)), min(h, round(y2)), max(0, round(x1)))
-            eyes = tuple(sorted((tuple(map(float, pts[0])), tuple(map(float, pts[1])))))
-            out.append(Found(box, eyes, tuple(map(float, pts[2])), pts, d.score))
+            e1, e2 = _xy(pts[0]), _xy(pts[1])
+            eyes = (e1, e2) if e1 <= e2 else (e2, e1)
+            out.append(Found(box, eyes, _xy(pts[2]), pts, d.score))
         return out
 
     def embed(self, faces: list[tuple[np.ndarray, Found]], jitters: int = 1) -> np.ndarray:
@@ -103,14 +109,13 @@ class DlibEngine:
         small, scale = _reduced(rgb, detect_width)
         h, w = rgb.shape[:2]
         out = []
-        for t, r, b, l in self.dlib.detect(small, upsample):
-            box = (max(0, round(t / scale)), min(w, round(r / scale)), min(h, round(b / scale)),
-                   max(0, round(l / scale)))
+        for top, right, bottom, left in self.dlib.detect(small, upsample):
+            box = (max(0, round(top / scale)), min(w, round(right / scale)),
+                   min(h, round(bottom / scale)), max(0, round(left / scale)))
             pts = self.dlib.landmarks(rgb, box)
-            e1, e2 = tuple(pts[2:4].mean(0)), tuple(pts[0:2].mean(0))
+            e1, e2 = _xy(pts[2:4].mean(0)), _xy(pts[0:2].mean(0))
             eyes = (e1, e2) if e1[0] <= e2[0] else (e2, e1)
-            out.append(Found(box, (tuple(map(float, eyes[0])), tuple(map(float, eyes[1]))),
-                             tuple(map(float, pts[4])), pts))
+            out.append(Found(box, eyes, _xy(pts[4]), pts))
         out.sort(key=lambda f: -(f.box[1] - f.box[3]) * (f.box[2] - f.box[0]))
         return out
 

@@ -54,6 +54,7 @@ def enrol_images(images: list[tuple[str, bytes | str | Path | np.ndarray]],
         except FaceError as exc:
             rejected.append((label, exc.reason, str(exc)))
             continue
+        assert face.encoding is not None        # analyse encodes unless told not to
         accepted.append(face.encoding)
     spread = None
     if len(accepted) > 1:

@@ -142,8 +142,8 @@ def crop_stats(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, 
     """(sharpness, brightness) of the face box: variance of the Laplacian on a 128×128 grey
     copy, and its mean grey level."""
     import cv2
-    t, r, b, l = box
-    crop = rgb[t:b, l:r]
+    top, right, bottom, left = box
+    crop = rgb[top:bottom, left:right]
     if crop.size == 0:
         return 0.0, 0.0
     gray = cv2.cvtColor(cv2.resize(crop, (128, 128), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)

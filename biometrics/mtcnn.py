@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,8 @@ class Detection:
     points: np.ndarray                          # 5×2 (x, y): left eye, right eye, nose, mouth l, mouth r
 
 
-def interpreter(path: Path, threads: int = 1):
+def interpreter(path: Path, threads: int = 1) -> Any:
+    """A LiteRT interpreter for one model (LiteRT ships no type information)."""
     from ai_edge_litert.interpreter import Interpreter
     return Interpreter(model_path=str(path), num_threads=threads)
 
@@ -88,7 +90,7 @@ class MTCNN:
 
     def __init__(self, folder: Path, threads: int = 1, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709) -> None:
         self._pnet_path, self._threads = folder / "pnet.tflite", threads
-        self._pnets: dict[tuple, object] = {}        # one P-Net per pyramid level shape (no re-allocation)
+        self._pnets: dict[tuple, Any] = {}           # one P-Net per pyramid level shape (no re-allocation)
         self._scratch = interpreter(self._pnet_path, threads)
         self.rnet = interpreter(folder / "rnet.tflite", threads)
         self.onet = interpreter(folder / "onet.tflite", threads)
@@ -143,7 +145,8 @@ class MTCNN:
         h, w = img.shape[:2]
         t1, t2, t3 = self.thresholds
         m = 12.0 / max(min_face, 12.0)
-        scales, side = [], min(h, w) * m
+        scales: list[float] = []
+        side = min(h, w) * m
         while side >= 12:
             scales.append(m * self.factor ** len(scales))
             side *= self.factor
@@ -200,6 +203,7 @@ class MTCNN:
         out_list = []
         for i in pick:
             points = np.stack([px[i], py[i]], 1)
-            out_list.append(Detection(tuple(float(v) for v in b[i, :4]), float(b[i, 4]), points))
+            x1, y1, x2, y2 = (float(v) for v in b[i, :4])
+            out_list.append(Detection((x1, y1, x2, y2), float(b[i, 4]), points))
         out_list.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return out_list

@@ -85,15 +85,17 @@ def analyse_sequence(frames: list[np.ndarray], *, liveness: LivenessPolicy | Non
     live = assess(obs, liveness) if liveness is not None else None
     # pose is judged by liveness; a probe frame only needs size, light and sharpness
     gate = replace(quality, max_yaw=9.0, max_roll_deg=180.0)
-    usable, first_error = [], None
-    for face, found, rgb, index in sorted(singles, key=lambda s: -frame_score(s[0])):
+    usable: list[tuple[Face, Found, np.ndarray, int]] = []
+    first_error: FaceError | None = None
+    for single in sorted(singles, key=lambda s: -frame_score(s[0])):
         try:
-            check_quality(face, gate)
+            check_quality(single[0], gate)
         except FaceError as exc:
             first_error = first_error or exc
             continue
-        usable.append((face, found, rgb, index))
+        usable.append(single)
     if not usable:
+        assert first_error is not None          # singles is not empty: each one failed the gate
         return done(first_error.reason, str(first_error), live)
     chosen = usable[:fuse]
     t1 = time.perf_counter()

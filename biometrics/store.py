@@ -134,12 +134,14 @@ class TemplateStore:
         return self._conn.execute("SELECT COUNT(*), MAX(id), SUM(id) FROM templates").fetchone()
 
     def workers(self, model: str | None = None) -> list[str]:
+        args: tuple[str, ...]
         q, args = "SELECT DISTINCT worker FROM templates", ()
         if model:
             q, args = q + " WHERE model = ?", (model,)
         return [r[0] for r in self._conn.execute(q + " ORDER BY worker", args)]
 
     def count(self, worker_id: str, model: str | None = None) -> int:
+        args: tuple[str, ...]
         q, args = "SELECT COUNT(*) FROM templates WHERE worker = ?", (worker_id,)
         if model:
             q, args = q + " AND model = ?", args + (model,)

@@ -84,7 +84,7 @@ def register(main: click.Group) -> None:
         if rule != "*" and rule not in BY_CODE:
             raise click.BadParameter(f"unknown rule {rule!r}", param_hint="RULE")
         known = effective(region)
-        if (rule, key) not in known and not (key in LIFECYCLE):
+        if (rule, key) not in known and key not in LIFECYCLE:
             raise click.BadParameter(f"{rule} has no parameter {key!r}", param_hint="KEY")
         like = known.get((rule, key), LIFECYCLE.get(key))[0]
         if isinstance(like, int) and not value.lstrip("-").isdigit():

@@ -61,7 +61,7 @@ rejections = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
 )
 
-S, D, B, I = sa.String, sa.Date, sa.BigInteger, sa.Integer
+S, D, B, I = sa.String, sa.Date, sa.BigInteger, sa.Integer  # noqa: E741 - column types, one letter each
 
 
 def _c(name, type_, *args, **kw):

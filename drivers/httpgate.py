@@ -90,7 +90,7 @@ class HttpTurnstileGate:
         self.address = address
         self.lanes = {k: v if isinstance(v, Lane) else Lane(**v) for k, v in lanes.items()}
         self.timeout, self.poll_interval = timeout, poll_interval
-        self._url = url
+        self._host, self._port = url.hostname, url.port
         self._token = Path(token_file).read_text().strip() if token_file else None
         self._tls = ssl.create_default_context(cafile=ca_file) if url.scheme == "https" else None
         self._base = url.path.rstrip("/")
@@ -100,7 +100,7 @@ class HttpTurnstileGate:
 
     # ------------------------------------------------------------------ one request
     def _send(self, req: Request) -> dict:
-        host, port = self._url.hostname, self._url.port
+        host, port = self._host, self._port
         conn = (http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self._tls)
                 if self._tls else http.client.HTTPConnection(host, port, timeout=self.timeout))
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -23,8 +23,11 @@ class PtyDevice:
     tick_interval = 0.05
 
     def __init__(self, link: str | None = None, baud: int | None = None) -> None:
-        self._own_dir = None if link else tempfile.mkdtemp(prefix="sitegate-sim-")
-        self.path = link or os.path.join(self._own_dir, self.name)
+        self._own_dir: str | None = None      # a temporary directory for the link, removed on stop
+        if not link:
+            self._own_dir = tempfile.mkdtemp(prefix="sitegate-sim-")
+            link = os.path.join(self._own_dir, self.name)
+        self.path = link
         self.baud = baud                  # pace output at this wire speed (None = as fast as pty)
         self.tty: str | None = None       # current /dev/pts/N
         self._master: int | None = None

@@ -55,8 +55,8 @@ class SerialTransport:
     def close(self) -> None:
         try:
             self._ser.close()
-        except Exception:
-            pass
+        except self._errors:
+            pass            # already gone: nothing left to release
 
 
 class UsbBulkTransport:
@@ -105,5 +105,5 @@ class UsbBulkTransport:
     def close(self) -> None:
         try:
             self._util.dispose_resources(self._dev)
-        except Exception:
-            pass
+        except self._usb.USBError:
+            pass            # unplugged: nothing left to release

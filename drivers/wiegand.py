@@ -8,6 +8,7 @@ gap of 25 ms or more), for converters that report raw pulses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 class WiegandError(ValueError):
@@ -66,7 +67,7 @@ def encode26(facility: int, number: int) -> str:
     return encode(facility << 16 | number, 26)
 
 
-def uid_to_w34(uid: bytes, byteorder: str = "big") -> str:
+def uid_to_w34(uid: bytes, byteorder: Literal["big", "little"] = "big") -> str:
     """W34 from a 4-byte card UID; the byte order differs between readers (configurable)."""
     return encode(int.from_bytes(uid[:4], byteorder), 34)
 

@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 from shapely.geometry import Point, mapping, shape
+from shapely.geometry.base import BaseGeometry
 
 from .coords import CoordinateError, check_lonlat
 from .datum import check_datum, convert
@@ -75,11 +76,11 @@ class TimeWindow:
 class Fence:
     id: str
     kind: str
-    geometry: object                 # shapely geometry in WGS-84 lon/lat
+    geometry: BaseGeometry           # in WGS-84 lon/lat
     half_width_m: float = 0.0        # corridor
     radius_m: float = 0.0            # circle
     source_crs: str = "wgs84"        # datum it was drawn in
-    source_geometry: object = None   # as drawn (for display), in source_crs
+    source_geometry: BaseGeometry | None = None   # as drawn (for display), in source_crs
     windows: tuple[TimeWindow, ...] = ()
     tz_offset_min: int = 480
     name: str = ""
@@ -104,7 +105,8 @@ class Fence:
         else:
             self._edge = self.metric          # the centre point
         shapely.prepare(self._edge)
-        self._cx, self._cy = (self.metric.x, self.metric.y) if self.kind == "circle" else (0, 0)
+        self._cx, self._cy = (float(self.metric.x), float(self.metric.y)) if self.kind == "circle" \
+            else (0.0, 0.0)
         if self.kind != "circle":
             rings = ([self.metric] if self.kind == "corridor" else
                      [self.metric.exterior, *self.metric.interiors])
@@ -288,7 +290,7 @@ def _check_vertices(coords, fid: str) -> None:
             raise FenceError(str(exc)) from None
 
 
-def build(geometry: dict, props: dict, default_id: str = "fence", crs: str | None = None) -> Fence:
+def build(geometry: dict | None, props: dict | None, default_id: str = "fence", crs: str | None = None) -> Fence:
     """Build a fence from a GeoJSON geometry and its properties; every problem is a FenceError."""
     props = dict(props or {})
     fid = str(props.get("id") or props.get("name") or default_id)
@@ -319,10 +321,12 @@ def build(geometry: dict, props: dict, default_id: str = "fence", crs: str | Non
     gtype = geom.geom_type
     if kind is None:
         kind = {"Polygon": "polygon", "LineString": "corridor", "Point": "circle"}.get(gtype)
-    expected = {"polygon": "Polygon", "corridor": "LineString", "circle": "Point"}.get(kind)
-    if expected is None:
-        raise FenceError(f"fence {fid}: geometry {gtype} is not a fence (use Polygon, "
-                         f"LineString + half_width_m, or Point + radius_m)")
+        if kind is None:
+            raise FenceError(f"fence {fid}: geometry {gtype} is not a fence (use Polygon, "
+                             f"LineString + half_width_m, or Point + radius_m)")
+    elif not isinstance(kind, str) or kind not in KINDS:
+        raise FenceError(f"fence {fid}: unknown kind {kind!r} (allowed: {', '.join(KINDS)})")
+    expected = {"polygon": "Polygon", "corridor": "LineString", "circle": "Point"}[kind]
     if gtype != expected:
         raise FenceError(f"fence {fid}: kind {kind!r} needs a {expected}, got {gtype}")
     half_width = radius = 0.0

@@ -71,22 +71,22 @@ def from_kml(text: str, crs: str | None = None, default_id: str = "fence") -> li
     out = []
     for i, pm in enumerate(marks):
         ns = _KML if pm.tag.startswith(_KML) else ""
-        props = {}
+        props: dict[str, str | float] = {}
         name = pm.find(f"{ns}name")
         if name is not None and name.text:
             props["name"] = name.text.strip()
         for data in pm.iter(f"{ns}Data"):
-            value = data.find(f"{ns}value")
-            if value is None or value.text is None:
+            key, value = data.get("name"), data.find(f"{ns}value")
+            if not key or value is None or value.text is None:
                 continue
-            v = value.text.strip()
-            key = data.get("name")
+            text = value.text.strip()
             if key in ("half_width_m", "radius_m"):
                 try:
-                    v = float(v)
+                    props[key] = float(text)
                 except ValueError:
                     raise FenceError(f"KML placemark {i + 1}: {key} must be a number") from None
-            props[key] = v
+            else:
+                props[key] = text
         geom = None
         for tag, gtype in (("Polygon", "Polygon"), ("LineString", "LineString"),
                            ("Point", "Point")):
@@ -100,8 +100,8 @@ def from_kml(text: str, crs: str | None = None, default_id: str = "fence") -> li
                 pts = _kml_coords(el.find(f"{ns}coordinates"), i)
                 geom = {"type": gtype, "coordinates": pts[0] if tag == "Point" and pts else pts}
             break
-        fid = props.get("id") or props.get("name") or (
-            f"{default_id}-{i + 1}" if len(marks) > 1 else default_id)
+        fid = str(props.get("id") or props.get("name") or (
+            f"{default_id}-{i + 1}" if len(marks) > 1 else default_id))
         out.append(build(geom, props, default_id=fid, crs=crs))
     return out
 

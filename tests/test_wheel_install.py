@@ -93,7 +93,7 @@ def test_installed_program_runs_from_outside_the_checkout(venv):
     assert where.returncode == 0, where.stderr
     gw_file, template = where.stdout.split()
     assert gw_file.startswith(str(env_dir)) and template.startswith(str(env_dir)), where.stdout
-    assert not str(ROOT) in where.stdout
+    assert str(ROOT) not in where.stdout
     out = _run(venv, str(env_dir / "bin" / "sitegate"), "--help")
     assert out.returncode == 0, out.stderr[-2000:]
     for command in ("run", "demo", "install-service", "provision", "web", "phone"):

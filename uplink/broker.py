@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -54,8 +55,8 @@ class BrokerConfig:
 def new_client(cfg: BrokerConfig, client_id: str) -> mqtt.Client:
     """A configured, not yet connected paho client (clean session, TLS, credentials)."""
     v5 = cfg.protocol == "5"
-    kwargs = dict(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                  protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+    kwargs: dict[str, Any] = dict(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  client_id=client_id, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
     if not v5:
         kwargs["clean_session"] = True
     client = mqtt.Client(**kwargs)

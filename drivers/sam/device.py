@@ -96,7 +96,7 @@ class SamDevice:
     def handle(self, body: bytes) -> bytes:
         cmd, para, data = body[0], body[1], body[2:]
         C = p.Command
-        key = (cmd, para)
+        key: tuple[int, int | None] = (cmd, para)
         if cmd == C.SET_BAUD.cmd and para in p.BAUD_CODES.values():
             key = C.SET_BAUD.value
         if key not in _DATA_LEN:

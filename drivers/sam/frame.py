@@ -20,7 +20,7 @@ MAX_LEN = 2400       # largest real frame: read with 2 fingerprints, Len = 2314
 _KEEP = len(PREAMBLE) - 1  # bytes kept when no preamble is found (may be a partial preamble)
 
 
-def xor(data: bytes) -> int:
+def xor(data: bytes | bytearray) -> int:
     """XOR of all bytes. Folds one big integer in halves (C speed) instead of a Python loop."""
     width = len(data)
     x = int.from_bytes(data, "little")

@@ -56,7 +56,7 @@ def region_name(number: str) -> str | None:
     try:
         from stdnum import numdb
         info = {k: v for _, props in numdb.get("cn/loc").info(prefix) for k, v in props.items()}
-    except Exception:  # pragma: no cover - stdnum missing its data file
+    except (ImportError, OSError):  # pragma: no cover - stdnum or its data file missing
         return None
     if not info:
         return None
@@ -86,6 +86,7 @@ def check_id_number(number: str, *, gender_male: bool | None = None, birth: date
     if birth is not None and birth != born:
         raise IdNumberError("birth date on the card does not match the ID number")
     warnings: list[str] = []
+    region: str | None
     if foreign_2023:
         if number[0] != "9":
             raise IdNumberError("2023 foreign permanent-resident numbers start with 9")

@@ -49,10 +49,12 @@ def write_video(paths: Iterable[str | Path], out: str | Path, fps: float = 5.0,
                 size: tuple[int, int] = (640, 480), repeat: int = 1) -> Path:
     import cv2
     import numpy as np
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     try:
         for jpg in load_frames(paths, size) * repeat:
-            writer.write(cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR))
+            frame = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+            assert frame is not None            # load_frames encoded it a moment ago
+            writer.write(frame)
     finally:
         writer.release()
     return Path(out)

@@ -62,3 +62,19 @@ def test_no_usb_reader_is_device_lost():
     # the real lookup: no reader (or no libusb backend) on this machine
     with pytest.raises(DeviceLost):
         UsbBulkTransport()
+
+
+def test_closing_an_unplugged_reader_is_quiet_and_other_errors_are_not():
+    class Context:                  # pyusb's per-device context; dispose() frees the handle
+        def __init__(self, error):
+            self.error = error
+
+        def dispose(self, device):
+            raise self.error
+
+    dev = FakeBulkDevice()
+    dev._ctx = Context(usb.core.USBError("No such device", errno=19))
+    UsbBulkTransport(device=dev).close()                      # unplugged: nothing to release
+    dev._ctx = Context(RuntimeError("a bug, not a lost device"))
+    with pytest.raises(RuntimeError):
+        UsbBulkTransport(device=dev).close()

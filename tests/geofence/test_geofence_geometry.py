@@ -129,6 +129,12 @@ def feature(geom, **props):
      "unknown datum"),
     ({"type": "LineString", "coordinates": [[108.3, 22.8], [108.4, 22.8]]},
      {"crs": "wgs84", "half_width_m": 50, "windows": ["7:00-19:00"]}, "time window"),
+    ({"type": "Point", "coordinates": [108.3, 22.8]}, {"crs": "wgs84", "radius_m": 5, "kind": "blob"},
+     r"unknown kind 'blob' \(allowed: polygon, corridor, circle\)"),
+    ({"type": "Point", "coordinates": [108.3, 22.8]},
+     {"crs": "wgs84", "radius_m": 5, "kind": ["circle"]}, r"unknown kind \['circle'\]"),
+    ({"type": "MultiPoint", "coordinates": [[108.3, 22.8]]}, {"crs": "wgs84"},
+     "geometry MultiPoint is not a fence"),
 ])
 def test_bad_fences_are_clear_errors(geom, props, match):
     with pytest.raises(FenceError, match=match):
@@ -161,6 +167,11 @@ def test_geojson_and_kml_load(tmp_path):
     assert again.source_crs == "gcj02"
     assert np.allclose(shapely.get_coordinates(again.geometry),
                        shapely.get_coordinates(fences[0].geometry))
+    # a <Data> without a name is not a property (it would be written out as "null")
+    stray = kml.replace("<ExtendedData>", "<ExtendedData><Data><value>x</value></Data>")
+    (tmp_path / "stray.kml").write_text(stray)
+    (s,) = geofence.load(tmp_path / "stray.kml")
+    assert "null" not in json.dumps(s.to_geojson()["properties"]) and None not in s.properties
     (tmp_path / "nocrs.kml").write_text(kml.replace("gcj02", ""))
     with pytest.raises(FenceError, match="datum is not declared"):
         geofence.load(tmp_path / "nocrs.kml")

@@ -16,7 +16,7 @@ def test_lanes_and_faces_parse(tmp_path):
     assert cfg.faces.verify == 0.4 and cfg.faces.liveness == "off"
     assert cfg.faces.store == tmp_path / "faces" / "templates.db"
     assert cfg.roster.path == tmp_path / "roster.db" and cfg.roster.max_age_male == 58
-    assert [(l.name, l.dir, l.relay, l.anti_passback) for l in cfg.lanes] == \
+    assert [(lane.name, lane.dir, lane.relay, lane.anti_passback) for lane in cfg.lanes] == \
            [("entry", "in", 0, False), ("exit", "out", 1, True)]
     assert parse({"gateway": {"id": "gw-1"}}, home=tmp_path).lanes == []
 
@@ -43,4 +43,4 @@ def test_face_only_and_card_only_lanes_need_only_their_devices(tmp_path):
     cfg = parse({"gateway": {"id": "gw-1"}, "lanes": {
         "f": {"mode": "face", "camera": "rtsp://cam/1", "gate": "/dev/x"},
         "c": {"mode": "card", "idcard": "/dev/y", "gate": "/dev/x"}}}, home=tmp_path)
-    assert [l.mode for l in cfg.lanes] == ["face", "card"]
+    assert [lane.mode for lane in cfg.lanes] == ["face", "card"]
