@@ -45,6 +45,7 @@ class Probe:
         self.granted: dict[str, bool] = {}
         self.messages: list[tuple[str, bytes]] = []
         self._up, self._subs, self._mids = threading.Event(), threading.Event(), {}
+        self._lock = threading.Lock()        # a SUBACK can arrive before subscribe() returns
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, bytes(m.payload)))
@@ -57,14 +58,16 @@ class Probe:
         self._up.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
-        self.granted[self._mids.pop(mid)] = not reason_codes[0].is_failure
-        if not self._mids:
-            self._subs.set()
+        with self._lock:
+            self.granted[self._mids.pop(mid)] = not reason_codes[0].is_failure
+            if not self._mids:
+                self._subs.set()
 
     def subscribe(self, *filters: str) -> dict[str, bool]:
         self._subs.clear()
-        for f in filters:
-            self._mids[self.client.subscribe(f, qos=1)[1]] = f
+        with self._lock:                      # the loop thread's callback waits for the mids
+            for f in filters:
+                self._mids[self.client.subscribe(f, qos=1)[1]] = f
         assert self._subs.wait(10), "no SUBACK"
         return {f: self.granted[f] for f in filters}
 
