@@ -61,6 +61,8 @@ def main(verbose: int) -> None:
 @click.option("--max-payload", default=512 * 1024, show_default=True)
 @click.option("--delay-ms", default=0, hidden=True, help="Test knob: slow every message down.")
 @click.option("--ready-file", type=click.Path(dir_okay=False), hidden=True)
+@click.option("--ready-wait-s", type=float, default=30.0, hidden=True,
+              help="How long to wait for the broker before telling systemd READY anyway.")
 @click.option("--park-gaps/--no-park-gaps", default=None,
               help="Keep blocks that overtake their predecessor until it arrives (default: on "
                    "with --share).")
@@ -70,7 +72,7 @@ def main(verbose: int) -> None:
               help="Take workers registered on site into the registry (registration records, "
                    "opened with $SITEGATE_HOME/central/intake.key).")
 def run(db, broker_url, username, password, ca_file, cert_file, key_file, client_id, share,
-        max_payload, delay_ms, ready_file, park_gaps, roster, intake):
+        max_payload, delay_ms, ready_file, ready_wait_s, park_gaps, roster, intake):
     """Receive, verify, store and acknowledge gateway blocks until stopped.
 
     Acks and roster updates are signed with central's key ($SITEGATE_HOME/central/signing.key,
@@ -106,7 +108,7 @@ def run(db, broker_url, username, password, ca_file, cert_file, key_file, client
     def mark_ready():
         # systemd (Type=notify): ready once subscribed, so units ordered after us find a
         # receiver that is listening; STATUS shows the counters while running
-        if receiver.connected.wait(30):
+        if receiver.connected.wait(ready_wait_s):
             notifier.notify("READY=1", f"STATUS=receiving on {broker.display()}")
             if ready_file:
                 Path(ready_file).write_text("ready\n")

@@ -64,7 +64,7 @@ def test_central_ready_even_without_broker_says_so(tmp_path):
         port = s.getsockname()[1]
     env = dict(os.environ, SITEGATE_HOME=str(tmp_path / "home"), NOTIFY_SOCKET=addr)
     proc = subprocess.Popen(central_cmd("run", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--broker",
-                                        f"mqtt://127.0.0.1:{port}"), env=env, stdout=subprocess.PIPE,
+                                        f"mqtt://127.0.0.1:{port}", "--ready-wait-s", "2"), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         msg = srv.recv(4096).decode()
