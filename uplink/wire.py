@@ -37,7 +37,9 @@ MAX_INT = 2**53 - 1
 TOPIC_ROOT = "sitegate/v1"
 GATEWAY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
-ACK_STATUSES = ("ok", "duplicate", "gap", "rejected")
+ACK_STATUSES = ("ok", "duplicate", "gap", "rejected", "busy")
+# a busy ack asks the gateway to wait this long (ms) before sending again (docs/wire.md §5)
+RETRY_AFTER_MS = (100, 600_000)
 
 
 # the limits of docs/wire.md §3/§4 (our defaults; each is a rejection of kind "limit")
@@ -436,36 +438,52 @@ def _chain(records: Iterable[dict], prev: str, encode) -> tuple[list[str], list[
 # Rejection kinds central names at the start of ``reason`` ("<kind>: <detail>"); a gateway
 # treats a kind it does not know like any other rejection (docs/wire.md §5).
 ACK_KINDS = ("malformed", "oversized", "broken_chain", "bad_signature", "gateway_mismatch",
-             "conflict", "replay", "gap", "internal")
+             "conflict", "replay", "gap", "internal", "busy")
 MAX_REASON = 200
 
 
 def make_ack(gw: str, seq: int, head: str, status: str, ref: int | None = None,
-             reason: str = "", kind: str = "") -> bytes:
+             reason: str = "", kind: str = "", retry_after_ms: int | None = None) -> bytes:
     """The ack's canonical bytes (what central signs).  With ``kind``, ``reason`` becomes
-    ``"<kind>: <detail>"`` (a detail already starting with the kind is not repeated)."""
+    ``"<kind>: <detail>"`` (a detail already starting with the kind is not repeated).  A
+    ``busy`` ack, and only a busy one, carries ``retry_after_ms``."""
     if status not in ACK_STATUSES:
         raise WireError(f"ack: unknown status {status!r}")
+    if (status == "busy") != (retry_after_ms is not None):
+        raise WireError("ack: retry_after_ms goes with status busy, and only with it")
+    if retry_after_ms is not None and not RETRY_AFTER_MS[0] <= retry_after_ms <= RETRY_AFTER_MS[1]:
+        raise WireError(f"ack: retry_after_ms must be {RETRY_AFTER_MS[0]}..{RETRY_AFTER_MS[1]}")
     if kind:
         detail = reason.strip()
         for prefix in (kind, kind.replace("_", " ")):
             if detail.lower().startswith(prefix + ":"):
                 detail = detail[len(prefix) + 1:].strip()
         reason = f"{kind}: {detail}" if detail else kind
-    return canonical({"gw": gw, "head": head, "ref": ref, "reason": reason[:MAX_REASON],
-                      "seq": seq, "status": status, "v": VERSION})
+    ack = {"gw": gw, "head": head, "ref": ref, "reason": reason[:MAX_REASON],
+           "seq": seq, "status": status, "v": VERSION}
+    if retry_after_ms is not None:
+        ack["retry_after_ms"] = retry_after_ms
+    return canonical(ack)
 
 
 _ACK_KEYS = {"gw", "head", "ref", "reason", "seq", "status", "v"}
+_BUSY_KEYS = _ACK_KEYS | {"retry_after_ms"}
 
 
 def decode_ack(body: bytes) -> dict:
     """Check an ack's canonical bytes (without the signature; see ``open_ack``)."""
     ack = parse_canonical(bytes(body), "ack")
-    if not isinstance(ack, dict) or set(ack) != _ACK_KEYS or ack["v"] != VERSION:
+    if not isinstance(ack, dict) or ack.get("v") != VERSION:
         raise WireError("ack: wrong fields")
-    if ack["status"] not in ACK_STATUSES:
-        raise WireError(f"ack: unknown status {ack['status']!r}")
+    if ack.get("status") not in ACK_STATUSES:
+        raise WireError(f"ack: unknown status {ack.get('status')!r}")
+    if set(ack) != (_BUSY_KEYS if ack["status"] == "busy" else _ACK_KEYS):
+        raise WireError("ack: wrong fields")
+    if ack["status"] == "busy":
+        ms = ack["retry_after_ms"]
+        if not _is_int(ms) or not RETRY_AFTER_MS[0] <= ms <= RETRY_AFTER_MS[1]:
+            raise WireError(f"ack: retry_after_ms must be an integer {RETRY_AFTER_MS[0]}.."
+                            f"{RETRY_AFTER_MS[1]}")
     if not _is_int(ack["seq"]) or ack["seq"] < 0:
         raise WireError("ack: seq must be an integer >= 0")
     if not isinstance(ack["head"], str) or not HASH_RE.match(ack["head"]):

@@ -32,9 +32,15 @@ pytestmark = pytest.mark.timeout(300)
 PIN = "2468"
 
 
-def years_ago(n: int, days: int = 0) -> date:
-    t = date.today()
-    return date.fromordinal(t.replace(year=t.year - n).toordinal() + days)
+def years_ago(n: int, days: int, today: date) -> date:
+    return date.fromordinal(today.replace(year=today.year - n).toordinal() + days)
+
+
+@pytest.fixture
+def today() -> date:
+    """One date for the whole test, read when it runs (not at collection: a suite that crosses
+    midnight made "20 tomorrow" exactly 20 today); the lane and the phone are pinned to it."""
+    return date.today()
 
 
 def put(roster, **fields):
@@ -42,22 +48,24 @@ def put(roster, **fields):
     roster.add("W000103", id_number=RESIDENT["id_number"], name=RESIDENT["name"], **fields)
 
 
-# reason -> how the roster says it (None: not on the roster); today's date, [roster] limits 20/50/45
-CASES = {
-    "exited": dict(status="exited"),
-    "suspended": dict(status="suspended"),
-    "blacklisted": "blacklist",
-    "contract_expired": dict(contract_end=date.today() - timedelta(days=1)),
-    "certificate_missing": dict(special_op="JZ-01"),
-    "certificate_expired": dict(trade="电焊工", cert_valid_to=date.today() - timedelta(days=1)),
-    "under_age": dict(birth=years_ago(20, 1), gender="male"),        # 20 tomorrow; the default 18 would pass
-    "over_age": dict(birth=years_ago(51), gender="male"),            # 51; the default 60 would pass
-    "unknown_worker": None,
-}
+def cases(today: date) -> dict:
+    """reason -> how the roster says it (None: not on the roster) on ``today``; [roster] limits
+    20/50/45."""
+    return {
+        "exited": dict(status="exited"),
+        "suspended": dict(status="suspended"),
+        "blacklisted": "blacklist",
+        "contract_expired": dict(contract_end=today - timedelta(days=1)),
+        "certificate_missing": dict(special_op="JZ-01"),
+        "certificate_expired": dict(trade="电焊工", cert_valid_to=today - timedelta(days=1)),
+        "under_age": dict(birth=years_ago(20, 1, today), gender="male"),  # 20 tomorrow; the default 18 would pass
+        "over_age": dict(birth=years_ago(51, 0, today), gender="male"),   # 51; the default 60 would pass
+        "unknown_worker": None,
+    }
 
 
 @pytest.fixture
-def phone(rig, tmp_path):
+def phone(rig, tmp_path, today):
     """The phone page of the rig's site: config with site age limits, a fence, an enrolled
     W000103; the lane is given the same [roster] rules and today's date."""
     home = rig.home
@@ -75,7 +83,7 @@ def phone(rig, tmp_path):
     server = PhoneServer(app, "127.0.0.1", 0, cfg.phone_cert, cfg.phone_key).start()
     m = rig.runner.machine
     m.settings = dataclasses.replace(m.settings, rules=rules_from(cfg.roster))
-    rig.runner.today = date.today
+    rig.runner.today = app.today = lambda: today
     ctx = ssl.create_default_context(cafile=str(cfg.phone_cert))
 
     def post(path, body, cookie=None):
@@ -107,9 +115,10 @@ def last_record(outbox) -> dict:
 FIX = {"lon": 108.35, "lat": 22.8203, "accuracy": 6, "dir": "in"}
 
 
-def test_each_roster_reason_refused_alike_at_lane_and_phone(rig, phone):
-    assert set(CASES) == set(ROSTER_REASONS) - {"inactive", "anti_passback"}
-    for reason, state in CASES.items():
+def test_each_roster_reason_refused_alike_at_lane_and_phone(rig, phone, today):
+    every = cases(today)
+    assert set(every) == set(ROSTER_REASONS) - {"inactive", "anti_passback"}
+    for reason, state in every.items():
         rig.roster.remove("W000103")
         if state == "blacklist":
             put(rig.roster)
@@ -133,7 +142,7 @@ def test_each_roster_reason_refused_alike_at_lane_and_phone(rig, phone):
         assert "map" not in answer and "distance_m" not in answer           # nothing about location
     # an eligible worker passes the roster rule on both paths (then the face decides)
     rig.roster.remove("W000103")
-    put(rig.roster, birth=years_ago(30), gender="male", trade="钢筋工")
+    put(rig.roster, birth=years_ago(30, 0, today), gender="male", trade="钢筋工")
     lane = rig.card(RESIDENT)
     assert lane["reason"] not in ROSTER_REASONS, lane
     code, answer = phone(dict(FIX, selfie="not a photo"))

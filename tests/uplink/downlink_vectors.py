@@ -15,6 +15,7 @@ from wire_vectors import GW, PRIVATE as GATEWAY_PRIVATE, build as build_blocks
 CENTRAL_PRIVATE = "1649ab77a00637bd5e2efe283fbf353534aa7f7cb89463f208ddbc2920bb0da0"
 K_ACK = "4c62eefd6ecfc2b95b92fd6c3d9575148afa17425546d49018e5388d49dd7b4f"
 K_REJECTED = "6cb28d99385c175c94f94e934817663fc176d925dd72b727260dbaae1fb2f96f"
+K_BUSY = "5d1f0e2c3b4a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 K_ROSTER = "a7d04ae8f2a1ba3f4c0ea9d1d6ce77fb9a0f6c4ba0f1cb2e8d6e5ab3d9c07e11"
 K_SEAL = "3e4f8a1d0b2c5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
 MESSAGE_KEY = "00112233445566778899aabbccddeeff"
@@ -32,6 +33,8 @@ def build() -> dict:
     ack = make_ack(GW, 2, head, "ok", 1)
     rejected = make_ack(GW, 0, ZERO_HASH, "rejected", 3,
                         "block does not link to stored seq 0", kind="broken_chain")
+    busy = make_ack(GW, 2, head, "busy", 3, "central is at capacity", kind="busy",
+                    retry_after_ms=2000)
     key, sealed = seal_private(GW, Signer(GATEWAY_PRIVATE).public_hex,
                                {ENTRY["worker"]: PRIVATE_FIELDS},
                                _key=bytes.fromhex(MESSAGE_KEY), _nonces=[bytes.fromhex(NONCE)],
@@ -50,6 +53,8 @@ def build() -> dict:
                 "payload_hex": (ack + ack_sig).hex()},
         "ack_rejected": {"signed_hex": rejected.hex(), "k": K_REJECTED,
                          "payload_hex": (rejected + central._sign_with_k(rejected, K_REJECTED)).hex()},
+        "ack_busy": {"signed_hex": busy.hex(), "k": K_BUSY,
+                     "payload_hex": (busy + central._sign_with_k(busy, K_BUSY)).hex()},
         "roster_request_hex": request(0).hex(),
         "roster": {
             "private_plain_hex": canonical(PRIVATE_FIELDS).hex(),

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from downlink_vectors import build
 from uplink.roster import decide, decode_update, open_private, parse_request
 from uplink.sm2 import Signer, Verifier, private_key_pem, public_key_pem
-from uplink.wire import BadSignature, WireError, ack_kind, open_ack
+from uplink.wire import BadSignature, WireError, ack_kind, canonical, decode_ack, open_ack
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "wire.md"
 
@@ -53,6 +53,28 @@ def test_signed_ack_checks_out_with_openssl(tmp_path):
                    v["gateway"])
     assert rej["status"] == "rejected" and ack_kind(rej) == "broken_chain"
     assert rej["reason"] == "broken_chain: block does not link to stored seq 0"
+    busy = open_ack(bytes.fromhex(v["ack_busy"]["payload_hex"]), Verifier(v["central_public_key"]),
+                    v["gateway"])
+    assert (busy["status"], busy["retry_after_ms"], busy["seq"], ack_kind(busy)) == ("busy", 2000, 2, "busy")
+
+
+@pytest.mark.parametrize("fields", [
+    {"status": "busy"},                                   # busy without its wait
+    {"status": "ok", "retry_after_ms": 2000},             # a wait on another status
+    {"status": "busy", "retry_after_ms": 99},             # below the floor
+    {"status": "busy", "retry_after_ms": 600_001},        # above the ceiling
+    {"status": "busy", "retry_after_ms": 2000.0},         # not an integer
+    {"status": "busy", "retry_after_ms": True},
+])
+def test_a_busy_ack_must_carry_exactly_its_wait(fields):
+    """§5: ``retry_after_ms`` (100..600000) is present on a busy ack and on no other."""
+    ack = dict({"gw": "gw-vector-01", "head": "0" * 64, "ref": 3, "reason": "busy", "seq": 0,
+                "v": 1}, **fields)
+    with pytest.raises(WireError):
+        decode_ack(canonical(ack) if not isinstance(ack.get("retry_after_ms"), float)
+                   else json.dumps(ack, sort_keys=True, separators=(",", ":")).encode())
+    good = dict(ack, status="busy", retry_after_ms=100)
+    assert decode_ack(canonical(good))["retry_after_ms"] == 100
 
 
 def test_acks_not_from_central_are_refused():
