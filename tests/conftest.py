@@ -51,9 +51,7 @@ def _postgres_available() -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database for this run, dropped afterwards."""
+def _fresh_postgres():
     if not _postgres_available():
         pytest.skip("PostgreSQL is not running at 127.0.0.1:5432 on this machine")
     import psycopg
@@ -64,3 +62,17 @@ def postgres_url():
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this run, dropped afterwards (tests that share it use
+    names of their own)."""
+    yield from _fresh_postgres()
+
+
+@pytest.fixture
+def postgres_db():
+    """A fresh PostgreSQL database for this one test, dropped afterwards: for tests that count
+    rows or assume an empty registry."""
+    yield from _fresh_postgres()

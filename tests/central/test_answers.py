@@ -26,7 +26,7 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'central.db'}")
     else:
-        s = Store(request.getfixturevalue("postgres_url"))
+        s = Store(request.getfixturevalue("postgres_db"))
     yield s
     s.close()
 

@@ -24,7 +24,7 @@ CARD = ("name", "id_number", "gender", "birth", "card_type")
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_db")
     s = Store(url)
     yield s
     s.close()
