@@ -8,7 +8,8 @@ accuracy circle.
 Words on the picture come from the catalogue (:mod:`gateway.words`, entries ``map.*``) in the
 language asked for.  Chinese needs a CJK font: :func:`cjk_font` finds one among the fonts
 matplotlib knows (it reads fontconfig's list; ``SITEGATE_MAP_FONT`` names a family or a font
-file to use instead) and adds it as a fallback after DejaVu Sans, so Latin text looks as before
+file to use instead), then among those fontconfig knows for Chinese (``fc-list :lang=zh``: a
+font installed after matplotlib cached its list is still found) and adds it as a fallback after DejaVu Sans, so Latin text looks as before
 and Chinese glyphs are real.  Without one the map is drawn with English words and the fence id
 instead of its Chinese name, and a warning says which package to install -- never boxes.
 """
@@ -46,6 +47,8 @@ def needs_cjk(text: str) -> bool:
 
 def _covers(path: str, sample: str = "中文围栏") -> bool:
     from matplotlib.ft2font import FT2Font
+    if "lastresort" in os.path.basename(path).lower().replace(" ", ""):
+        return False        # matplotlib's Last Resort font "has" every glyph: as boxes
     try:
         font = FT2Font(path)
         return all(font.get_char_index(ord(c)) for c in sample)
@@ -74,7 +77,31 @@ def cjk_font() -> str | None:
     for f in fonts:
         if _covers(f.fname):
             return f.name
+    for path in _fontconfig_chinese():          # installed after matplotlib's cache was built
+        if _covers(path):
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
     return None
+
+
+def _fontconfig_chinese() -> list[str]:
+    """Font files fontconfig lists for Chinese, the known families first ([] without fc-list)."""
+    import shutil
+    import subprocess
+    if not shutil.which("fc-list"):
+        return []
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family", "file"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.splitlines():
+        path, _, family = line.partition(":")
+        if path.lower().endswith((".ttf", ".otf", ".ttc")):
+            rank = min((i for i, n in enumerate(CJK_FAMILIES) if n in family), default=len(CJK_FAMILIES))
+            found.append((rank, path.strip()))
+    return [p for _, p in sorted(found)]
 
 
 def _fonts_for(lang: str, *texts: str) -> tuple[str, dict]:

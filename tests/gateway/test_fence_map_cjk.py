@@ -97,3 +97,24 @@ def test_fences_show_draws_chinese_under_a_chinese_locale(home, tmp_path, cjk):
         assert out[lang][:8] == b"\x89PNG\r\n\x1a\n"
     assert "已写出" in p.stdout and "围栏内 1" in p.stdout        # the command's own words, too
     assert out["zh"] != out["en"]
+
+
+def test_a_font_installed_after_matplotlibs_cache_is_found_and_last_resort_is_not(cjk, monkeypatch):
+    """An installer follows the hint (apt install fonts-wqy-microhei) on a machine where
+    matplotlib had already cached its font list: the font is found through fontconfig.  The
+    Last Resort font matplotlib ships "has" every glyph -- as boxes -- and is never taken."""
+    import matplotlib
+    from matplotlib import font_manager
+    last_resort = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "LastResortHE-Regular.ttf")
+    assert os.path.exists(last_resort) and not fmap._covers(last_resort)
+    stale = [f for f in font_manager.fontManager.ttflist if not fmap._covers(f.fname)]
+    assert len(stale) < len(font_manager.fontManager.ttflist)        # some CJK font was cached
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)  # as if cached before it
+    fmap.cjk_font.cache_clear()
+    try:
+        found = fmap.cjk_font()
+        assert found is not None and not found.startswith("Last Resort"), found
+        path = font_manager.findfont(font_manager.FontProperties(family=found), fallback_to_default=False)
+        assert fmap._covers(path)
+    finally:
+        fmap.cjk_font.cache_clear()
