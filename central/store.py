@@ -143,23 +143,56 @@ class Store:
             heads = {gw: (r.head_seq, r.head_hash) for gw, r in rows.items()}
             out: list[Outcome | None] = []
             replays: dict[str, int] = {}
+            # the batch's writes, made once each: one round trip per table, not per block
+            new_records: list[dict] = []
+            new_blocks: list[dict] = []
+            days: dict[tuple[str, str, object], int] = {}
             for block, key in batch:
                 row = rows.get(block.gw)
                 if row is None or not row.enabled or row.public_key != key:
                     out.append(None)
                     continue
-                outcome = self._commit_in(conn, block, heads, row.project, t)
+                outcome, skip = self._decide(conn, block, heads)
+                if outcome.status == "ok":
+                    fresh = block.records[skip:]
+                    new_records += [
+                        {"gw_id": block.gw, "seq": r["seq"], "hash": h, "ts": r["ts"],
+                         "type": r["type"], "block_first": block.first,
+                         "data": data.decode("utf-8")}
+                        for r, h, data in zip(fresh, block.hashes[skip:], block.encoded[skip:])]
+                    # as if committed one by one: a day already taken by an earlier block
+                    # keeps that block's first punch
+                    for (w, d), ts in attendance.day_rows(row.project, fresh).items():
+                        days.setdefault((row.project, w, d), ts)
+                    for derive in self.derivers:
+                        derive(conn, block.gw, row.project, fresh)
+                    new_blocks.append(dict(
+                        gw_id=block.gw, first=block.first, last=block.last, head=block.head,
+                        sealed=block.sealed, signed=block.signed, signature=block.signature,
+                        received_at=t))
+                    heads[block.gw] = (block.last, block.head)
                 if outcome.kind == "replay":
                     replays[block.gw] = replays.get(block.gw, 0) + 1
                 out.append(outcome)
+            if new_records:
+                conn.execute(records.insert(), new_records)
+                conn.execute(blocks.insert(), new_blocks)
+                attendance.insert_days(conn, [
+                    {"projectCode": p, "workerId": w, "day": d, "firstIn": ts}
+                    for (p, w, d), ts in days.items()])
+                moved = sorted({b["gw_id"] for b in new_blocks})
+                conn.execute(gateways.update().where(gateways.c.gw_id == sa.bindparam("g"))
+                             .values(head_seq=sa.bindparam("s"), head_hash=sa.bindparam("h"),
+                                     last_seen=t),
+                             [{"g": gw, "s": heads[gw][0], "h": heads[gw][1]} for gw in moved])
             if replays:
                 self._count_replays(conn, replays)
             return out
 
-    def _commit_in(self, conn, block: Block, heads: dict[str, tuple[int, str]],
-                   project: str | None, t: int) -> Outcome:
-        """One block against ``heads[gw]`` (the locked row's head, updated on success) inside
-        the caller's transaction."""
+    def _decide(self, conn, block: Block, heads: dict[str, tuple[int, str]]
+                ) -> tuple[Outcome, int]:
+        """The block against ``heads[gw]``: its outcome and, when ok, how many of its records
+        are stored already (an overlap)."""
         head_seq, head_hash = heads[block.gw]
         if block.last <= head_seq:
             stored = conn.execute(sa.select(records.c.hash).where(
@@ -167,19 +200,29 @@ class Store:
             if stored is not None and stored != block.head:
                 return Outcome("rejected", head_seq, head_hash,
                                f"conflict: seq {block.last} is stored with other content",
-                               "conflict")
+                               "conflict"), 0
             return Outcome("duplicate", head_seq, head_hash,
-                           f"replay: seq {block.first}..{block.last} already stored", "replay")
+                           f"replay: seq {block.first}..{block.last} already stored",
+                           "replay"), 0
         if block.first > head_seq + 1:
             return Outcome("gap", head_seq, head_hash,
                            f"gap: expected seq {head_seq + 1}, block starts at {block.first}",
-                           "gap")
+                           "gap"), 0
         skip = head_seq + 1 - block.first          # records already stored
         link = block.prev if skip == 0 else block.hashes[skip - 1]
         if link != head_hash:
             return Outcome("rejected", head_seq, head_hash,
                            f"broken_chain: block does not link to stored seq {head_seq}",
-                           "broken_chain")
+                           "broken_chain"), 0
+        return Outcome("ok", block.last, block.head), skip
+
+    def _commit_in(self, conn, block: Block, heads: dict[str, tuple[int, str]],
+                   project: str | None, t: int) -> Outcome:
+        """One block against ``heads[gw]`` (the locked row's head, updated on success) inside
+        the caller's transaction."""
+        outcome, skip = self._decide(conn, block, heads)
+        if outcome.status != "ok":
+            return outcome
         conn.execute(records.insert(), [
             {"gw_id": block.gw, "seq": r["seq"], "hash": h, "ts": r["ts"], "type": r["type"],
              "block_first": block.first, "data": data.decode("utf-8")}
@@ -195,7 +238,7 @@ class Store:
         conn.execute(gateways.update().where(gateways.c.gw_id == block.gw).values(
             head_seq=block.last, head_hash=block.head, last_seen=t))
         heads[block.gw] = (block.last, block.head)
-        return Outcome("ok", block.last, block.head)
+        return outcome
 
     @staticmethod
     def _count_replays(conn, replays: dict[str, int]) -> None:
