@@ -209,8 +209,6 @@ class Ingest:
             return [self._commit_one(p) for p in batch]
 
     def _commit_batch(self, batch: list[Prepared]) -> list[Verdict]:
-        if len(batch) == 1:
-            return [self._commit_one(batch[0])]
         out: list[Verdict | None] = [None] * len(batch)
         blocks_at = [i for i, p in enumerate(batch) if isinstance(p.message, Block)]
         outcomes = self.store.commit_blocks([(batch[i].message, batch[i].key)  # type: ignore[misc]
@@ -233,7 +231,15 @@ class Ingest:
         return out  # type: ignore[return-value]
 
     def _commit_one(self, p: Prepared) -> Verdict:
+        """One message in its own transaction(s): damage reports, and a failed batch's blocks
+        (to find the one the database refuses)."""
         try:
+            reg = self._registered(p.gw, fresh=True)        # disabled or re-keyed meanwhile?
+            if reg is None:
+                return self._reject(p.gw, p.topic, p.payload, "unknown_gateway",
+                                    f"unknown gateway {p.gw!r}", answer=False)
+            if reg.public_key != p.key:
+                return self.handle(p.topic, p.payload)
             try:
                 outcome = self._commit(p.message)
             except Exception as exc:  # noqa: BLE001 - sorted below: for good, or passing
