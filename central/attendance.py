@@ -31,11 +31,11 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     return first, nxt - dt.timedelta(days=1)
 
 
-def derive(conn, project: str | None, records) -> int:
-    """Insert attendance days for allowed ``in`` punches (idempotent: existing days kept)."""
+def day_rows(project: str | None, records) -> dict[tuple[str, str], int]:
+    """(worker, day) -> first allowed ``in`` punch's ts among ``records``."""
+    rows: dict[tuple[str, str], int] = {}
     if not project:
-        return 0
-    rows = {}
+        return rows
     for r in records:
         body = r["body"]
         if r["type"] != "attendance" or body.get("decision") != "allow" or \
@@ -44,10 +44,13 @@ def derive(conn, project: str | None, records) -> int:
         key = (body["worker"], day_of(r["ts"]))
         if key not in rows or r["ts"] < rows[key]:
             rows[key] = r["ts"]
-    if not rows:
+    return rows
+
+
+def insert_days(conn, values: list[dict]) -> int:
+    """Insert attendance-day rows (idempotent: existing days kept)."""
+    if not values:
         return 0
-    values = [{"projectCode": project, "workerId": w, "day": d, "firstIn": ts}
-              for (w, d), ts in rows.items()]
     dialect = conn.dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -55,6 +58,13 @@ def derive(conn, project: str | None, records) -> int:
         from sqlalchemy.dialects.sqlite import insert
     conn.execute(insert(attendance_days).on_conflict_do_nothing(), values)
     return len(values)
+
+
+def derive(conn, project: str | None, records) -> int:
+    """Insert attendance days for allowed ``in`` punches (idempotent: existing days kept)."""
+    rows = day_rows(project, records)
+    return insert_days(conn, [{"projectCode": project, "workerId": w, "day": d, "firstIn": ts}
+                              for (w, d), ts in rows.items()])
 
 
 def days_by_worker(conn, project: str, month: str, upto: dt.date | None = None) -> dict[str, int]:

@@ -10,7 +10,8 @@ the broker starts) and then adds central workers and gateways through the plugin
   and its own role ``gateway-G``: publish ``sitegate/v1/G/{blocks,state,roster-req}``,
   subscribe and receive ``sitegate/v1/G/{ack,roster}``.  Mosquitto 2.0's plugin has no
   ``%u`` patterns, hence one role per gateway.
-* A central worker ``N`` gets user ``N``, client id ``N`` and the group ``sitegate-central``:
+* A central worker ``N`` gets user ``N``, client id ``N`` and the group ``sitegate-central``,
+  and the same again as ``N.acks`` (same password) for its ack connection:
   subscribe ``$share/central/sitegate/v1/+/{blocks,roster-req}``, publish every gateway's
   ``ack`` and ``roster``.  N workers share one subscription through the ``$share/central``
   group; each has its own credential, so one stolen worker password can be revoked alone.
@@ -104,11 +105,20 @@ def add_gateway_commands(gw: str, password: str) -> list[dict]:
              "textname": f"sitegate gateway {gw}", "roles": [{"rolename": role["rolename"]}]}]
 
 
+ACK_SUFFIX = ".acks"     # central.receiver's ack connection: user = client id = NAME.acks
+
+
 def add_central_commands(name: str, password: str) -> list[dict]:
+    """The worker ``name`` and its ack connection ``name.acks`` (same password, same group:
+    each is a client id bound to its own user, as the broker requires; the receiver publishes
+    acks on the second so they never wait behind the blocks it reads)."""
     check_gateway_id(name)           # the same character set: it is also the client id
-    return [{"command": "createClient", "username": name, "clientid": name,
-             "password": password, "textname": "sitegate-central worker",
-             "groups": [{"groupname": CENTRAL_GROUP}]}]
+    check_gateway_id(name + ACK_SUFFIX)
+    return [{"command": "createClient", "username": user, "clientid": user,
+             "password": password, "textname": text,
+             "groups": [{"groupname": CENTRAL_GROUP}]}
+            for user, text in ((name, "sitegate-central worker"),
+                               (name + ACK_SUFFIX, "sitegate-central worker's acks"))]
 
 
 def remove_commands(name: str, gateway: bool) -> list[dict]:

@@ -71,12 +71,27 @@ def main(verbose: int) -> None:
 @click.option("--intake/--no-intake", default=True, show_default=True,
               help="Take workers registered on site into the registry (registration records, "
                    "opened with $SITEGATE_HOME/central/intake.key).")
+@click.option("--batch-max", default=64, show_default=True, type=click.IntRange(1, 1000),
+              help="Blocks committed in one database transaction at most.")
+@click.option("--busy-after-ms", default=2000, show_default=True, type=click.IntRange(0),
+              help="Answer a block busy when the queued blocks would take longer than this "
+                   "to commit (docs/scale.md).")
+@click.option("--queue-max", default=5000, show_default=True, type=click.IntRange(1),
+              help="Queued blocks at most (then busy whatever the rate).")
+@click.option("--park-expire-s", default=120.0, show_default=True, type=click.FloatRange(1),
+              help="Parked blocks whose predecessor has not come after this long are dropped "
+                   "and counted (the gateway re-sends them).")
+@click.option("--ack-connection/--no-ack-connection", default=True, show_default=True,
+              help="Publish acks on a second connection, user and client id NAME.acks "
+                   "(made by `broker add-central NAME`).")
 def run(db, broker_url, username, password, ca_file, cert_file, key_file, client_id, share,
-        max_payload, delay_ms, ready_file, ready_wait_s, park_gaps, roster, intake):
+        max_payload, delay_ms, ready_file, ready_wait_s, park_gaps, roster, intake, batch_max,
+        busy_after_ms, queue_max, park_expire_s, ack_connection):
     """Receive, verify, store and acknowledge gateway blocks until stopped.
 
     Acks and roster updates are signed with central's key ($SITEGATE_HOME/central/signing.key,
     made on first use; `sitegate-central key` prints its public half for the gateways)."""
+    from .admission import Admission
     from .ingest import Ingest
     from .receiver import Receiver
     from .roster import RosterService, load_signer
@@ -98,7 +113,9 @@ def run(db, broker_url, username, password, ca_file, cert_file, key_file, client
         roster_service = RosterService(store, signer, FieldCipher(load_key(home())))
     receiver = Receiver(ingest, broker, signer=signer, share=share, delay_s=delay_ms / 1000,
                         client_id=client_id or username or f"sitegate-central-{os.getpid()}",
-                        roster=roster_service)
+                        roster=roster_service, batch_max=batch_max,
+                        admission=Admission(busy_after_ms=busy_after_ms, queue_max=queue_max),
+                        ack_connection=ack_connection, park_expire_s=park_expire_s)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -117,7 +134,8 @@ def run(db, broker_url, username, password, ca_file, cert_file, key_file, client
         while not stop.wait(5):
             c = ingest.counters
             notifier.notify(f"STATUS={'connected' if receiver.connected.is_set() else 'disconnected'}; "
-                            f"records stored {c.get('records_ok', 0)}, rejected blocks {c.get('rejected', 0)}")
+                            f"records stored {c.get('records_ok', 0)}, rejected blocks {c.get('rejected', 0)}, "
+                            f"queued {receiver.queue_depth}, busy answers {c.get('busy', 0)}")
     threading.Thread(target=mark_ready, daemon=True, name="notify").start()
     receiver.run(stop)
     notifier.notify("STOPPING=1")
@@ -211,7 +229,8 @@ def gateways_show(gateway_id, as_json, db):
         raise click.ClickException(f"unknown gateway {gateway_id!r}; "
                                    "register it with `sitegate-central gateways add`")
     info = {k: reg[k] for k in ("gw_id", "project", "label", "enabled", "head_seq", "head_hash",
-                                "created_at", "last_seen", "public_key")}
+                                "created_at", "last_seen", "replays", "last_replay_at",
+                                "parked_expired", "last_parked_expired_at", "public_key")}
     info.update(store.counts(gateway_id))
     if as_json:
         click.echo(json.dumps(info, sort_keys=True))

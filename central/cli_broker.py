@@ -157,9 +157,16 @@ def register(main: click.Group) -> None:
         """Delete a broker user (a stolen gateway or a retired worker); the broker drops its
         open connection at once."""
         from .broker_admin import BrokerAdminError, remove_commands, send
+        admin = _admin(admin_url, admin_user, admin_password_file, as_json)
         try:
-            send(_admin(admin_url, admin_user, admin_password_file, as_json),
-                 remove_commands(name, is_gateway))
+            send(admin, remove_commands(name, is_gateway))
         except BrokerAdminError as exc:
             raise click.ClickException(str(exc)) from exc
+        if not is_gateway:               # the worker's ack connection (older workers: none)
+            from .broker_admin import ACK_SUFFIX
+            try:
+                send(admin, remove_commands(name + ACK_SUFFIX, False))
+            except BrokerAdminError as exc:
+                if "not found" not in str(exc).lower():
+                    raise click.ClickException(str(exc)) from exc
         emit({"name": name, "result": "removed"}, as_json, f"{name}: removed")

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent / "migrations"
-HEAD = "0006"
+HEAD = "0007"
 
 
 def _config(conn, metadata=None):

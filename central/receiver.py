@@ -1,10 +1,25 @@
-"""The receiver's MQTT shell around ``Ingest``: subscribe, hand each message over, sign, ack.
+"""The receiver's MQTT shell around ``Ingest``: subscribe, queue, verify and commit in
+batches, sign, ack -- on two connections.
 
-Processing happens in paho's callback, so the broker's PUBACK to us goes out only after the
-commit (paho acknowledges a QoS 1 message when the callback returns) and the broker's own
-in-flight limit gives natural back-pressure.  With ``share`` set, several receivers split the
-load through ``$share/<group>/...``; a receiver dying mid-block is harmless because gateways
-re-send until *our* ack arrives.
+* **Reading** (paho's network thread, the subscribing connection): ``on_message`` only decides
+  admission (``central.admission``) and appends the message to a bounded in-memory queue, or
+  answers ``busy`` (signed, with the gateway's known head and a ``retry_after_ms``) -- it never
+  waits on the database.  paho PUBACKs a QoS 1 message when ``on_message`` returns, so a block
+  is PUBACKed before it is stored; that costs nothing in correctness: the broker's PUBACK is
+  not the gateway's ack, gateways keep every record until *central's signed* ack covers it,
+  and a queued message lost with the process is simply re-sent.
+* **Working** (one thread): takes up to ``batch_max`` queued messages, verifies them
+  (``Ingest.prepare``), commits every block of the batch in ONE transaction (``Ingest.commit``
+  -> ``Store.commit_blocks``: each gateway's blocks in arrival order), then publishes the
+  batch's acks before it takes the next batch.
+* **Acking** on a connection of its own (client id and user ``<name>.acks``, which
+  ``sitegate-central broker add-central`` creates beside ``<name>``) with its own in-flight
+  budget: acks never wait behind blocks being delivered to us, nor blocks behind acks.  A
+  broker that refuses that second login (a worker account made before it existed) leaves the
+  acks on the reading connection, with a warning.
+
+With ``share`` set, several receivers split the load through ``$share/<group>/...``; a
+receiver dying mid-block is harmless because gateways re-send until *our* ack arrives.
 
 Every ack is signed with central's key before it is published (``uplink.wire.sign_ack``):
 gateways release nothing on an ack that does not verify, so a broker credential is not
@@ -13,26 +28,36 @@ allows central only ``$share/central/...``) is logged as an error, not ignored.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-
+from collections import deque
+from dataclasses import replace
 
 from uplink.broker import BrokerConfig, connect, new_client
-from uplink.wire import TOPIC_ROOT, WireError, parse_topic, sign_ack
+from uplink.wire import TOPIC_ROOT, WireError, make_ack, parse_topic, sign_ack, topic
 
-from .ingest import Ingest
+from .admission import Admission
+from .ingest import Ingest, Prepared, Verdict
 
 log = logging.getLogger("sitegate.central")
+
+ACK_SUFFIX = ".acks"        # the ack connection's client id and user: "<name>.acks"
 
 
 class Receiver:
     def __init__(self, ingest: Ingest, broker: BrokerConfig, *, signer,
                  client_id: str | None = None, share: str | None = None, delay_s: float = 0.0,
-                 roster=None, push_interval_s: float = 5.0) -> None:
+                 roster=None, push_interval_s: float = 5.0, batch_max: int = 64,
+                 admission: Admission | None = None, ack_connection: bool = True,
+                 park_expire_s: float = 120.0) -> None:
         """``signer``: central's signing key (``central.roster.load_signer``).  ``client_id``
         defaults to the broker user name (the shipped broker binds them), else
-        ``sitegate-central``."""
+        ``sitegate-central``.  ``batch_max``: blocks per transaction at most.  ``admission``:
+        when to answer busy (``central.admission``).  ``ack_connection``: publish acks on a
+        second connection ``<client_id>.acks``.  ``park_expire_s``: parked blocks older than
+        this are dropped and counted (their gateway re-sends them)."""
         self.ingest = ingest
         self.signer = signer
         self.refused: list[str] = []      # subscriptions the broker refused
@@ -41,13 +66,37 @@ class Receiver:
         self.broker = broker
         self.share = share
         self.delay_s = delay_s            # test knob: a deliberately slow receiver
+        self.batch_max = max(1, batch_max)
+        self.admission = admission or Admission()
+        self.park_expire_s = park_expire_s
         self.connected = threading.Event()
-        self.client = new_client(broker, client_id or broker.username or "sitegate-central")
+        self.client_id = client_id or broker.username or "sitegate-central"
+        self.client = new_client(broker, self.client_id)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.5, 10)
+        self.ack_client = None
+        if ack_connection:
+            self.ack_client = new_client(self._ack_broker(), self.client_id + ACK_SUFFIX)
+            self.ack_client.max_inflight_messages_set(1000)   # its own budget
+            self.ack_client.max_queued_messages_set(0)        # unbounded: acks are small
+            self.ack_client.reconnect_delay_set(0.5, 10)
+            self.ack_client.on_connect = self._on_ack_connect
+            self.ack_client.on_disconnect = self._on_ack_disconnect
+        self._ack_result: dict = {}
+        self._ack_ready = threading.Event()
+        self._acks_own = False            # acks go on their own connection (else on client)
+        # the queue between the network thread and the worker: (arrived, topic, payload)
+        self._queue: deque[tuple[float, str, bytes]] = deque()
+        self._queue_bytes = 0
+        self._cv = threading.Condition()
+        self.counters = ingest.counters
+
+    def _ack_broker(self) -> BrokerConfig:
+        user = self.broker.username
+        return replace(self.broker, username=None if user is None else user + ACK_SUFFIX)
 
     @property
     def subscription(self) -> str:
@@ -56,7 +105,14 @@ class Receiver:
     def _shared(self, filt: str) -> str:
         return f"$share/{self.share}/{filt}" if self.share else filt
 
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------ run
     def run(self, stop: threading.Event) -> None:
+        if self.ack_client is not None:
+            self._start_acks(stop)
         while not stop.is_set():
             try:
                 connect(self.client, self.broker)
@@ -64,15 +120,80 @@ class Receiver:
             except OSError as exc:
                 log.warning("broker %s unreachable (%s); retrying", self.broker.display(), exc)
                 stop.wait(1.0)
+        worker = threading.Thread(target=self._work, args=(stop,), name="central-worker",
+                                  daemon=True)
+        worker.start()
         self.client.loop_start()
-        while not stop.wait(self.push_interval_s if self.roster else None):
-            try:
-                self.roster.push_pending(lambda t, p: self.client.publish(t, p, qos=1))
-            except Exception:  # noqa: BLE001 - a database hiccup must not stop the receiver
-                log.exception("roster push failed")
+        tick = min(self.push_interval_s if self.roster else 10.0, 10.0)
+        last_sweep = time.monotonic()
+        while not stop.wait(tick):
+            if self.roster is not None:
+                try:
+                    self.roster.push_pending(lambda t, p: self.client.publish(t, p, qos=1))
+                except Exception:  # noqa: BLE001 - a database hiccup must not stop the receiver
+                    log.exception("roster push failed")
+            if time.monotonic() - last_sweep >= min(10.0, self.park_expire_s):
+                last_sweep = time.monotonic()
+                self._expire_parked()
+        with self._cv:
+            self._cv.notify_all()
+        worker.join(30)
         self.client.disconnect()
         self.client.loop_stop()
+        if self.ack_client is not None and self._acks_own:
+            self.ack_client.disconnect()
+            self.ack_client.loop_stop()
 
+    def _start_acks(self, stop: threading.Event) -> None:
+        """Open the ack connection; on a refused login, acks share the reading connection."""
+        try:
+            connect(self.ack_client, self._ack_broker())
+        except OSError:
+            pass                     # the reading connection's retry loop reports the broker
+        else:
+            self.ack_client.loop_start()
+            if self._ack_ready.wait(10) and self._ack_result.get("ok"):
+                self._acks_own = True
+                return
+            self.ack_client.loop_stop()
+            try:
+                self.ack_client.disconnect()
+            except Exception:  # noqa: BLE001
+                pass
+        log.warning("no ack connection as %s (%s): acks share the receiving connection; "
+                    "`sitegate-central broker add-central` makes the %s account",
+                    self.client_id + ACK_SUFFIX, self._ack_result.get("why", "not connected"),
+                    "<name>" + ACK_SUFFIX)
+
+    def _on_ack_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not self._ack_ready.is_set():
+            self._ack_result = {"ok": not reason_code.is_failure, "why": str(reason_code)}
+            self._ack_ready.set()
+        elif reason_code.is_failure:
+            log.error("broker refused the ack connection: %s", reason_code)
+
+    def _on_ack_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._acks_own:
+            log.warning("ack connection lost (%s); paho reconnects", reason_code)
+
+    def _publish_ack(self, ack_topic: str, payload: bytes) -> None:
+        client = self.ack_client if self._acks_own else self.client
+        client.publish(ack_topic, payload, qos=1)
+
+    def _expire_parked(self) -> None:
+        try:
+            expired = self.ingest.store.expire_parked(int(self.park_expire_s * 1000))
+        except Exception:  # noqa: BLE001 - a database hiccup must not stop the receiver
+            log.exception("expiring parked blocks failed")
+            return
+        if expired:
+            self.counters["parked_expired"] += sum(expired.values())
+            log.warning("%d parked block(s) of %d gateway(s) expired: their predecessor did not "
+                        "arrive within %g s; the gateways re-send them (counted: `gateways "
+                        "show`, parked_expired)", sum(expired.values()), len(expired),
+                        self.park_expire_s)
+
+    # ------------------------------------------------------------ the reading connection
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.error("broker refused the receiver: %s", reason_code)
@@ -97,14 +218,101 @@ class Receiver:
         log.warning("receiver disconnected (%s); paho reconnects", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
-        if self.delay_s:
-            time.sleep(self.delay_s)
         if message.topic.endswith("/roster-req"):
             self._roster_request(client, message)
             return
-        verdict = self.ingest.handle(message.topic, bytes(message.payload))
-        if verdict.ack is not None and verdict.ack_topic is not None:
-            client.publish(verdict.ack_topic, sign_ack(verdict.ack, self.signer), qos=1)
+        payload = bytes(message.payload)
+        try:
+            gw, _ = parse_topic(message.topic)
+        except WireError:
+            gw = None                      # refused by the worker (bad_topic), counted there
+        if gw is not None:
+            decision = self.admission.offer(gw, len(self._queue), self._queue_bytes)
+            if decision.action != "take":
+                self._busy(gw, payload, decision)
+                return
+        with self._cv:
+            self._queue.append((time.monotonic(), message.topic, payload))
+            self._queue_bytes += len(payload)
+            self._cv.notify()
+        depth = len(self._queue)
+        if depth > self.counters["queue_max_seen"]:
+            self.counters["queue_max_seen"] = depth
+
+    def _busy(self, gw: str, payload: bytes, decision) -> None:
+        if decision.action == "drop":
+            self.counters["busy_dropped"] += 1
+            return
+        try:
+            head = self.ingest.known_head(gw)
+        except Exception:  # noqa: BLE001 - no database: no answer (the gateway re-sends)
+            head = None
+        if head is None:
+            self.counters["busy_dropped"] += 1
+            return
+        self.counters["busy"] += 1
+        ack = make_ack(gw, head[0], head[1], "busy", _first(payload),
+                       f"busy: about {decision.wait_ms} ms of blocks queued", kind="busy",
+                       retry_after_ms=decision.retry_after_ms)
+        self._publish_ack(topic(gw, "ack"), sign_ack(ack, self.signer))
+
+    # ------------------------------------------------------------ the worker
+    def _take(self, stop: threading.Event) -> list[tuple[float, str, bytes]]:
+        with self._cv:
+            while not self._queue:
+                if stop.is_set():
+                    return []
+                self._cv.wait(0.5)
+            batch = []
+            while self._queue and len(batch) < self.batch_max:
+                item = self._queue.popleft()
+                self._queue_bytes -= len(item[2])
+                batch.append(item)
+            return batch
+
+    def _work(self, stop: threading.Event) -> None:
+        while True:
+            batch = self._take(stop)
+            if not batch:
+                return
+            if stop.is_set():
+                return         # what is queued is dropped: the gateways re-send it
+            t0 = time.perf_counter()
+            try:
+                self._process(batch)
+            except Exception:  # noqa: BLE001 - the worker must keep serving
+                log.exception("batch of %d failed", len(batch))
+            self.admission.done(len(batch), time.perf_counter() - t0)
+
+    def _process(self, batch: list[tuple[float, str, bytes]]) -> None:
+        verdicts: list[Verdict | None] = []
+        prepared: list[Prepared] = []
+        for _, topic_name, payload in batch:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            p = self.ingest.prepare(topic_name, payload)
+            if isinstance(p, Verdict):
+                verdicts.append(p)
+            else:
+                prepared.append(p)
+                verdicts.append(None)
+        committed = iter(self.ingest.commit(prepared) if prepared else [])
+        verdicts = [v if v is not None else next(committed) for v in verdicts]
+        # acks are cumulative: of a gateway whose blocks in this batch all went ok, only the
+        # last ack is signed and sent
+        all_ok: dict[str, bool] = {}
+        last: dict[str, int] = {}
+        for i, v in enumerate(verdicts):
+            if v is not None and v.ack is not None and v.gw is not None:
+                all_ok[v.gw] = all_ok.get(v.gw, True) and v.status == "ok"
+                last[v.gw] = i
+        for i, v in enumerate(verdicts):
+            if v is None or v.ack is None or v.ack_topic is None:
+                continue
+            if all_ok.get(v.gw or "") and last[v.gw or ""] != i:
+                self.counters["acks_merged"] += 1
+                continue
+            self._publish_ack(v.ack_topic, sign_ack(v.ack, self.signer))
 
     def _roster_request(self, client, message) -> None:
         if self.roster is None:
@@ -119,3 +327,12 @@ class Receiver:
             log.exception("roster request on %s failed", message.topic[:100])
             return
         client.publish(answer_topic, payload, qos=1)
+
+
+def _first(payload: bytes) -> int | None:
+    """The ``first`` of a block or damage report, cheaply (for a busy ack's ``ref``)."""
+    try:
+        value = json.loads(payload[:-64]).get("first")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

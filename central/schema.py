@@ -25,6 +25,12 @@ gateways = sa.Table(
     sa.Column("head_seq", sa.BigInteger, nullable=False, default=0),
     sa.Column("head_hash", sa.String(64), nullable=False, default=ZERO_HASH),
     sa.Column("last_seen", sa.BigInteger),
+    # re-sent blocks already stored, counted here (not one rejection row each), and parked
+    # blocks whose predecessor never came (expired): migration 0007
+    sa.Column("replays", sa.BigInteger, nullable=False, server_default="0", default=0),
+    sa.Column("last_replay_at", sa.BigInteger),
+    sa.Column("parked_expired", sa.BigInteger, nullable=False, server_default="0", default=0),
+    sa.Column("last_parked_expired_at", sa.BigInteger),
 )
 
 records = sa.Table(

@@ -1,0 +1,255 @@
+"""Central under load (issue 17): admission and the busy ack, batched commits, the registry
+cache, replays counted, parked blocks expired, and the ack connection on the shipped broker."""
+from __future__ import annotations
+
+import threading
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from central.admission import RETRY_MAX_MS, RETRY_MIN_MS, Admission
+from central.ingest import Ingest
+from central.receiver import Receiver
+from central.store import Store
+from shipped_broker import start_shipped_broker
+from spine import CENTRAL, Running, wait_for
+from uplink.broker import BrokerConfig
+from uplink.sm2 import Signer, Verifier, generate_private_key
+from uplink.wire import ZERO_HASH, canonical, decode_block, make_record, open_ack, \
+    record_hash, seal_block
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def blocks_of(signer, gw, n_blocks, per=3, start=1, prev=ZERO_HASH):
+    out, seq = [], start - 1
+    for b in range(n_blocks):
+        recs = []
+        for _ in range(per):
+            seq += 1
+            r = make_record(gw, seq, prev, 1_767_225_600_000 + seq * 60_000, "attendance",
+                            {"decision": "allow", "dir": "in", "worker": f"W{seq % 3:03d}"})
+            prev = record_hash(canonical(r))
+            recs.append(r)
+        out.append(seal_block(signer, gw, recs, 1_767_225_600_000 + b))
+    return out
+
+
+# ---------------------------------------------------------------- admission (sans-I/O)
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_admission_takes_then_busy_then_holds_the_gateway_back():
+    clock = Clock()
+    a = Admission(busy_after_ms=2000, queue_max=1000, min_depth=10, initial_rate=100.0,
+                  clock=clock)
+    assert a.offer("gw-1", depth=5).action == "take"            # below min_depth
+    assert a.offer("gw-1", depth=150).action == "take"          # 1.5 s of work: fine
+    d = a.offer("gw-2", depth=300)                              # 3 s of work: busy
+    assert d.action == "busy" and d.wait_ms == 3000 and d.retry_after_ms == 6000
+    # gw-2 was told to wait: what it had in flight is dropped, one busy per interval
+    assert a.offer("gw-2", depth=0).action == "drop"
+    clock.t += 6.0
+    assert a.offer("gw-2", depth=0).action == "take"
+    # hard bound whatever the rate; retry_after within 1 s .. 60 s
+    assert a.offer("gw-3", depth=1000).action == "busy"
+    assert a.offer("gw-4", depth=20, nbytes=1 << 30).retry_after_ms == RETRY_MIN_MS
+    a.rate = 1.0
+    assert a.offer("gw-6", depth=900).retry_after_ms == RETRY_MAX_MS
+
+
+def test_admission_learns_the_rate_from_the_worker():
+    a = Admission(initial_rate=100.0)
+    for _ in range(50):
+        a.done(64, 0.064)            # 1,000 blocks/s
+    assert 900 < a.rate <= 1000
+    a.done(0, 1.0)
+    a.done(5, 0.0)                   # nothing learnt from empty or instant batches
+    assert 900 < a.rate <= 1000
+
+
+# ---------------------------------------------------------------- batches, cache, counters
+@pytest.fixture
+def central(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    yield store
+    store.close()
+
+
+def test_a_batch_of_interleaved_gateways_commits_in_one_go(central):
+    a, b = Signer(generate_private_key()), Signer(generate_private_key())
+    central.add_gateway("gw-a", a.public_hex, project="P-1")
+    central.add_gateway("gw-b", b.public_hex, project="P-1")
+    ingest = Ingest(central)
+    ba, bb = blocks_of(a, "gw-a", 3), blocks_of(b, "gw-b", 2)
+    msgs = [("gw-a", ba[0]), ("gw-b", bb[0]), ("gw-a", ba[1]), ("gw-a", ba[0]),
+            ("gw-b", bb[1]), ("gw-a", ba[2]), ("gw-b", bb[1])]
+    prepared = [ingest.prepare(f"sitegate/v1/{gw}/blocks", p) for gw, p in msgs]
+    verdicts = ingest.commit(prepared)
+    assert [v.status for v in verdicts] == ["ok", "ok", "ok", "duplicate", "ok", "ok",
+                                            "duplicate"]
+    assert central.seqs("gw-a") == list(range(1, 10)) and central.seqs("gw-b") == [1, 2, 3, 4, 5, 6]
+    assert ingest.counters["batch_retried"] == 0
+    # replays are counted on the gateway's row, not one rejection row each
+    assert central.gateway("gw-a")["replays"] == 1 and central.gateway("gw-b")["replays"] == 1
+    assert central.rejection_counts() == {"replay": 2}
+    with central.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM rejections").scalar() == 0
+        # attendance days as if the blocks had been committed one by one
+        days = conn.exec_driver_sql("SELECT count(*) FROM attendance_days").scalar()
+    assert days == 3                  # W000..W002, one day
+
+
+def test_a_gap_inside_a_batch_and_a_refused_block_stay_exact(central):
+    a = Signer(generate_private_key())
+    central.add_gateway("gw-a", a.public_hex)
+    ingest = Ingest(central)
+    ba = blocks_of(a, "gw-a", 3)
+    verdicts = ingest.commit([ingest.prepare("sitegate/v1/gw-a/blocks", p)
+                              for p in (ba[0], ba[2], ba[1])])
+    assert [v.status for v in verdicts] == ["ok", "gap", "ok"]
+    assert central.seqs("gw-a") == list(range(1, 7))
+
+
+def test_the_cache_follows_a_key_rotation_and_a_disabled_gateway(central):
+    old, new = Signer(generate_private_key()), Signer(generate_private_key())
+    central.add_gateway("gw-r", old.public_hex)
+    ingest = Ingest(central)
+    first = blocks_of(old, "gw-r", 1)[0]
+    assert ingest.handle("sitegate/v1/gw-r/blocks", first).status == "ok"   # key now cached
+    central.add_gateway("gw-r", new.public_hex, replace=True)               # another process
+    prev = decode_block(first).head
+    by_old = blocks_of(old, "gw-r", 1, start=4, prev=prev)[0]
+    prepared = ingest.prepare("sitegate/v1/gw-r/blocks", by_old)   # verifies on the cached key
+    v = ingest.commit([prepared])[0]
+    assert v.status == "rejected" and v.kind == "bad_signature"    # the locked row says no
+    by_new = blocks_of(new, "gw-r", 1, start=4, prev=prev)[0]
+    assert ingest.handle("sitegate/v1/gw-r/blocks", by_new).status == "ok"
+    with central.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE gateways SET enabled = false WHERE gw_id = 'gw-r'")
+    more = blocks_of(new, "gw-r", 1, start=7, prev=decode_block(by_new).head)[0]
+    v = ingest.handle("sitegate/v1/gw-r/blocks", more)
+    assert v.kind == "unknown_gateway" and v.ack is None
+    assert central.seqs("gw-r") == list(range(1, 7))
+
+
+def test_parked_blocks_expire_with_a_count(central):
+    a = Signer(generate_private_key())
+    central.add_gateway("gw-p", a.public_hex)
+    ingest = Ingest(central, park=True)
+    ba = blocks_of(a, "gw-p", 4)
+    assert ingest.handle("sitegate/v1/gw-p/blocks", ba[2]).status == "parked"
+    assert ingest.handle("sitegate/v1/gw-p/blocks", ba[3]).status == "parked"
+    assert central.counts("gw-p")["parked"] == 2
+    assert central.expire_parked(60_000) == {}                     # young: kept
+    from central.store import now_ms
+    assert central.expire_parked(60_000, now=now_ms() + 61_000) == {"gw-p": 2}
+    assert central.expire_parked(60_000, now=now_ms() + 61_000) == {}   # counted once
+    reg = central.gateway("gw-p")
+    assert reg["parked_expired"] == 2 and reg["last_parked_expired_at"]
+    assert central.counts("gw-p")["parked"] == 0 and central.seqs("gw-p") == []
+    # the gateway's re-send from its first unacknowledged record brings everything in
+    for p in ba:
+        ingest.handle("sitegate/v1/gw-p/blocks", p)
+    assert central.seqs("gw-p") == list(range(1, 13))
+
+
+# ---------------------------------------------------------------- busy over MQTT
+def _gateway_client(url_port, gw, got, user=None, password=None, tls_ca=None):
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw)
+    if user:
+        c.username_pw_set(user, password)
+    if tls_ca:
+        c.tls_set(ca_certs=tls_ca)
+    subscribed = threading.Event()
+    c.on_message = lambda cl, u, m: got.append(bytes(m.payload))
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.on_connect = lambda cl, *a: cl.subscribe(f"sitegate/v1/{gw}/ack", qos=1)
+    c.connect("127.0.0.1", url_port)
+    c.loop_start()
+    assert subscribed.wait(10)
+    return c
+
+
+def test_a_central_at_capacity_answers_busy_signed_once_per_interval(tmp_path, mosquitto):
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    a = Signer(generate_private_key())
+    store.add_gateway("gw-busy", a.public_hex)
+    ba = blocks_of(a, "gw-busy", 3)
+    ingest = Ingest(store)
+    assert ingest.handle("sitegate/v1/gw-busy/blocks", ba[0]).status == "ok"
+    head = store.gateway("gw-busy")
+    receiver = Receiver(ingest, BrokerConfig(mosquitto.url), signer=CENTRAL,
+                        client_id="central-busy", admission=Admission(queue_max=0))
+    running = Running(receiver.run)
+    got: list[bytes] = []
+    gw = _gateway_client(mosquitto.port, "gw-busy", got)
+    try:
+        assert receiver.connected.wait(10)
+        for _ in range(20):        # until the receiver's subscription is in place
+            gw.publish("sitegate/v1/gw-busy/blocks", ba[1], qos=1).wait_for_publish(5)
+            if receiver.counters["busy"]:
+                break
+            threading.Event().wait(0.3)
+        wait_for(lambda: got, 10, "a busy ack")
+        dropped = receiver.counters["busy_dropped"]
+        gw.publish("sitegate/v1/gw-busy/blocks", ba[2], qos=1)    # same interval: no answer
+        wait_for(lambda: receiver.counters["busy_dropped"] == dropped + 1, 10, "dropped")
+        ack = open_ack(got[0], Verifier(CENTRAL.public_hex), "gw-busy")    # signed by central
+        assert ack["status"] == "busy" and ack["reason"].startswith("busy: ")
+        assert RETRY_MIN_MS <= ack["retry_after_ms"] <= RETRY_MAX_MS
+        assert ack["ref"] == 4 and (ack["seq"], ack["head"]) == (head["head_seq"],
+                                                                 head["head_hash"])
+        assert len(got) == 1 and receiver.counters["busy"] == 1
+        assert store.seqs("gw-busy") == [1, 2, 3], "a busy block was stored"
+        assert receiver._acks_own, "acks did not get their own connection"
+    finally:
+        gw.loop_stop()
+        running.close()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    b = start_shipped_broker(tmp_path_factory.mktemp("shipped"), gateways=["gw-s"],
+                             centrals=["central-1"])
+    yield b
+    b.stop()
+
+
+def test_the_ack_connection_is_allowed_by_the_shipped_policy_and_gateways_are_not(tmp_path,
+                                                                                   shipped):
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    s = Signer(generate_private_key())
+    store.add_gateway("gw-s", s.public_hex)
+    receiver = Receiver(Ingest(store), shipped.cfg("central-1"), signer=CENTRAL, share="central")
+    running = Running(receiver.run)
+    got: list[bytes] = []
+    try:
+        assert receiver.connected.wait(15) and receiver._acks_own
+        gw = _gateway_client(shipped.tls_port, "gw-s", got, "gw-s", shipped.passwords["gw-s"],
+                             str(shipped.pki / "ca.pem"))
+        gw.publish("sitegate/v1/gw-s/blocks", blocks_of(s, "gw-s", 1)[0], qos=1)
+        wait_for(lambda: got, 15, "the ack, on central-1.acks")
+        assert open_ack(got[0], Verifier(CENTRAL.public_hex), "gw-s")["status"] == "ok"
+        gw.loop_stop()
+        # a gateway's password does not open central's ack account, nor its client id
+        refused = threading.Event()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-1.acks")
+        c.username_pw_set("gw-s", shipped.passwords["gw-s"])
+        c.tls_set(ca_certs=str(shipped.pki / "ca.pem"))
+        c.on_connect = lambda cl, u, f, rc, p: refused.set() if rc.is_failure else None
+        c.on_disconnect = lambda *a: refused.set()
+        c.connect("127.0.0.1", shipped.tls_port)
+        c.loop_start()
+        assert refused.wait(10)
+        c.loop_stop()
+    finally:
+        running.close()
+        store.close()
