@@ -146,7 +146,7 @@ class LedgerFollower:
                 if self._last_error is not None:
                     log.warning("attendance ledger: indexing again")
                     self._last_error = None
-            except Exception as exc:   # keep following; the sheet lags, the records are safe
+            except Exception as exc:  # noqa: BLE001 - keep following; the sheet lags, the records are safe
                 self.errors += 1
                 what = f"{type(exc).__name__}: {exc}"
                 if what != self._last_error:          # once per distinct problem, not every second
