@@ -46,6 +46,21 @@ from .wire import BadSignature, WireError, open_ack, topic
 log = logging.getLogger("sitegate.uplink")
 
 
+def drain_progress(samples: list[tuple[float, int]], now: float, acked: int,
+                   head: int) -> dict:
+    """Pure: ``backlog`` (records not yet acknowledged), ``rate_per_s`` (records acknowledged
+    per second since the oldest of ``samples``, ``(time, acked_seq)`` pairs, 0.0 with fewer
+    than two) and ``eta_s`` (backlog / rate, rounded; 0 with no backlog; None while there is
+    no rate)."""
+    backlog = max(0, head - acked)
+    rate = 0.0
+    if len(samples) > 1:
+        t0, a0 = samples[0]
+        rate = max(0, acked - a0) / max(now - t0, 1.0)
+    eta = 0 if not backlog else (round(backlog / rate) if rate > 0 else None)
+    return {"backlog": backlog, "rate_per_s": round(rate, 1), "eta_s": eta}
+
+
 class Uplink:
     def __init__(self, outbox: Outbox, broker: BrokerConfig, *, window: int = 8,
                  ack_timeout: float = 10.0, linger: float = 0.2, state_interval: float = 10.0,
@@ -414,23 +429,17 @@ class Uplink:
 
     def drain_state(self) -> dict:
         """Backlog, records acknowledged per second over the last ``RATE_WINDOW_S`` seconds,
-        and the time to drain the backlog at that rate (None: no rate yet).  ``draining``:
-        more than a window's worth waits (the drain window is in use)."""
+        and the time to drain the backlog at that rate (``drain_progress``); ``draining``:
+        the drain window is in use; ``busy_for_s``: held back by central's busy ack."""
         now = time.monotonic()
         samples = self._acked_samples
         while samples and now - samples[0][0] > self.RATE_WINDOW_S:
             samples.popleft()
-        acked, head = self.outbox.acked_seq, self.outbox.head_seq
-        backlog = head - acked
-        rate = 0.0
-        if samples:
-            t0, a0 = samples[0]
-            span = max(now - t0, 1.0)
-            rate = (acked - a0) / span if len(samples) > 1 else 0.0
-        return {"backlog": backlog, "rate_per_s": round(rate, 1),
-                "eta_s": round(backlog / rate) if rate > 0 and backlog else (0 if not backlog else None),
-                "draining": self.current_window() > self.window,
-                "window": self.current_window(), "busy_for_s": round(self.busy_for(), 1)}
+        window = self.current_window()
+        return dict(drain_progress(list(samples), now, self.outbox.acked_seq,
+                                   self.outbox.head_seq),
+                    draining=window > self.window, window=window,
+                    busy_for_s=round(self.busy_for(), 1))
 
     # ------------------------------------------------------------ health
     def _set_alarm(self, code: str, level: str, message: str) -> None:
