@@ -67,6 +67,22 @@ def fill(path: Path, signer: Signer, n: int, days: int = 30) -> float:
     return time.perf_counter() - start
 
 
+def filled(tmp: Path, n: int, cache: Path | None) -> tuple[Signer, Path, float]:
+    if cache is not None:
+        db, key = cache / f"filled-{n}.db", cache / f"filled-{n}.key"
+        if db.exists() and key.exists():
+            return Signer(key.read_text().strip()), db, 0.0
+    private = generate_private_key()
+    signer = Signer(private)
+    template = tmp / "filled.db"
+    took = fill(template, signer, n)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(template, cache / f"filled-{n}.db")
+        (cache / f"filled-{n}.key").write_text(private)
+    return signer, template, took
+
+
 class Central:
     def __init__(self, home: Path, port: int, public_hex: str) -> None:
         self.home = home
@@ -121,7 +137,9 @@ def drain(workdir: Path, template: Path, signer: Signer, n: int, port: int, *,
     cfg = parse({"gateway": {"id": GW}, "broker": {"url": f"mqtt://127.0.0.1:{port}"},
                  "outbox": {"max_unacked": n + 100_000}}, home=home)
     outbox = Outbox(cfg.outbox_path, GW, signer, cfg.limits)
-    kw = {} if drain_window is None else {"drain_window": drain_window}
+    import inspect
+    kw = {} if drain_window is None or "drain_window" not in \
+        inspect.signature(Uplink).parameters else {"drain_window": drain_window}
     uplink = Uplink(outbox, BrokerConfig(f"mqtt://127.0.0.1:{port}"), window=window,
                     linger=0.2, central_key=central.key, **kw)
     stop = threading.Event()
@@ -212,6 +230,8 @@ def main() -> None:
     ap.add_argument("--baseline-tree", type=Path, default=None,
                     help="also run this bench on another checkout (e.g. `git archive main` "
                          "unpacked) in the same run: the code before, as the baseline")
+    ap.add_argument("--fill-cache", type=Path, default=None,
+                    help="keep the filled outbox (and its key) here and reuse it next time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     before = None
@@ -219,7 +239,8 @@ def main() -> None:
         script = args.baseline_tree / "bench" / "bench_drain.py"
         shutil.copy(__file__, script)
         out = subprocess.run([sys.executable, str(script), "--records", str(args.records),
-                              "--no-baseline", "--json"], capture_output=True, text=True,
+                              "--no-baseline", "--json"]
+                             + (["--fill-cache", str(args.fill_cache)] if args.fill_cache else []), capture_output=True, text=True,
                              env=dict(os.environ, PYTHONPATH=str(args.baseline_tree)))
         if out.returncode:
             raise SystemExit(f"baseline run failed: {out.stderr[-3000:]}")
@@ -232,9 +253,7 @@ def main() -> None:
         (tmp / "broker").mkdir()
         broker = Mosquitto(tmp / "broker")
         try:
-            signer = Signer(generate_private_key())
-            template = tmp / "filled.db"
-            fill_s = fill(template, signer, args.records)
+            signer, template, fill_s = filled(tmp, args.records, args.fill_cache)
             runs = [drain(tmp, template, signer, args.records, broker.port,
                           window=args.window, drain_window=args.drain_window, label="now")]
             if not args.no_baseline:

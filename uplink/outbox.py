@@ -464,6 +464,10 @@ class Outbox:
             if ours != head:
                 raise AckMismatch(f"ack for seq {seq} names hash {head[:12]}..., ours is "
                                   f"{(ours or 'missing')[:12]}...")
+            # no fsync of its own: an ack lost to a power cut only makes us re-send what central
+            # already holds (it de-duplicates); WAL order keeps it ahead of any later commit,
+            # so rows are never deleted on an ack that did not survive
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._set_meta(acked_seq=seq, acked_hash=head, acked_at=now_ms())
@@ -471,19 +475,26 @@ class Outbox:
             except sqlite3.Error:
                 self._rollback()
                 raise
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
             self.acked_seq = seq
             return True
 
     @_guarded
-    def purge(self, now: int | None = None) -> int:
-        """Retention: drop acknowledged rows older than the window or beyond the row cap."""
+    def purge(self, now: int | None = None, max_rows: int | None = None) -> int:
+        """Retention: drop acknowledged rows older than the window or beyond the row cap; at
+        most ``max_rows`` of the oldest at a time (a drained month is not deleted in one
+        transaction under the lock while clock-ins wait)."""
         with self._lock:
             cutoff = (now_ms() if now is None else now) - self.limits.retention_s * 1000
             keep_from = self.acked_seq - self.limits.retention_max_rows
             row = self._conn.execute(
                 "SELECT max(seq) FROM records WHERE seq <= ? AND (ts < ? OR seq <= ?)",
                 (self.acked_seq, cutoff, keep_from)).fetchone()
-            return self._delete_upto(row[0] or 0)
+            upto = row[0] or 0
+            if max_rows is not None and upto:
+                upto = min(upto, self.head_seq - self._rows + max_rows)
+            return self._delete_upto(upto)
 
     def purge_acked(self) -> int:
         """Storage pressure: drop every acknowledged row now, before its retention ends (central

@@ -127,6 +127,7 @@ class Uplink:
         self._last_state = 0.0
         self._last_alarm_codes: tuple = ()
         self._last_purge = 0.0
+        self._purge_more = False            # the last purge hit PURGE_ROWS: more next second
         self._last_check = 0.0
 
     # ------------------------------------------------------------ main loop
@@ -145,9 +146,9 @@ class Uplink:
     def step(self) -> None:
         now = time.monotonic()
         self._maybe_seal(now)
-        if now - self._last_purge > 60:
+        if now - self._last_purge > (1.0 if self._purge_more else 60.0):
             self._last_purge = now
-            self.outbox.purge()
+            self._purge_more = self.outbox.purge(max_rows=self.PURGE_ROWS) >= self.PURGE_ROWS
         if self._client is None:
             if now >= self._next_attempt:
                 self._try_connect()
@@ -426,6 +427,7 @@ class Uplink:
 
     # ------------------------------------------------------------ drain progress
     RATE_WINDOW_S = 30.0
+    PURGE_ROWS = 20_000                 # acknowledged rows dropped per retention pass
 
     def drain_state(self) -> dict:
         """Backlog, records acknowledged per second over the last ``RATE_WINDOW_S`` seconds,

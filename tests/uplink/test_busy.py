@@ -194,7 +194,7 @@ def test_incremental_row_count_equals_count_star(tmp_path_factory, ops):
             elif op == "purge_acked":
                 outbox.purge_acked()
             elif op == "purge":
-                outbox.purge()
+                outbox.purge(max_rows=arg or None)
             else:
                 outbox.close()
                 outbox = Outbox(path, outbox.gw, signer, outbox.limits)
