@@ -303,6 +303,14 @@ def main() -> None:
             for k, v in r.items():
                 print(f"  {k:30} {v}")
 
+    missed = [r["label"] for r in runs[:1] if not r["exactly_once"]
+              or (args.records >= 1_200_000 and r["records_per_s"] < TARGET)]
+    if missed:
+        print(f"missed: {missed} (exactly once, and >= {TARGET} records/s for 1.2 M)")
+        raise SystemExit(1)
+
+
+TARGET = 8000      # records/s end to end for a month of a large site (issue 17)
 
 if __name__ == "__main__":
     main()

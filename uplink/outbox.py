@@ -210,7 +210,10 @@ class Outbox:
         """Rows held, from the ends of the primary key (two B-tree look-ups, not a scan):
         records are appended in order and deleted only from the front, so they are
         contiguous -- ``count(*)`` over a month's backlog took most of a core."""
-        low, high = self._conn.execute("SELECT min(seq), max(seq) FROM records").fetchone()
+        # one aggregate per SELECT: SQLite answers a lone min() or max() from the B-tree's
+        # end, but ``SELECT min(seq), max(seq)`` scans the table
+        low, high = self._conn.execute("SELECT (SELECT min(seq) FROM records), "
+                                       "(SELECT max(seq) FROM records)").fetchone()
         return 0 if low is None else high - low + 1
 
     def _sealed_hash(self) -> str:

@@ -114,6 +114,10 @@ class SiteData:
                        self.cfg.project or self.cfg.gateway_id)
 
 
+class _Stopped(Exception):
+    pass
+
+
 class LedgerFollower:
     """Daemon thread: index new outbox records into the ledger every ``interval`` seconds, over
     its own read-only outbox connection (never the lanes' writing one).
@@ -135,6 +139,8 @@ class LedgerFollower:
         self._stop: threading.Event | None = None
 
     def _rest(self, started: list[float]) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise _Stopped          # between batches: what is indexed is committed
         took = time.monotonic() - started[0]
         if self.duty < 1:
             wait = took * (1 - self.duty) / self.duty
@@ -163,7 +169,10 @@ class LedgerFollower:
         while True:
             last = stop.is_set()
             try:
-                self.step()
+                try:
+                    self.step()
+                except _Stopped:
+                    pass
                 if self._last_error is not None:
                     log.warning("attendance ledger: indexing again")
                     self._last_error = None
