@@ -257,8 +257,9 @@ class Uplink:
         if self._pending_since is None:
             self._pending_since = now
         if pending >= self.outbox.limits.max_block_records or now - self._pending_since >= self.linger:
-            self.outbox.seal()
-            self._pending_since = None
+            # a few blocks a step: a month sealed at once would hold the lock clock-ins need
+            self.outbox.seal(max_blocks=16)
+            self._pending_since = None if self.outbox.pending() == 0 else now - self.linger
 
     def _resend_wait(self) -> float:
         """How long to wait for an ack before re-sending: ``ack_timeout`` the first time,
