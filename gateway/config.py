@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from uplink.broker import BrokerConfig
-from uplink.outbox import Limits
+from uplink.outbox import Limits, backlog_bound
 from uplink.wire import WireError, check_gateway_id
 
 from gateway.codes import SPECIAL_OPERATIONS
@@ -40,6 +40,7 @@ class SiteConfig:
     broker: BrokerConfig
     limits: Limits = field(default_factory=Limits)
     window: int = 8
+    drain_window: int = 32
     ack_timeout: float = 10.0
     linger: float = 0.2
     state_interval: float = 10.0
@@ -160,13 +161,15 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
                "password": (str, None), "password_file": (str, None), "ca_file": (str, None),
                "cert_file": (str, None), "key_file": (str, None), "keepalive": (int, 30),
                "protocol": (str, "3.1.1")},
-    "outbox": {"path": (str, "outbox.db"), "max_unacked": (int, Limits.max_unacked),
+    "outbox": {"path": (str, "outbox.db"), "max_unacked": (int, None),
+               "workers": (int, 5000), "records_per_worker_day": ((int, float), 8),
+               "days_offline": ((int, float), 30),
                "max_block_records": (int, Limits.max_block_records),
                "max_block_bytes": (int, Limits.max_block_bytes),
                "max_db_mb": ((int, float), 0), "min_free_mb": ((int, float), 64),
                "retention_days": ((int, float), 7),
                "retention_max_rows": (int, Limits.retention_max_rows)},
-    "uplink": {"window": (int, 8), "ack_timeout_s": ((int, float), 10.0),
+    "uplink": {"window": (int, 8), "drain_window": (int, 32), "ack_timeout_s": ((int, float), 10.0),
                "linger_s": ((int, float), 0.2), "state_interval_s": ((int, float), 10.0)},
     "simulate": {"records": (int, 0), "rate": ((int, float), 0.0), "workers": (int, 200)},
     "fences": {"dir": (str, "fences"), "accept_accuracy_m": ((int, float), 50.0),
@@ -356,6 +359,11 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                               protocol=b["protocol"])
     except ValueError as exc:
         raise ConfigError(f"[broker] {exc}") from exc
+    if o["workers"] < 1 or o["records_per_worker_day"] <= 0 or o["days_offline"] <= 0:
+        raise ConfigError("[outbox] workers, records_per_worker_day and days_offline must be > 0")
+    if o["max_unacked"] is None:       # sized from the site (docs/installer.md "Sizing the outbox")
+        o["max_unacked"] = backlog_bound(o["workers"], o["records_per_worker_day"],
+                                         o["days_offline"])
     for key in ("max_unacked", "max_block_records", "max_block_bytes"):
         if o[key] < 1:
             raise ConfigError(f"[outbox] {key} must be >= 1")
@@ -372,9 +380,12 @@ def parse(data: dict, home: Path | None = None) -> SiteConfig:
                     retention_max_rows=o["retention_max_rows"])
     if u["window"] < 1:
         raise ConfigError("[uplink] window must be >= 1")
+    if u["drain_window"] < u["window"]:
+        raise ConfigError("[uplink] drain_window must be >= window")
     return SiteConfig(gateway_id=g["id"], home=home, key_file=key_file,
                       outbox_path=_path(home, o["path"]), broker=broker, limits=limits,
-                      window=u["window"], ack_timeout=float(u["ack_timeout_s"]),
+                      window=u["window"], drain_window=u["drain_window"],
+                      ack_timeout=float(u["ack_timeout_s"]),
                       linger=float(u["linger_s"]), state_interval=float(u["state_interval_s"]),
                       simulate_records=s["records"], simulate_rate=float(s["rate"]),
                       simulate_workers=s["workers"], fences_dir=_path(home, f["dir"]),

@@ -138,6 +138,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             try:
                 write_health(cfg, {"ts": time.time(), "pid": os.getpid(), "gw": cfg.gateway_id,
                                    "healthy": ok, "uplink_connected": uplink.connected,
+                                   "drain": uplink.drain_state(),
                                    "alarms": current, "lanes": lane_info, "devices": devices})
             except OSError as exc:
                 log.warning("cannot write health file: %s", exc)

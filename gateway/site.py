@@ -132,7 +132,8 @@ def make_uplink(cfg: SiteConfig, outbox: Outbox) -> Uplink:
     gate = None
     if cfg.push != "realtime":
         gate = Schedule(cfg.push, cfg.tz_offset_min).cutoff_ms
-    return Uplink(outbox, cfg.broker, window=cfg.window, ack_timeout=cfg.ack_timeout,
+    return Uplink(outbox, cfg.broker, window=cfg.window, drain_window=cfg.drain_window,
+                  ack_timeout=cfg.ack_timeout,
                   linger=cfg.linger, state_interval=cfg.state_interval, release_cutoff=gate,
                   central_key=central_key(cfg))
 

@@ -27,8 +27,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from .wire import ZERO_HASH, WireError, block_body_from_stored, canonical, check_record, \
-    check_record_limits, make_record, record_hash, seal_damage
+from .wire import MAX_BLOCK_RECORDS, ZERO_HASH, WireError, block_body_from_stored, canonical, \
+    check_record, check_record_limits, make_record, record_hash, seal_damage
 
 log = logging.getLogger("sitegate.outbox")
 
@@ -46,9 +46,18 @@ class AckMismatch(ValueError):
     """Central acknowledged a record whose hash differs from ours."""
 
 
+def backlog_bound(workers: int, records_per_worker_day: float, days_offline: float,
+                  headroom: float = 1.5) -> int:
+    """The default ``max_unacked``: the records a site makes while central is out of reach
+    for ``days_offline`` days (enrolled workers x records per worker and day), with headroom
+    for shift-change bursts and denials (docs/installer.md "Sizing the outbox")."""
+    return max(1000, int(workers * records_per_worker_day * days_offline * headroom))
+
+
 @dataclass(frozen=True)
 class Limits:
-    max_unacked: int = 1_000_000          # refuse new records beyond this backlog
+    # refuse new records beyond this backlog: 5,000 workers x 8 records a day x 30 days x 1.5
+    max_unacked: int = 1_800_000
     max_block_records: int = 256
     max_block_bytes: int = 128 * 1024
     max_db_bytes: int = 0                 # 0 = only the disk limits us
@@ -124,26 +133,29 @@ class Outbox:
         self.corrupt: str | None = None
         self.last_write_error: str | None = None
         self._unsealed: int | None = None   # bytes (+ row overhead) committed, not yet sealed
-        self._conn = None
+        self._rows = 0                      # rows held, kept on append and delete (stats)
+        self._oldest: tuple[int, int | None] = (-1, None)   # (acked_seq, ts of the next)
         existed = self.path.exists() and self.path.stat().st_size > 0
+        self._conn: sqlite3.Connection = self._connect()
         try:
             self._open((not readonly if check is None else check) and existed)
         except sqlite3.DatabaseError as exc:
-            if self._conn is not None:
-                self._conn.close()
+            self._conn.close()
             if not _is_corrupt_error(exc):
                 raise
             raise OutboxCorrupt(f"outbox {self.path} is corrupt: {exc}") from exc
         self.db = sqlite_utils.Database(self._conn)
 
-    def _open(self, check: bool) -> None:
+    def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                         isolation_level=None, check_same_thread=False)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         check_same_thread=False, timeout=30)
+            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                   isolation_level=None, check_same_thread=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30)
+
+    def _open(self, check: bool) -> None:
+        if not self.readonly:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
         if check:
@@ -162,11 +174,12 @@ class Outbox:
     # ------------------------------------------------------------ schema and meta
     def _create(self) -> None:
         db = sqlite_utils.Database(self._conn)
-        db["records"].create({"seq": int, "hash": str, "ts": int, "data": bytes}, pk="seq",
-                             not_null={"hash", "ts", "data"}, if_not_exists=True)
-        db["blocks"].create({"first": int, "last": int, "sealed_at": int, "payload": bytes},
-                            pk="first", not_null={"last", "payload"}, if_not_exists=True)
-        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        db.table("records").create({"seq": int, "hash": str, "ts": int, "data": bytes}, pk="seq",
+                                   not_null={"hash", "ts", "data"}, if_not_exists=True)
+        db.table("blocks").create({"first": int, "last": int, "sealed_at": int,
+                                   "payload": bytes}, pk="first", not_null={"last", "payload"},
+                                  if_not_exists=True)
+        db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
         owner = self._conn.execute("SELECT value FROM meta WHERE key='gw'").fetchone()
         # records from here on were made by make_record, under the wire limits
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('checked_from', "
@@ -191,6 +204,17 @@ class Outbox:
         self.acked_seq = int(self._meta("acked_seq", "0"))
         self.damaged = [tuple(r) for r in json.loads(self._meta("damaged", "[]"))]
         self._checked_from = int(self._meta("checked_from", "1"))
+        self._rows = self._count_rows()
+
+    def _count_rows(self) -> int:
+        """Rows held, from the ends of the primary key (two B-tree look-ups, not a scan):
+        records are appended in order and deleted only from the front, so they are
+        contiguous -- ``count(*)`` over a month's backlog took most of a core."""
+        # one aggregate per SELECT: SQLite answers a lone min() or max() from the B-tree's
+        # end, but ``SELECT min(seq), max(seq)`` scans the table
+        low, high = self._conn.execute("SELECT (SELECT min(seq) FROM records), "
+                                       "(SELECT max(seq) FROM records)").fetchone()
+        return 0 if low is None else high - low + 1
 
     def _sealed_hash(self) -> str:
         """Chain hash of record ``sealed_seq`` (what the next block's ``prev`` must be)."""
@@ -246,6 +270,7 @@ class Outbox:
                     self.last_write_error = f"storage full: {exc}"
                     raise OutboxFull(self.last_write_error + "; capture refused") from exc
             self.head_seq, self.head_hash = seq, prev
+            self._rows += len(rows)
             self.last_write_error = None
             if self._unsealed is not None:
                 self._unsealed += sum(len(r[3]) for r in rows) + len(rows) * _ROW_OVERHEAD
@@ -302,8 +327,9 @@ class Outbox:
         return self.head_seq - self.sealed_seq
 
     @_guarded
-    def seal(self, sealed_ms: int | None = None) -> int:
-        """Seal every committed-but-unsealed record into signed blocks; returns blocks made.
+    def seal(self, sealed_ms: int | None = None, max_blocks: int | None = None) -> int:
+        """Seal every committed-but-unsealed record into signed blocks (at most ``max_blocks``
+        of them: the lock is not held for a month's backlog at once); returns blocks made.
         Each record is re-hashed against its chain first: a run of damaged records is sealed
         as a signed damage report instead (critical alarm ``record_damaged``).  A record beyond
         the wire's limits (committed by an older version) is sealed in a block of its own, so
@@ -311,14 +337,15 @@ class Outbox:
         made = 0
         with self._lock:
             prev = self._sealed_hash() if self.sealed_seq < self.head_seq else ""
-            while self.sealed_seq < self.head_seq:
+            while self.sealed_seq < self.head_seq and (max_blocks is None or made < max_blocks):
                 rows = self._conn.execute(
                     "SELECT seq, hash, data FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
                     (self.sealed_seq, self.limits.max_block_records)).fetchall()
                 good, bad = self._intact_prefix(rows, prev)
                 stamp = now_ms() if sealed_ms is None else sealed_ms
                 if good:
-                    take, size = [], 512
+                    take: list[tuple[int, str, bytes]] = []
+                    size = 512
                     for row in rows[:good]:
                         if take and size + len(row[2]) + 1 > self.limits.max_block_bytes:
                             break
@@ -407,11 +434,13 @@ class Outbox:
 
     @_guarded
     def blocks_after(self, seq: int, limit: int) -> list[tuple[int, int, bytes]]:
-        """Sealed blocks holding records after ``seq``, oldest first."""
+        """Sealed blocks holding records after ``seq``, oldest first.  A block holds at most
+        the wire's 256 records, so the primary key bounds the search (acknowledged blocks kept
+        for retention are not walked on every call)."""
         with self._lock:
             return self._conn.execute(
-                "SELECT first, last, payload FROM blocks WHERE last > ? ORDER BY first LIMIT ?",
-                (seq, limit)).fetchall()
+                "SELECT first, last, payload FROM blocks WHERE first > ? AND last > ? "
+                "ORDER BY first LIMIT ?", (seq - MAX_BLOCK_RECORDS, seq, limit)).fetchall()
 
     # ------------------------------------------------------------ acknowledgement
     def hash_of(self, seq: int) -> str | None:
@@ -438,6 +467,10 @@ class Outbox:
             if ours != head:
                 raise AckMismatch(f"ack for seq {seq} names hash {head[:12]}..., ours is "
                                   f"{(ours or 'missing')[:12]}...")
+            # no fsync of its own: an ack lost to a power cut only makes us re-send what central
+            # already holds (it de-duplicates); WAL order keeps it ahead of any later commit,
+            # so rows are never deleted on an ack that did not survive
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._set_meta(acked_seq=seq, acked_hash=head, acked_at=now_ms())
@@ -445,19 +478,26 @@ class Outbox:
             except sqlite3.Error:
                 self._rollback()
                 raise
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
             self.acked_seq = seq
             return True
 
     @_guarded
-    def purge(self, now: int | None = None) -> int:
-        """Retention: drop acknowledged rows older than the window or beyond the row cap."""
+    def purge(self, now: int | None = None, max_rows: int | None = None) -> int:
+        """Retention: drop acknowledged rows older than the window or beyond the row cap; at
+        most ``max_rows`` of the oldest at a time (a drained month is not deleted in one
+        transaction under the lock while clock-ins wait)."""
         with self._lock:
             cutoff = (now_ms() if now is None else now) - self.limits.retention_s * 1000
             keep_from = self.acked_seq - self.limits.retention_max_rows
             row = self._conn.execute(
                 "SELECT max(seq) FROM records WHERE seq <= ? AND (ts < ? OR seq <= ?)",
                 (self.acked_seq, cutoff, keep_from)).fetchone()
-            return self._delete_upto(row[0] or 0)
+            upto = row[0] or 0
+            if max_rows is not None and upto:
+                upto = min(upto, self.head_seq - self._rows + max_rows)
+            return self._delete_upto(upto)
 
     def purge_acked(self) -> int:
         """Storage pressure: drop every acknowledged row now, before its retention ends (central
@@ -476,6 +516,8 @@ class Outbox:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             n = self._conn.execute("DELETE FROM records WHERE seq <= ?", (upto,)).rowcount
+            if n < 0:
+                n = 0
             self._conn.execute("DELETE FROM blocks WHERE last <= ?", (upto,))
             if damaged != self.damaged:
                 self._set_meta(damaged=json.dumps(damaged))
@@ -484,6 +526,7 @@ class Outbox:
             self._rollback()
             raise
         self.damaged = damaged
+        self._rows = max(0, self._rows - n)
         return n
 
     # ------------------------------------------------------------ health
@@ -495,21 +538,27 @@ class Outbox:
 
     @_guarded
     def stats(self) -> dict:
+        """Counters kept as records come and go, and three look-ups by key: cheap enough to
+        call every second during a month's drain (no scan, the lock held for microseconds)."""
         with self._lock:
             if self.readonly:
                 self._load_meta()
-            oldest = self._conn.execute("SELECT ts FROM records WHERE seq = ?",
-                                        (self.acked_seq + 1,)).fetchone()
+            acked = self.acked_seq
+            if self._oldest[0] != acked or self._oldest[1] is None:
+                row = self._conn.execute("SELECT ts FROM records WHERE seq = ?",
+                                         (acked + 1,)).fetchone()
+                self._oldest = (acked, row[0] if row else None)
+            oldest = self._oldest[1]
             page_size, pages = (self._conn.execute("PRAGMA page_size").fetchone()[0],
                                 self._conn.execute("PRAGMA page_count").fetchone()[0])
             spare = self._free_pages_bytes()
-            rows = self._conn.execute("SELECT count(*) FROM records").fetchone()[0]
+            rows = self._rows
         return {
             "gateway": self.gw,
             "head_seq": self.head_seq, "sealed_seq": self.sealed_seq,
             "acked_seq": self.acked_seq, "backlog": self.head_seq - self.acked_seq,
-            "oldest_unacked_age_s": (round((now_ms() - oldest[0]) / 1000, 1)
-                                     if oldest and self.head_seq > self.acked_seq else 0.0),
+            "oldest_unacked_age_s": (round((now_ms() - oldest) / 1000, 1)
+                                     if oldest is not None and self.head_seq > acked else 0.0),
             "rows": rows, "db_bytes": page_size * pages, "db_free_bytes": spare,
             "disk_free_bytes": self.disk_free(),
             "last_write_error": self.last_write_error,
@@ -537,6 +586,31 @@ class Outbox:
                 yield json.loads(data)
             except ValueError as exc:
                 log.warning("outbox record %d is damaged on disk (%s): skipped", seq, exc)
+
+    # fields a follower (the attendance ledger) reads: SQLite's JSON functions pick them out
+    # in C, with Python's GIL released, instead of json.loads of every record on the uplink's
+    # interpreter
+    LEDGER_FIELDS = ("type", "body.worker", "body.dir", "body.decision", "body.reason",
+                     "body.method", "body.lane", "body.device", "body.ref")
+    _LEDGER_SQL = (
+        "SELECT seq, hash, data, ts, "
+        + ", ".join(f"CASE WHEN ok THEN json_extract(t, '$.{f}') END" for f in LEDGER_FIELDS)
+        + " FROM (SELECT seq, hash, data, ts, CAST(data AS TEXT) AS t, "
+          "json_valid(CAST(data AS TEXT)) AS ok FROM records WHERE seq > ? ORDER BY seq LIMIT ?)")
+
+    def ledger_rows(self, after: int, limit: int) -> list[tuple]:
+        """Up to ``limit`` records after ``after`` as ``(seq, ts, type, worker, dir, decision,
+        reason, method, lane, device, ref)``, in order.  As :meth:`iter_records`, a row whose
+        bytes no longer hash to its chain hash is skipped with a warning (a gap in ``seq``)."""
+        out = []
+        for row in self._conn.execute(self._LEDGER_SQL, (after, limit)).fetchall():
+            seq, stored_hash, data = row[0], row[1], row[2]
+            if not isinstance(data, bytes) or record_hash(data) != stored_hash or row[4] is None:
+                log.warning("outbox record %d is damaged on disk (bytes do not match the chain "
+                            "hash): skipped", seq)
+                continue
+            out.append((seq,) + tuple(row[3:]))
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,16 @@ this thread and needs no lock).  Rules:
   and only when the ack carries central's SM2 signature: a forged ack (anyone who can publish
   on the ack topic) releases nothing and raises the critical ``ack_forged`` alarm;
 * no ack for ``ack_timeout`` seconds, a ``gap`` ack, or a reconnect: re-send from the first
-  unacknowledged record (central de-duplicates on (gateway, seq));
+  unacknowledged record (central de-duplicates on (gateway, seq)); a re-send after a timeout
+  waits longer each time it finds central silent (exponential back-off with jitter drawn by
+  each gateway, ``ack_timeout`` x 2^k x [1, 1.5], at most ``backoff_max`` x 1.5), so the
+  gateways of a province do not re-send in lockstep into a central that is struggling;
+* a ``busy`` ack: nothing on the blocks topic for ``retry_after_ms`` x a random factor in
+  [1, 1.5] (this gateway's own draw), then a re-send from the first unreleased record; the
+  warning ``central_busy`` only when held back longer than ``ack_timeout`` x 10;
+* a backlog larger than the window (a drain after days offline) is sent with
+  ``drain_window`` blocks in flight; its progress (backlog, rate over the last
+  ``RATE_WINDOW_S`` seconds, ETA) is in the state message (``drain_state``);
 * reconnects back off exponentially with full jitter, so a province of gateways does not
   reconnect in lockstep after a central outage;
 * a retained state message carries health and alarms; the last will marks the gateway offline;
@@ -37,6 +46,21 @@ from .wire import BadSignature, WireError, open_ack, topic
 log = logging.getLogger("sitegate.uplink")
 
 
+def drain_progress(samples: list[tuple[float, int]], now: float, acked: int,
+                   head: int) -> dict:
+    """Pure: ``backlog`` (records not yet acknowledged), ``rate_per_s`` (records acknowledged
+    per second since the oldest of ``samples``, ``(time, acked_seq)`` pairs, 0.0 with fewer
+    than two) and ``eta_s`` (backlog / rate, rounded; 0 with no backlog; None while there is
+    no rate)."""
+    backlog = max(0, head - acked)
+    rate = 0.0
+    if len(samples) > 1:
+        t0, a0 = samples[0]
+        rate = max(0, acked - a0) / max(now - t0, 1.0)
+    eta = 0 if not backlog else (round(backlog / rate) if rate > 0 else None)
+    return {"backlog": backlog, "rate_per_s": round(rate, 1), "eta_s": eta}
+
+
 class Uplink:
     def __init__(self, outbox: Outbox, broker: BrokerConfig, *, window: int = 8,
                  ack_timeout: float = 10.0, linger: float = 0.2, state_interval: float = 10.0,
@@ -44,15 +68,19 @@ class Uplink:
                  extra_state: Callable[[], dict] | None = None,
                  release_cutoff: Callable[[int], int] | None = None,
                  central_key: "str | Verifier | None" = None,
-                 forged_hold_s: float = 3600.0) -> None:
+                 forged_hold_s: float = 3600.0, drain_window: int | None = None,
+                 rng: random.Random | None = None) -> None:
         """``central_key``: central's SM2 public key (128 hex or a Verifier); acks are released
         only when they verify against it.  Without it nothing is released (critical alarm
         ``central_key_missing``).  ``forged_hold_s``: how long ``ack_forged`` stays raised
-        after the last forged ack."""
+        after the last forged ack.  ``drain_window``: blocks in flight while more than a
+        window's worth is sealed and unacknowledged (default: ``window``, no drain window).  ``rng``: the
+        gateway's own source of jitter (default: seeded from the OS)."""
         self.outbox = outbox
         self.broker = broker
         self.gw = outbox.gw
         self.window = window
+        self.drain_window = max(window, drain_window or window)
         self.ack_timeout = ack_timeout
         self.linger = linger
         self.state_interval = state_interval
@@ -64,7 +92,7 @@ class Uplink:
         self.held_blocks = 0
         self.connected = False
         self.counters = {"published": 0, "acks": 0, "resends": 0, "rejected_by_central": 0,
-                         "connects": 0, "connect_failures": 0, "acks_forged": 0}
+                         "connects": 0, "connect_failures": 0, "acks_forged": 0, "busy": 0}
         self.uplink_alarms: dict[str, dict] = {}
         self.central = central_key if isinstance(central_key, Verifier) or central_key is None \
             else Verifier(central_key)
@@ -83,17 +111,23 @@ class Uplink:
         # into the retained state message and the health file like the uplink's own
         self._alarm_sources: list[Callable[[], list[dict]]] = []
         self._client: mqtt.Client | None = None
-        self._rng = random.Random()
+        self._rng = rng or random.Random()
         self._attempt = 0
         self._next_attempt = 0.0
         self._inflight: dict[int, tuple[int, int]] = {}   # first -> (last, epoch)
         self._sent_upto = outbox.acked_seq
         self._epoch = 0
         self._last_progress = time.monotonic()
+        self._timeouts = 0                  # consecutive ack timeouts (the re-send back-off)
+        self._ack_wait = self._resend_wait()
+        self._busy_until = 0.0              # monotonic: nothing on the blocks topic before it
+        self._busy_since: float | None = None   # first busy ack of the current episode
+        self._acked_samples: deque[tuple[float, int]] = deque(maxlen=4096)   # (t, acked_seq)
         self._pending_since: float | None = None
         self._last_state = 0.0
         self._last_alarm_codes: tuple = ()
         self._last_purge = 0.0
+        self._purge_more = False            # the last purge hit PURGE_ROWS: more next second
         self._last_check = 0.0
 
     # ------------------------------------------------------------ main loop
@@ -112,9 +146,9 @@ class Uplink:
     def step(self) -> None:
         now = time.monotonic()
         self._maybe_seal(now)
-        if now - self._last_purge > 60:
+        if now - self._last_purge > (1.0 if self._purge_more else 60.0):
             self._last_purge = now
-            self.outbox.purge()
+            self._purge_more = self.outbox.purge(max_rows=self.PURGE_ROWS) >= self.PURGE_ROWS
         if self._client is None:
             if now >= self._next_attempt:
                 self._try_connect()
@@ -127,11 +161,15 @@ class Uplink:
             return
         if self.connected:
             self._flush_outgoing()
-            self._fill_window()
-            if self._inflight and now - self._last_progress > self.ack_timeout:
+            if now >= self._busy_until:
+                self._fill_window()
+            if self._inflight and now - self._last_progress > self._ack_wait:
                 log.warning("no ack from central for %.0f s; re-sending from seq %d",
                             now - self._last_progress, self.outbox.acked_seq + 1)
+                self._timeouts += 1
+                self._ack_wait = self._resend_wait()
                 self._rewind()
+            self._check_busy(now)
             self._maybe_publish_state(now)
 
     def close(self) -> None:
@@ -219,17 +257,37 @@ class Uplink:
         if self._pending_since is None:
             self._pending_since = now
         if pending >= self.outbox.limits.max_block_records or now - self._pending_since >= self.linger:
-            self.outbox.seal()
-            self._pending_since = None
+            # a few blocks a step: a month sealed at once would hold the lock clock-ins need
+            self.outbox.seal(max_blocks=16)
+            self._pending_since = None if self.outbox.pending() == 0 else now - self.linger
+
+    def _resend_wait(self) -> float:
+        """How long to wait for an ack before re-sending: ``ack_timeout`` the first time,
+        doubling with each timeout in a row (at most ``backoff_max``), times this gateway's
+        own draw in [1, 1.5]."""
+        base = min(self.ack_timeout * 2 ** min(self._timeouts, 16),
+                   max(self.backoff_max, self.ack_timeout))
+        return base * self._rng.uniform(1.0, 1.5)
+
+    def current_window(self) -> int:
+        """Blocks allowed in flight: ``drain_window`` while more than a window's worth of
+        sealed records waits for central's ack, ``window`` otherwise."""
+        unacked = self.outbox.sealed_seq - self.outbox.acked_seq
+        if unacked > self.window * self.outbox.limits.max_block_records:
+            return self.drain_window
+        return self.window
 
     def _fill_window(self) -> None:
-        room = self.window - len(self._inflight)
+        if self._client is None:
+            return
+        room = self.current_window() - len(self._inflight)
         if room <= 0:
             return
         cutoff = self.release_cutoff(now_ms()) if self.release_cutoff else None
         held = 0
         for first, last, payload in self.outbox.blocks_after(self._sent_upto, room):
-            if cutoff is not None and self.outbox.ts_of(last) >= cutoff:
+            ts_last = self.outbox.ts_of(last) if cutoff is not None else None
+            if cutoff is not None and (ts_last is None or ts_last >= cutoff):
                 held = 1           # blocks go out in order: this and everything after wait
                 break
             info = self._client.publish(topic(self.gw, "blocks"), payload, qos=1)
@@ -307,6 +365,10 @@ class Uplink:
         try:
             if self.outbox.ack(ack["seq"], ack["head"]):
                 self._last_progress = time.monotonic()
+                self._acked_samples.append((self._last_progress, self.outbox.acked_seq))
+                if self._timeouts:
+                    self._timeouts = 0
+                    self._ack_wait = self._resend_wait()
                 self.uplink_alarms.pop("ack_mismatch", None)
                 if ack["seq"] >= self._rejected_ref:    # central took the refused block after all
                     self.uplink_alarms.pop("central_rejected", None)   # (e.g. quarantined it)
@@ -320,6 +382,11 @@ class Uplink:
         if self._sent_upto < acked:
             self._sent_upto = acked
         status, ref = ack["status"], ack["ref"]
+        if status == "busy":
+            self._busy(ack["retry_after_ms"], ref)
+            return
+        self._busy_since = None
+        self.uplink_alarms.pop("central_busy", None)
         if status == "gap" and ref in self._inflight and self._inflight[ref][1] == self._epoch \
                 and "central_rejected" not in self.uplink_alarms:   # gaps behind a refused
             # block are expected: re-send once per ack_timeout, not on every gap ack
@@ -331,6 +398,51 @@ class Uplink:
             self._set_alarm("central_rejected", "critical",
                             f"central rejected block {ref}: {ack['reason']}")
             log.error("central rejected block %s: %s", ref, ack["reason"])
+
+    def _busy(self, retry_after_ms: int, ref: object) -> None:
+        """Central is at capacity and did not store block ``ref`` nor anything after its head:
+        send nothing on the blocks topic for ``retry_after_ms`` x [1, 1.5] (our own draw), then
+        re-send from the first unreleased record (wire.md §5)."""
+        now = time.monotonic()
+        self.counters["busy"] += 1
+        wait = retry_after_ms / 1000 * self._rng.uniform(1.0, 1.5)
+        self._busy_until = max(self._busy_until, now + wait)
+        if self._busy_since is None:
+            self._busy_since = now
+        log.info("central is busy (block %s): sending nothing for %.1f s", ref, wait)
+        self._rewind()
+        self._last_progress = self._busy_until      # the ack timeout runs from the re-send
+
+    def _check_busy(self, now: float) -> None:
+        if self._busy_since is None:
+            return
+        held = now - self._busy_since
+        if held > self.ack_timeout * 10:
+            self._set_alarm("central_busy", "warning",
+                            f"central has been busy for {held:.0f} s: records wait on the "
+                            "gateway (kept, re-sent when central has room)")
+
+    def busy_for(self) -> float:
+        """Seconds left before the blocks topic may be used again (0: not held back)."""
+        return max(0.0, self._busy_until - time.monotonic())
+
+    # ------------------------------------------------------------ drain progress
+    RATE_WINDOW_S = 30.0
+    PURGE_ROWS = 20_000                 # acknowledged rows dropped per retention pass
+
+    def drain_state(self) -> dict:
+        """Backlog, records acknowledged per second over the last ``RATE_WINDOW_S`` seconds,
+        and the time to drain the backlog at that rate (``drain_progress``); ``draining``:
+        the drain window is in use; ``busy_for_s``: held back by central's busy ack."""
+        now = time.monotonic()
+        samples = self._acked_samples
+        while samples and now - samples[0][0] > self.RATE_WINDOW_S:
+            samples.popleft()
+        window = self.current_window()
+        return dict(drain_progress(list(samples), now, self.outbox.acked_seq,
+                                   self.outbox.head_seq),
+                    draining=window > self.window, window=window,
+                    busy_for_s=round(self.busy_for(), 1))
 
     # ------------------------------------------------------------ health
     def _set_alarm(self, code: str, level: str, message: str) -> None:
@@ -368,7 +480,8 @@ class Uplink:
         out = {"v": 1, "gw": self.gw, "state": status, "ts": now_ms(),
                "outbox": self.outbox.stats(), "alarms": current,
                "uplink": dict(self.counters, connected=self.connected,
-                              inflight=len(self._inflight), held=self.held_blocks > 0)}
+                              inflight=len(self._inflight), held=self.held_blocks > 0),
+               "drain": self.drain_state()}
         if self.extra_state:
             out.update(self.extra_state())
         return out
@@ -386,7 +499,8 @@ class Uplink:
             return
         self._last_check = now
         codes = tuple(sorted(a["code"] for a in self.all_alarms()))
-        if now - self._last_state >= self.state_interval or codes != self._last_alarm_codes:
+        if self._client is not None and (now - self._last_state >= self.state_interval
+                                         or codes != self._last_alarm_codes):
             if codes != self._last_alarm_codes and codes:
                 log.error("alarms: %s", ", ".join(codes))
             self._last_alarm_codes = codes

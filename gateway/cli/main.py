@@ -169,8 +169,11 @@ def status(config, as_json):
                                                      "changed_ms": None, "synced_ms": None}
     synced = roster["synced_ms"]
     roster["age_s"] = None if synced is None else round(_time.time() - synced / 1000, 1)
+    # a drain's progress as the running daemon measures it (None: the daemon is not running)
+    drain = (health or {}).get("drain")
     if as_json:
         click.echo(json.dumps({"gateway": cfg.gateway_id, "outbox": stats, "alarms": current,
+                               "drain": drain,
                                "devices": devices, "roster": roster, "daemon": health is not None,
                                "state": "alarm" if critical else "degraded" if current else "ok"},
                               sort_keys=True))
@@ -182,6 +185,10 @@ def status(config, as_json):
         for k in ("head_seq", "sealed_seq", "acked_seq", "backlog", "oldest_unacked_age_s",
                   "rows", "db_bytes", "disk_free_bytes"):
             table.add_row(tr(k.replace("_", " ")), str(stats[k]) if stats else "-")
+        if drain and drain.get("backlog"):
+            table.add_row(tr("drain rate"), tr("{n} records/s", n=f"{drain['rate_per_s']:.0f}"))
+            table.add_row(tr("drain ETA"), tr("not known yet") if drain.get("eta_s") is None
+                          else age_text(drain["eta_s"]))
         table.add_row(tr("roster version"), str(roster["version"]))
         table.add_row(tr("roster age"), tr("never synced") if synced is None else age_text(roster["age_s"]))
         table.add_row(tr("daemon"), tr("running") if health is not None else tr("not running"))

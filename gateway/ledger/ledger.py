@@ -17,13 +17,15 @@ refers to, and that worker-day is recomputed.
 from __future__ import annotations
 
 import calendar
+import functools
+import json
 import logging
 import re
 import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -54,8 +56,16 @@ class LedgerError(ValueError):
 
 def local_day_minute(ts_ms: int, tz_offset_min: int) -> tuple[str, int]:
     """(YYYY-MM-DD, minute of the day) in the site's time zone."""
-    t = datetime.fromtimestamp(ts_ms / 1000, timezone.utc) + timedelta(minutes=tz_offset_min)
-    return t.date().isoformat(), t.hour * 60 + t.minute
+    minutes = ts_ms // 60_000 + tz_offset_min
+    return _day_text(minutes // 1440), minutes % 1440
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_text(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).isoformat()
+
+
+_EPOCH = date(1970, 1, 1)
 
 
 def parse_month(text: str) -> tuple[int, int]:
@@ -85,6 +95,25 @@ class Passage:
     method: str | None
     lane: str | None
     voided: bool
+
+
+def _field(value: Any) -> Any:
+    """A body field as SQLite's ``json_extract`` gives it: text and numbers as they are,
+    objects and arrays as their JSON text."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _row(rec: dict) -> tuple:
+    """A wire-form record as the outbox's ``ledger_rows`` gives it."""
+    body = rec.get("body")
+    body = body if isinstance(body, dict) else {}
+    return (rec["seq"], rec["ts"], rec.get("type")) + tuple(
+        _field(body.get(k)) for k in ("worker", "dir", "decision", "reason", "method", "lane",
+                                      "device", "ref"))
 
 
 class Ledger:
@@ -127,48 +156,66 @@ class Ledger:
     def catch_up(self, outbox: Any, batch: int = 5000, progress=None) -> int:
         """Copy every outbox record after our high-water mark; returns how many were new.
         ``progress(done, total)`` is told after each batch (records past the mark so far, and
-        up to the outbox's head)."""
+        up to the outbox's head).  Only the fields the ledger keeps are read (the outbox picks
+        them out in SQLite, :meth:`uplink.outbox.Outbox.ledger_rows`), and each batch is one
+        transaction of a few statements, so a month's backlog is indexed without holding
+        the interpreter the uplink needs."""
         total = 0
         start = self.last_seq
         span = max(0, getattr(outbox, "head_seq", 0) - start)
         while True:
             with self._write():
                 after = self.last_seq
-                records = []
-                for rec in outbox.iter_records(after):
-                    records.append(rec)
-                    if len(records) >= batch:
-                        break
-                total += self._ingest(records, after)
+                if hasattr(outbox, "ledger_rows"):
+                    rows = outbox.ledger_rows(after, batch)
+                else:
+                    rows = []
+                    for rec in outbox.iter_records(after):
+                        rows.append(_row(rec))
+                        if len(rows) >= batch:
+                            break
+                total += self._ingest_rows(rows, after)
                 head = getattr(outbox, "head_seq", 0)
-                if len(records) < batch and head > self.last_seq:
+                if len(rows) < batch and head > self.last_seq:
                     self._tail_gap(self.last_seq + 1, head)
             if progress is not None:
                 progress(min(self.last_seq - start, span), span)
-            if len(records) < batch:
+            if len(rows) < batch:
                 return total
 
     def ingest(self, records: Iterable[dict]) -> int:
         """Add records (wire form: seq, ts, type, body) that follow on from :attr:`last_seq`."""
         with self._write():
-            return self._ingest(list(records), self.last_seq)
+            return self._ingest_rows([_row(r) for r in records], self.last_seq)
 
-    def _ingest(self, records: list[dict], after: int) -> int:
+    def _ingest_rows(self, rows: list[tuple], after: int) -> int:
+        """``rows`` as :meth:`uplink.outbox.Outbox.ledger_rows` gives them, in seq order."""
         expected, n = after + 1, 0
-        for rec in records:
-            seq = rec["seq"]
-            if seq <= after:
-                continue
+        fresh = [r for r in rows if r[0] > after]
+        seen: set[int] = set()
+        if fresh:              # already indexed (the mark was lost or reset): count them once
+            seen = {r[0] for r in self._conn.execute(
+                "SELECT seq FROM passages WHERE seq BETWEEN ? AND ?", (fresh[0][0], fresh[-1][0]))}
+        run: list[tuple] = []
+        for row in fresh:
+            seq, ts = row[0], row[1]
             if seq > expected:   # left the outbox before we saw it: say so, loudly
                 self._conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?)",
-                                   (expected, seq - 1, rec["ts"]))
+                                   (expected, seq - 1, ts))
                 log.critical("attendance ledger: records %d..%d left the outbox before they were "
                              "indexed; the monthly sheet lacks them (central has them)", expected, seq - 1)
-            expected = seq + 1
-            if rec.get("type") == "attendance":
-                n += self._add(seq, rec["ts"], rec.get("body") or {})
-            after = seq
-        if records:
+            after, expected = seq, seq + 1
+            if row[2] != "attendance" or seq in seen:
+                continue
+            seen.add(seq)
+            if str(row[5] if row[5] is not None else "") == "void":
+                n += self._add_run(run)
+                run = []
+                n += self._void(row)
+            else:
+                run.append(row)
+        n += self._add_run(run)
+        if fresh:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(after),))
         return n
 
@@ -181,32 +228,45 @@ class Ledger:
         log.critical("attendance ledger: records %d..%d left the outbox before they were indexed; "
                      "the monthly sheet lacks them (central has them)", first, last)
 
-    def _add(self, seq: int, ts: int, body: dict) -> bool:
+    def _passage(self, row: tuple) -> tuple:
+        seq, ts, _, worker, dir_, decision, reason, method, lane, device, _ = row
         day, minute = local_day_minute(ts, self.tz)
-        worker, decision = body.get("worker"), str(body.get("decision", ""))
-        fresh = self._conn.execute(
-            "INSERT OR IGNORE INTO passages (seq, ts, day, minute, worker, dir, decision, reason, method, lane)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (seq, ts, day, minute, worker, body.get("dir"), decision, body.get("reason"),
-             body.get("method"), body.get("lane") or body.get("device"))).rowcount
-        if not fresh:             # already indexed (the mark was lost or reset): count it once
-            return False
-        if decision == "allow" and worker:
-            d = body.get("dir")
-            self._conn.execute(
-                """INSERT INTO days (worker, day, first_ts, last_ts, ins, outs, last_dir)
-                   VALUES (?,?,?,?,?,?,?) ON CONFLICT(worker, day) DO UPDATE SET
-                   first_ts = MIN(first_ts, excluded.first_ts),
-                   last_dir = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_dir ELSE last_dir END,
-                   last_ts = MAX(last_ts, excluded.last_ts),
-                   ins = ins + excluded.ins, outs = outs + excluded.outs""",
-                (worker, day, ts, ts, int(d == "in"), int(d == "out"), d))
-        elif decision == "void" and isinstance(body.get("ref"), int):
-            row = self._conn.execute("SELECT worker, day FROM passages WHERE seq = ?", (body["ref"],)).fetchone()
-            self._conn.execute("UPDATE passages SET voided = 1 WHERE seq = ?", (body["ref"],))
-            if row and row[0]:
-                self._recompute(*row)
-        return True
+        return (seq, ts, day, minute, worker, dir_, "" if decision is None else str(decision),
+                reason, method, lane or device)
+
+    def _add_run(self, rows: list[tuple]) -> int:
+        """Passages that void nothing, in two statements: the rows, then their worker-days."""
+        if not rows:
+            return 0
+        passages = [self._passage(r) for r in rows]
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO passages (seq, ts, day, minute, worker, dir, decision, reason, "
+            "method, lane) VALUES (?,?,?,?,?,?,?,?,?,?)", passages)
+        self._conn.executemany(
+            """INSERT INTO days (worker, day, first_ts, last_ts, ins, outs, last_dir)
+               VALUES (?,?,?,?,?,?,?) ON CONFLICT(worker, day) DO UPDATE SET
+               first_ts = MIN(first_ts, excluded.first_ts),
+               last_dir = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_dir ELSE last_dir END,
+               last_ts = MAX(last_ts, excluded.last_ts),
+               ins = ins + excluded.ins, outs = outs + excluded.outs""",
+            [(p[4], p[2], p[1], p[1], int(p[5] == "in"), int(p[5] == "out"), p[5])
+             for p in passages if p[6] == "allow" and p[4]])
+        return len(passages)
+
+    def _void(self, row: tuple) -> int:
+        """A ``void`` record: kept as a passage, and the passage it refers to is cancelled."""
+        p = self._passage(row)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO passages (seq, ts, day, minute, worker, dir, decision, reason, "
+            "method, lane) VALUES (?,?,?,?,?,?,?,?,?,?)", p)
+        ref = row[10]
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            found = self._conn.execute("SELECT worker, day FROM passages WHERE seq = ?",
+                                       (ref,)).fetchone()
+            self._conn.execute("UPDATE passages SET voided = 1 WHERE seq = ?", (ref,))
+            if found and found[0]:
+                self._recompute(*found)
+        return 1
 
     def _recompute(self, worker: str, day: str) -> None:
         self._conn.execute("DELETE FROM days WHERE worker = ? AND day = ?", (worker, day))
@@ -234,10 +294,11 @@ class Ledger:
         """day-of-month -> {first, last (HH:MM), ins, outs} for one worker."""
         first, last, _ = month_bounds(year, month)
         out = {}
-        for day, f, l, ins, outs in self._conn.execute(
+        for day, first_ts, last_ts, ins, outs in self._conn.execute(
                 "SELECT day, first_ts, last_ts, ins, outs FROM days WHERE worker = ? AND day BETWEEN ? AND ?",
                 (worker, first, last)):
-            out[int(day[8:])] = {"first": self.hhmm(f), "last": self.hhmm(l), "ins": ins, "outs": outs}
+            out[int(day[8:])] = {"first": self.hhmm(first_ts), "last": self.hhmm(last_ts),
+                                 "ins": ins, "outs": outs}
         return out
 
     def worker_denials(self, worker: str, year: int, month: int) -> dict[int, list[str]]:

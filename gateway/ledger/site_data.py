@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -113,40 +114,69 @@ class SiteData:
                        self.cfg.project or self.cfg.gateway_id)
 
 
+class _Stopped(Exception):
+    pass
+
+
 class LedgerFollower:
     """Daemon thread: index new outbox records into the ledger every ``interval`` seconds, over
     its own read-only outbox connection (never the lanes' writing one).
 
     The ledger is opened on the first step, not in the constructor: a broken or unwritable
-    ``attendance.db`` lags the sheet (logged, retried), it never keeps the lanes from starting."""
+    ``attendance.db`` lags the sheet (logged, retried), it never keeps the lanes from starting.
 
-    def __init__(self, cfg: SiteConfig, interval: float = 1.0) -> None:
+    A long catch-up (a new ``attendance.db`` beside a month's outbox) works in batches of
+    ``batch`` records and rests between them as long as the batch took (``duty`` 0.5): it
+    shares one interpreter with the uplink, and a drain to central comes first."""
+
+    def __init__(self, cfg: SiteConfig, interval: float = 1.0, batch: int = 2000,
+                 duty: float = 0.5) -> None:
         self.cfg, self.interval = cfg, interval
+        self.batch, self.duty = batch, duty
         self.ledger: Ledger | None = None
         self.errors = 0
         self._last_error: str | None = None
+        self._stop: threading.Event | None = None
+
+    def _rest(self, started: list[float]) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise _Stopped          # between batches: what is indexed is committed
+        took = time.monotonic() - started[0]
+        if self.duty < 1:
+            wait = took * (1 - self.duty) / self.duty
+            if self._stop is not None:
+                self._stop.wait(wait)
+            else:
+                time.sleep(wait)
+        started[0] = time.monotonic()
 
     def step(self) -> int:
         from uplink.outbox import Outbox
         if self.ledger is None:
             self.ledger = Ledger(ledger_path(self.cfg), self.cfg.tz_offset_min)
         outbox = Outbox(self.cfg.outbox_path, self.cfg.gateway_id, readonly=True)
+        started = [time.monotonic()]
         try:
-            return self.ledger.catch_up(outbox)
+            return self.ledger.catch_up(outbox, batch=self.batch,
+                                        progress=lambda done, total: self._rest(started))
         finally:
             outbox.close()
 
     def run(self, stop: threading.Event) -> None:
         import logging
+        self._stop = stop
         log = logging.getLogger("sitegate.attendance")
         while True:
             last = stop.is_set()
             try:
-                self.step()
+                try:
+                    self.step()
+                except _Stopped:
+                    pass
                 if self._last_error is not None:
                     log.warning("attendance ledger: indexing again")
                     self._last_error = None
-            except Exception as exc:   # keep following; the sheet lags, the records are safe
+            except Exception as exc:  # noqa: BLE001 - keep following; the sheet lags, the records are safe
                 self.errors += 1
                 what = f"{type(exc).__name__}: {exc}"
                 if what != self._last_error:          # once per distinct problem, not every second

@@ -123,6 +123,7 @@ def build_app(data: SiteData, accounts: Accounts, *, secure_cookie: bool = False
                        op_name=special_operation_name, op_of=operation_of)
     from drivers.camera import display_source
     env.filters["source"] = display_source          # a camera URL's password never reaches a page
+    env.filters["age"] = _age_text
     cfg = data.cfg
     health_path = health_path or cfg.home / "run" / "health.json"
     lanes = cfg.lanes if lanes is None else lanes

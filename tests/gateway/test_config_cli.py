@@ -77,4 +77,4 @@ def test_shipped_example_config_is_valid(tmp_path):
     (tmp_path / "keys" / "broker.password").write_text("secret\n")
     cfg = load(example, home=tmp_path)
     assert cfg.broker.tls and cfg.broker.password == "secret"
-    assert cfg.limits.max_unacked == 1_000_000 and cfg.window == 8
+    assert cfg.limits.max_unacked == 1_800_000 and cfg.window == 8 and cfg.drain_window == 32
