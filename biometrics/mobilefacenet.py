@@ -28,11 +28,12 @@ class MobileFaceNet:
         self._batch = int(self._it.get_input_details()[0]["shape"][0])
         self._lock = threading.Lock()
 
-    def embed(self, aligned: list[np.ndarray]) -> np.ndarray:
-        """N aligned 112×112×3 uint8 faces → N×192 float32 unit vectors (image + mirror)."""
+    def embed(self, aligned: list[np.ndarray], mirror: bool = True) -> np.ndarray:
+        """N aligned 112×112×3 uint8 faces → N×192 float32 unit vectors (image + mirror;
+        ``mirror=False``, measured in bench/bench_faces.py only: the image alone, same cost)."""
         if not aligned:
             return np.zeros((0, DIM), np.float32)
-        x = np.stack([a for face in aligned for a in (face, face[:, ::-1])]).astype(np.float32)
+        x = np.stack([a for face in aligned for a in (face, face[:, ::-1] if mirror else face)]).astype(np.float32)
         x = (x - 127.5) / 128.0
         out = np.empty((len(x), DIM), np.float32)
         with self._lock:
@@ -40,5 +41,5 @@ class MobileFaceNet:
                 self._it.set_tensor(self._in, np.ascontiguousarray(x[i:i + self._batch]))
                 self._it.invoke()
                 out[i:i + self._batch] = self._it.get_tensor(self._out)
-        fused = out[0::2] + out[1::2]
+        fused = out[0::2] + out[1::2] if mirror else out[0::2]
         return fused / np.maximum(np.linalg.norm(fused, axis=1, keepdims=True), 1e-10)
