@@ -3,7 +3,8 @@ LiteRT interpreter with one thread.
 
 Input 112×112 RGB aligned onto the ArcFace template (:mod:`biometrics.align`), normalised
 ``(x − 127.5) / 128``. Each face is embedded together with its mirror image; the two
-embeddings are summed and L2-normalised (a cheap, well-known gain). The graph's batch is fixed
+embeddings are summed and L2-normalised (a well-known gain, measured here too: BENCHMARKS.md,
+issue 14 variants; it costs nothing, the mirror rides in the same invocation). The graph's batch is fixed
 at 2 (it cannot be resized: a reshape inside it is pinned), so one face with its mirror is one
 invocation, ~7 ms on one core here; a lane attempt that fuses three frames is one :meth:`embed`
 call of three invocations.
