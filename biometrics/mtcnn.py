@@ -135,6 +135,27 @@ class MTCNN:
         it.invoke()
         return self._outputs(it)
 
+    def landmarks(self, rgb: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
+        """The five points of each face again, from O-Net on ``rgb`` (the full-resolution frame,
+        not the reduced copy the detection ran on): each box (x1, y1, x2, y2) is squared, and
+        O-Net sees its crop and the crop's mirror image in one batch; the mirror's points are
+        flipped back (left and right swapped) and averaged with the others. N×5×2."""
+        if not boxes:
+            return np.zeros((0, 5, 2))
+        with self._lock:
+            b = _square(np.array([[*box, 1.0] for box in boxes], np.float64))
+            b[:, :4] = np.fix(b[:, :4])
+            crops = _crops(rgb, b, 48)                       # N×W×H×3 (width first)
+            out = self._run_batch("onet", np.ascontiguousarray(np.concatenate([crops, crops[:, ::-1]])))
+        pts = out["onet/conv6-3/conv6-3"]
+        n = len(boxes)
+        x1, y1 = b[:, 0:1], b[:, 1:2]
+        bw, bh = b[:, 2:3] - x1 + 1, b[:, 3:4] - y1 + 1
+        direct = np.stack([bw * pts[:n, 0:5] + x1 - 1, bh * pts[:n, 5:10] + y1 - 1], 2)
+        # a pixel u of the mirrored crop is bw − 1 − u of the crop: x = x1 + bw·(1 − p)
+        mirrored = np.stack([x1 + bw * (1 - pts[n:, 0:5]), bh * pts[n:, 5:10] + y1 - 1], 2)[:, [1, 0, 2, 4, 3]]
+        return (direct + mirrored) / 2
+
     def detect(self, rgb: np.ndarray, min_face: float = 20.0) -> list[Detection]:
         """Faces in an RGB uint8 image, largest first; boxes and landmarks in its pixels."""
         with self._lock:

@@ -18,7 +18,7 @@ import numpy as np
 from .crypto import open_private_db, open_sealed, seal
 from .matching import METRICS, Gallery
 
-DIMS = {"mobilefacenet": 192, "dlib": 128}
+DIMS = {"mobilefacenet-v2": 192, "mobilefacenet": 192, "dlib": 128}   # first of a dimension: the default
 SOURCES = ("enrol", "pass")
 
 

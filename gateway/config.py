@@ -105,7 +105,7 @@ class WebConfig:
 @dataclass(frozen=True)
 class FacesConfig:
     store: Path
-    model: str = "mobilefacenet"     # mobilefacenet | dlib (biometrics/engines.py)
+    model: str = "mobilefacenet-v2"  # mobilefacenet-v2 | mobilefacenet | dlib (biometrics/engines.py)
     models: Path | None = None       # folder of the .tflite files (default: found, see biometrics/modelfiles.py)
     # thresholds: None = the model's measured defaults (biometrics/matching.py DEFAULTS)
     verify: float | None = None
@@ -178,7 +178,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple, Any]]] = {
               "key": (str, "phone/key.pem"), "db": (str, "phone/phone.db"),
               "session_minutes": (int, 10)},
     "schedule": {"push": (str, "realtime"), "tz_offset_min": (int, 480)},
-    "faces": {"store": (str, "faces/templates.db"), "model": (str, "mobilefacenet"), "models": (str, None),
+    "faces": {"store": (str, "faces/templates.db"), "model": (str, "mobilefacenet-v2"), "models": (str, None),
               "verify": ((int, float), None),
               "verify_nearest": (bool, True), "verify_z": ((int, float), None), "min_cohort": (int, 10),
               "identify": ((int, float), None),
@@ -202,7 +202,7 @@ LANE_SCHEMA: dict[str, tuple[type | tuple, Any]] = {
     "gate": (str, None), "relay": (int, 0), "sensor": (int, None),
     "passage_timeout_s": ((int, float), 8.0), "anti_passback": (bool, False),
     "gate_kind": (str, "modbus-relay"), "gate_options": (dict, None)}
-CHOICES = {("faces", "model"): ("mobilefacenet", "dlib"), ("faces", "liveness"): ("head_turn", "off"), ("faces", "challenge"): ("left", "right", "either"),
+CHOICES = {("faces", "model"): ("mobilefacenet-v2", "mobilefacenet", "dlib"), ("faces", "liveness"): ("head_turn", "off"), ("faces", "challenge"): ("left", "right", "either"),
            ("lanes", "dir"): ("in", "out"), ("lanes", "mode"): ("card+face", "face", "card")}
 
 

@@ -108,6 +108,30 @@ def encodings(cache_dir: Path, photos: list[Photo] | None = None, model: str = "
 
 
 # ---------------------------------------------------------------------- evaluation protocol
+class _PerPhoto:
+    """A gallery that keeps each enrolled photo's template (cosine models): a worker's distance
+    is the nearest of their photos (``nearest``) or the mean over them (``mean``) instead of
+    the distance to their fused template (the product's :class:`biometrics.matching.Gallery`).
+    Measured as an alternative (bench/bench_faces.py ``--variants``), not shipped."""
+
+    def __init__(self, templates: dict, how: str) -> None:
+        self.ids = [w for w, v in templates.items() if len(v)]
+        self.index = {w: i for i, w in enumerate(self.ids)}
+        unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+        self.rows = [unit(np.stack(templates[w]).astype(np.float32)) for w in self.ids]
+        self.how = how
+
+    def distances(self, probe: np.ndarray) -> np.ndarray:
+        q = probe / np.linalg.norm(probe)
+        per = [1.0 - r @ q for r in self.rows]
+        return np.array([p.min() if self.how == "nearest" else p.mean() for p in per])
+
+
+def _gallery(templates: dict, model: str, how: str = "fused"):
+    from biometrics.matching import Gallery
+    return Gallery(templates, model=model) if how == "fused" else _PerPhoto(templates, how)
+
+
 def by_person(photos: list[Photo], encs: dict) -> dict[str, list[np.ndarray]]:
     by: dict[str, list[np.ndarray]] = {}
     for p in photos:
@@ -117,15 +141,16 @@ def by_person(photos: list[Photo], encs: dict) -> dict[str, list[np.ndarray]]:
     return by
 
 
-def trials(by: dict[str, list[np.ndarray]], model: str, rounds: int = 10, k: int = 2, seed: int = 0) -> dict:
+def trials(by: dict[str, list[np.ndarray]], model: str, rounds: int = 10, k: int = 2, seed: int = 0,
+           gallery: str = "fused") -> dict:
     """The raw distances of the protocol, so any thresholds can be scored cheaply:
 
     Each round enrols ``k`` photos per identity (seeded random split; identities with fewer
     photos enrol all but one) and probes with the rest. ``closed``: each probe's distances to
     the whole gallery and the index of its own identity. ``open``: each identity left out of
-    the gallery in turn, all its photos' distances to everyone enrolled.
+    the gallery in turn, all its photos' distances to everyone enrolled. ``gallery``: ``fused``
+    (the product) or a per-photo alternative (:class:`_PerPhoto`).
     """
-    from biometrics.matching import Gallery
     people = sorted(by)
     rng = random.Random(seed)
     closed, open_ = [], []
@@ -138,13 +163,13 @@ def trials(by: dict[str, list[np.ndarray]], model: str, rounds: int = 10, k: int
             if n >= 1:
                 enrol[q] = [by[q][i] for i in items[:n]]
                 probes[q] = [by[q][i] for i in items[n:]]
-        full = Gallery(enrol, model=model)
+        full = _gallery(enrol, model, gallery)
         for q, ps in probes.items():
             for pr in ps:
                 closed.append((full.distances(pr), full.index[q]))
         for q in people:
             rest = {w: v for w, v in enrol.items() if w != q}
-            g = Gallery(rest, model=model)
+            g = _gallery(rest, model, gallery)
             for pr in by[q]:
                 open_.append(g.distances(pr))
     return {"closed": closed, "open": open_, "identities": len(people),
@@ -230,7 +255,8 @@ def evaluate(photos: list[Photo], encs: dict, thresholds=None, rounds: int = 10,
 
 # ---------------------------------------------------------------------- thresholds across people
 def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.001,
-           target_open: float = 0.005, rounds: int = 4, seed: int = 1, min_margin: float = 0.0):
+           target_open: float = 0.005, rounds: int = 4, seed: int = 1, min_margin: float = 0.0,
+           gallery: str = "fused", robust: bool = False):
     """Thresholds chosen on the identities in ``by`` only (the training fold):
 
     * ``verify``: the largest distance at which the training impostor attempts (colleagues and
@@ -240,21 +266,34 @@ def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.00
       while no enrolled probe is taken for someone else and unenrolled probes are answered at
       most at ``target_open``.
     The nearest-worker and cohort z rules keep their defaults.
+
+    ``robust`` (measured, not shipped): the training identities are split again into 4 inner
+    folds, each scored like a test fold against everyone; the identify/margin pair must meet
+    the conditions in every inner fold, and the one with the best worst-fold correct rate wins.
     """
     from dataclasses import replace
 
     from biometrics.matching import Thresholds
     base = Thresholds.for_model(model)
-    tr = trials(by, model, rounds=rounds, seed=seed)
+    tr = trials(by, model, rounds=rounds, seed=seed, gallery=gallery)
     imp = [np.delete(d, own) for d, own in tr["closed"]] + list(tr["open"])
     imp = np.sort(np.concatenate(imp))
     n_ok = int(np.floor(target_far * len(imp)))
     verify = float(imp[n_ok]) - 1e-6 if n_ok < len(imp) else float(imp[-1])
     best, best_t = -1.0, None
     lo, hi = np.quantile(imp, [0.0005, 0.05])
+    if robust:
+        people = sorted(by)
+        random.Random(seed).shuffle(people)
+        inner = [_mixed_trials(by, set(people[f::4]), model, rounds, seed=f, gallery=gallery) for f in range(4)]
     for identify in np.linspace(lo - 0.1, hi, 25):
         for margin in [m for m in (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12) if m >= min_margin]:
             t = replace(base, verify=verify, identify=float(identify), margin=margin)
+            if robust:
+                worst = _worst_fold(inner, t, target_open)
+                if worst > best:
+                    best, best_t = worst, t
+                continue
             wrong = correct = n = 0
             for d, own in tr["closed"]:
                 who = _identify(d, t)
@@ -271,8 +310,22 @@ def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.00
     return best_t or replace(base, verify=verify, identify=float(lo - 0.1), margin=0.12)
 
 
+def _worst_fold(inner: list[dict], t, target_open: float) -> float:
+    """The lowest correct rate over ``inner`` folds, or −1 when one gives a wrong person or
+    answers too many unenrolled probes."""
+    worst = 1.0
+    for tr in inner:
+        whos = [(_identify(d, t), own) for d, own, _ in tr["closed"]]
+        if any(w not in (None, own) for w, own in whos):
+            return -1.0
+        if sum(_identify(d, t) is not None for d, _ in tr["open"]) > target_open * len(tr["open"]):
+            return -1.0
+        worst = min(worst, sum(w == own for w, own in whos) / max(len(whos), 1))
+    return worst
+
+
 def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, repeats: int = 2,
-                   target_far: float = 0.001, rounds: int = 5, **choice) -> dict:
+                   target_far: float = 0.001, rounds: int = 5, gallery: str = "fused", **choice) -> dict:
     """Thresholds chosen on some identities, scored on the others: identities split into
     ``folds`` groups (``repeats`` different shuffles); each group in turn is the test fold,
     thresholds chosen (:func:`choose`) on the rest; the test fold's identities are scored as a
@@ -287,8 +340,8 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
         for f in range(folds):
             test = set(order[f::folds])
             train = {p: by[p] for p in people if p not in test}
-            t = choose(train, model, target_far, **choice)
-            res = score(_mixed_trials(by, test, model, rounds, seed=10 * r + f), t)
+            t = choose(train, model, target_far, gallery=gallery, **choice)
+            res = score(_mixed_trials(by, test, model, rounds, seed=10 * r + f, gallery=gallery), t)
             per_fold.append(res | {"thresholds": t.as_dict(), "test_ids": sorted(test)})
     keys = ("genuine", "false_reject", "imp_enrolled", "fa_enrolled", "imp_unenrolled", "fa_unenrolled",
             "open_probes", "open_wrong", "closed_probes", "closed_correct", "closed_wrong")
@@ -309,10 +362,10 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
             "verify_range": (min(verify), max(verify))}
 
 
-def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, k: int = 2) -> dict:
+def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, k: int = 2,
+                  gallery: str = "fused") -> dict:
     """Like :func:`trials`, but only the ``test`` identities probe (genuine, colleague,
     not-enrolled); everyone is enrolled."""
-    from biometrics.matching import Gallery
     people = sorted(by)
     rng = random.Random(seed)
     closed, open_ = [], []
@@ -325,7 +378,7 @@ def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, 
             if n >= 1:
                 enrol[q] = [by[q][i] for i in items[:n]]
                 probes[q] = [by[q][i] for i in items[n:]]
-        full = Gallery(enrol, model=model)
+        full = _gallery(enrol, model, gallery)
         for q in test:
             for pr in probes.get(q, []):
                 d = full.distances(pr)
@@ -334,7 +387,7 @@ def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, 
                 # impostor pairs are all unseen people on both sides
                 closed.append((d, own, [full.index[w] for w in test if w != q and w in full.index]))
         for q in test:
-            g = Gallery({w: v for w, v in enrol.items() if w != q}, model=model)
+            g = _gallery({w: v for w, v in enrol.items() if w != q}, model, gallery)
             for pr in by[q]:
                 open_.append((g.distances(pr), [g.index[w] for w in test if w != q and w in g.index]))
     return {"closed": closed, "open": open_, "identities": len(test),

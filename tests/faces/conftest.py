@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from biometrics.engines import DEFAULT_MODEL
 from faceset import DATA, encodings, manifest
 
 
@@ -21,8 +22,14 @@ def _cache(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def face_encodings(request, photos, tmp_path_factory):
-    """MobileFaceNet templates of every photo (the product's model)."""
-    return encodings(_cache(request, tmp_path_factory), photos, "mobilefacenet")
+    """Templates of every photo with the product's model (mobilefacenet-v2)."""
+    return encodings(_cache(request, tmp_path_factory), photos, DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def v1_encodings(request, photos, tmp_path_factory):
+    """MobileFaceNet v1 templates (aligned on the detection's points) of the East Asian photos."""
+    return encodings(_cache(request, tmp_path_factory), [p for p in photos if p.east_asian], "mobilefacenet")
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def js(*args, ok=None):
 
 def test_enroll_verify_identify_calibrate_remove(home, tmp_path):
     r = js("faces", "enroll", "W000103", photo("103", "103_7"), photo("103", "103_10"), photo("103", "103_18"), ok=True)
-    assert r["templates"] == 2 and r["rejected"][0]["reason"] == "bad_pose" and r["model"] == "mobilefacenet"
+    assert r["templates"] == 2 and r["rejected"][0]["reason"] == "bad_pose" and r["model"] == "mobilefacenet-v2"
     assert "正面" in r["rejected"][0]["message_zh"] and "frontal" in r["rejected"][0]["message_en"]
     js("faces", "enroll", "W000105", photo("105", "105_1"), photo("105", "105_6"), ok=True)
     assert (home / "faces" / "templates.db").exists()
@@ -58,7 +58,7 @@ def test_enroll_verify_identify_calibrate_remove(home, tmp_path):
     v = js("faces", "verify", "W000103", photo("103", "103_6"), ok=True)
     assert set(v) == {"worker_id", "distance", "margin", "decision", "reason", "model"}
     assert v["decision"] == "match" and v["worker_id"] == "W000103" and v["distance"] < 0.43
-    assert v["model"] == "mobilefacenet"
+    assert v["model"] == "mobilefacenet-v2"
     v = js("faces", "verify", "W000105", photo("103", "103_6"), ok=False)
     assert v["decision"] == "no_match" and v["reason"] == "too_far"
 
@@ -68,12 +68,12 @@ def test_enroll_verify_identify_calibrate_remove(home, tmp_path):
     assert i["worker_id"] is None and i["decision"] == "no_match"
 
     cal = js("faces", "calibrate", ok=True)
-    assert cal["workers"] == 2 and cal["recommended"] is None and cal["warnings"] and cal["model"] == "mobilefacenet"
+    assert cal["workers"] == 2 and cal["recommended"] is None and cal["warnings"] and cal["model"] == "mobilefacenet-v2"
     png = home / "faces" / "calibration.png"
     assert cal["png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((home / "faces" / "calibration.json").read_text())["current"]["verify"] == 0.43
     st = js("faces", "status", ok=True)
-    assert st["templates"] == [{"model": "mobilefacenet", "source": "enrol", "templates": 4, "workers": 2}]
+    assert st["templates"] == [{"model": "mobilefacenet-v2", "source": "enrol", "templates": 4, "workers": 2}]
 
     assert "deleted" in run("faces", "remove", "W000105", ok=True).stdout
     assert js("faces", "verify", "W000105", photo("105", "105_3"), ok=False)["reason"] == "not_enrolled"

@@ -14,21 +14,21 @@ from faceset import DATA
 from gateway.clockin.reasons import PHOTO_REASONS, message
 
 
-def reason(img, q=Quality.enrolment(), model="mobilefacenet"):
+def reason(img, q=Quality.enrolment(), model="mobilefacenet-v2"):
     with pytest.raises(FaceError) as exc:
         analyse(img, q, detect_width=640, engine=get_engine(model))
     return exc.value.reason
 
 
-@pytest.mark.parametrize("model, dim", [("mobilefacenet", 192), ("dlib", 128)])
+@pytest.mark.parametrize("model, dim", [("mobilefacenet-v2", 192), ("mobilefacenet", 192), ("dlib", 128)])
 def test_good_frontal_photo_enrols(model, dim):
     f = analyse(photo("103", "103_7"), Quality.enrolment(), detect_width=640, engine=get_engine(model))
     assert f.encoding.shape == (dim,) and f.encoding.dtype == np.float32 and f.model == model
-    if model == "mobilefacenet":
+    if model.startswith("mobilefacenet"):
         assert abs(float(np.linalg.norm(f.encoding)) - 1.0) < 1e-4
 
 
-@pytest.mark.parametrize("model", ["mobilefacenet", "dlib"])
+@pytest.mark.parametrize("model", ["mobilefacenet-v2", "dlib"])
 def test_bad_inputs_have_reasons(tmp_path, model):
     r = lambda img: reason(img, model=model)  # noqa: E731
     assert r(b"") == "bad_image"
@@ -57,4 +57,4 @@ def test_enrolment_rejects_mixed_people():
     assert not res.ok and res.rejected[-1][1] == "inconsistent"
     res = enrol_images([("a", photo("103", "103_7")), ("bad", b"not an image")])
     assert len(res.accepted) == 1 and res.rejected == [("bad", "bad_image", res.rejected[0][2])]
-    assert res.model == "mobilefacenet"
+    assert res.model == "mobilefacenet-v2"                      # the default model

@@ -96,9 +96,12 @@ def test_old_dlib_templates_keep_working_next_to_new_model(tmp_path):
     assert store.models() == {"dlib": 1}
     assert np.array_equal(store.templates(model="dlib")["W1"][0], old)
     new = np.random.default_rng(6).normal(0, 1, 192).astype(np.float32)
-    store.add("W2", [new], replace=False)                              # model from the dimension
-    assert store.models() == {"dlib": 1, "mobilefacenet": 1}
-    assert store.gallery("mobilefacenet").ids == ["W2"] and store.gallery("dlib").ids == ["W1"]
+    store.add("W2", [new], replace=False)                              # model from the dimension: the default
+    assert store.models() == {"dlib": 1, "mobilefacenet-v2": 1}
+    assert store.gallery("mobilefacenet-v2").ids == ["W2"] and store.gallery("dlib").ids == ["W1"]
+    # MobileFaceNet v1 and v2 templates have the same size but never meet in one gallery
+    store.add("W4", [new], replace=False, model="mobilefacenet")
+    assert store.gallery("mobilefacenet").ids == ["W4"] and store.gallery("mobilefacenet-v2").ids == ["W2"]
     with pytest.raises(ValueError):
         store.add("W3", [new], model="dlib")                           # wrong size for the model
     # the model and source are bound into the seal: relabelling a row fails
