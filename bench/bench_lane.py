@@ -33,7 +33,6 @@ def run(model: str, seconds: float) -> dict:
     from biometrics.enrol import enrol_images
     from biometrics.store import TemplateStore
     from drivers.camera import Camera
-    from drivers.sam.reader import SamReader
     from drivers.sim.camera import CameraSimulator
     from drivers.sim.idcard import IdCardSimulator
     from drivers.sim.samples import RESIDENT
@@ -43,7 +42,8 @@ def run(model: str, seconds: float) -> dict:
     from gateway.clockin.faces import FaceService
     from gateway.clockin.machine import LaneSettings
     from gateway.clockin.rules import Rules
-    from gateway.clockin.runner import FrameGrabber, LaneDevices, LaneOptions, LaneRunner, SharedGate
+    from gateway.clockin.devices import Backoff, FrameGrabber, LaneGate, ReaderFeed, supervise_gate
+    from gateway.clockin.runner import LaneDevices, LaneOptions, LaneRunner
     from gateway.roster.store import Roster
     from spine import make_gateway
     with tempfile.TemporaryDirectory() as d:
@@ -61,12 +61,16 @@ def run(model: str, seconds: float) -> dict:
         idsim = IdCardSimulator([]).start()
         tsim = TurnstileSimulator(lanes={0: 0}, walk_time=0.1, sensor_time=0.2).start()
         camsim = CameraSimulator(frames, fps=15).start()
-        reader = SamReader.open(idsim.path, timeout=0.5)
-        gate = ModbusRelayGate(port=tsim.path, lanes={"entry": Lane(0, 0)})
-        grabber = FrameGrabber(Camera(camsim.url, reconnect_interval=0.2)).start()
+        quick = Backoff(0.05, 0.2)
+        reader = ReaderFeed(idsim.path, name="idcard:entry", lanes=["entry"], backoff=quick).start()
+        gate = supervise_gate(f"gate:{tsim.path}",
+                              lambda: ModbusRelayGate(port=tsim.path, lanes={"entry": Lane(0, 0)}, pulse=0.1),
+                              path=tsim.path, lanes=["entry"], backoff=quick).start()
+        grabber = FrameGrabber(Camera(camsim.url, timeout=1.0), name="camera:entry", lanes=["entry"],
+                               backoff=quick).start()
         faces = FaceService(store, model=model, engine=engine)
         runner = LaneRunner(LaneSettings(name="entry", direction="in", device="gw-bench/entry", rules=Rules()),
-                            LaneDevices(reader, grabber, SharedGate(gate, pulse=0.1), relay=0, sensor=0),
+                            LaneDevices(reader, grabber, LaneGate(gate, "entry")),
                             roster, faces, outbox, LaneOptions(capture_frames=6, capture_timeout=3.0,
                                                                passage_timeout=2.0),
                             today=lambda: date(2026, 11, 21)).start()
@@ -94,8 +98,8 @@ def run(model: str, seconds: float) -> dict:
         finally:
             runner.stop()
             grabber.stop()
-            reader.close()
-            gate.close()
+            reader.stop()
+            gate.stop()
             camsim.stop()
             tsim.stop()
             idsim.stop()
@@ -116,7 +120,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    out = {"loadavg_at_start": os.getloadavg(), "runs": [run(m, a.seconds) for m in ("mobilefacenet", "dlib")]}
+    out = {"loadavg_at_start": os.getloadavg(), "runs": [run(m, a.seconds) for m in ("mobilefacenet-v2", "mobilefacenet", "dlib")]}
     out["loadavg_at_end"] = os.getloadavg()
     if a.json:
         print(json.dumps(out, indent=1))

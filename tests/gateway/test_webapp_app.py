@@ -168,7 +168,7 @@ def test_enrolment_refusal_says_why_in_the_page_language(client, tmp_path):
     good = [photo("103", n).read_bytes() for n in ("103_7", "103_10")]
     r = client.post("/workers/W000001/face?lang=en", data={"csrf": csrf}, follow_redirects=False,
                     files=[("photos", (f"{i}.jpg", b, "image/jpeg")) for i, b in enumerate(good)])
-    assert client.data.templates.count("W000001", "mobilefacenet") == 2
+    assert client.data.templates.count("W000001", "mobilefacenet-v2") == 2
 
 
 def test_installer_sees_the_face_calibration_picture(client, tmp_path):
