@@ -91,6 +91,7 @@ class ModbusRelayGate:
         self.lanes = {k: v if isinstance(v, Lane) else Lane(**v) for k, v in self.lanes.items()}
         self._lock = threading.RLock()
         self._watch: dict[str, PassageWatch] = {}     # lane -> watch armed by open()
+        self._closed = False
         if self.client is None:
             from pymodbus import FramerType
             from pymodbus.client import ModbusSerialClient
@@ -102,19 +103,24 @@ class ModbusRelayGate:
 
     # ------------------------------------------------------------------ modbus calls
     def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        with self._lock:
+            if self._closed:          # pymodbus would quietly re-open the port (and its lock)
+                raise DeviceLost(f"relay board on {self.port}: closed")
+            rr = self._transact(fn, *args, **kw)
+        if rr.isError():
+            raise GateError(f"relay board on {self.port} answered {rr}")
+        return rr
+
+    def _transact(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
         try:
-            with self._lock:
-                rr = fn(*args, device_id=self.device_id, **kw)
+            return fn(*args, device_id=self.device_id, **kw)
         except ConnectionException as exc:
             raise DeviceLost(f"relay board on {self.port}: {exc}") from exc
         except ModbusIOException as exc:
             raise GateSilent(f"relay board on {self.port} does not answer: {exc}") from exc
         except (ModbusException, OSError) as exc:
             raise GateError(f"relay board on {self.port}: {exc}") from exc
-        if rr.isError():
-            raise GateError(f"relay board on {self.port} answered {rr}")
-        return rr
 
     def _lane(self, lane: str) -> Lane:
         try:
@@ -192,7 +198,13 @@ class ModbusRelayGate:
             self.set_relay(lane.relay, False)
 
     def close(self) -> None:
-        self.client.close()
+        """Close the port for good: a call still running in another thread finishes first,
+        and any later one raises ``DeviceLost`` instead of letting pymodbus re-open the port
+        (it would hold the port's exclusive lock, and the supervisor's fresh driver could
+        not open it)."""
+        with self._lock:
+            self._closed = True
+            self.client.close()
 
 
 # ---------------------------------------------------------------------- plug-in seam

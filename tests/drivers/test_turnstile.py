@@ -251,3 +251,22 @@ def test_silent_board_is_lost_for_the_supervisor(turnstile):
         gate.read_inputs(1)
     with pytest.raises(DeviceLost, match="does not answer"):
         gate.check()
+
+
+def test_a_closed_gate_stays_closed_and_frees_the_port_for_the_next_driver(turnstile):
+    """A supervisor closes a driver a lane reported lost and opens a fresh one on the same port:
+    a call still arriving on the closed driver (another thread polling the sensor) must not
+    let pymodbus re-open the port -- it would hold the port's exclusive lock and the fresh
+    driver could never open it (the gate would stay dead)."""
+    sim, gate = turnstile()
+    gate.read_inputs()
+    gate.close()
+    with pytest.raises(DeviceLost, match="closed"):
+        gate.read_inputs()
+    with pytest.raises(DeviceLost, match="closed"):
+        gate.open("entry")
+    fresh = ModbusRelayGate(sim.path, lanes={"entry": Lane(0, 0)}, pulse=0.1, timeout=0.3)
+    try:
+        assert fresh.open_and_confirm("entry", timeout=2.0) is True
+    finally:
+        fresh.close()
