@@ -105,12 +105,18 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
                 raise RuntimeError("central workers did not get ready")
             time.sleep(0.05)
         cpu0 = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
+        broker0 = sum(psutil.Process(mosq.proc.pid).cpu_times()[:2])
+        gen0 = sum(psutil.Process().cpu_times()[:2])
+        load0 = os.getloadavg()[0]
         n_blocks = max(1, int(send_s / period)) if period else None
         gws = [(gw, blocks[gw][:n_blocks] if n_blocks else blocks[gw]) for gw in names]
         stats, t0, t_end = asyncio.run(run_province(
             gws, "127.0.0.1", mosq.port, period_s=period, send_s=send_s,
             drain_s=drain_s))
         cpu = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) - c for p, c in zip(procs, cpu0))
+        broker_cpu = sum(psutil.Process(mosq.proc.pid).cpu_times()[:2]) - broker0
+        gen_cpu = sum(psutil.Process().cpu_times()[:2]) - gen0
+        load1 = os.getloadavg()[0]
     finally:
         for p in procs:
             p.terminate()
@@ -157,6 +163,9 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             "gaps": stats.gaps, "rejected_acks": stats.rejected, "parked_left": parked,
             "rejection_rows": rej, "connect_failures": stats.connect_failures,
             "worker_cpu_ms_per_block": round(cpu * 1000 / max(stored_blocks, 1), 2),
+            "cpu_s": {"workers": round(cpu, 1), "broker": round(broker_cpu, 1),
+                      "generator": round(gen_cpu, 1), "wall": round(t_end - t0 + 2, 1)},
+            "load_avg_1m": [round(load0, 2), round(load1, 2)],
             "broker_drop_lines": broker_drops,
             "central": {k: counters[k] for k in sorted(counters) if k in (
                 "busy", "busy_dropped", "busy_cached", "queue_max_seen", "parked",

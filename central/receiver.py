@@ -3,8 +3,10 @@ batches, sign, ack -- on two connections.
 
 * **Reading** (paho's network thread, the subscribing connection): ``on_message`` only decides
   admission (``central.admission``) and appends the message to a bounded in-memory queue, or
-  answers ``busy`` (signed, with the gateway's known head and a ``retry_after_ms``) -- it never
-  waits on the database.  paho PUBACKs a QoS 1 message when ``on_message`` returns, so a block
+  answers ``busy`` (with the gateway's known head -- preloaded at start -- and a
+  ``retry_after_ms``) -- it never waits on the database nor signs: a busy ack is signed by
+  the **busy thread**, and the last one per gateway is sent again while the gateway's head
+  and retry step stay the same (``ref`` null, so one signed busy ack fits any of its blocks).  paho PUBACKs a QoS 1 message when ``on_message`` returns, so a block
   is PUBACKed before it is stored; that costs nothing in correctness: the broker's PUBACK is
   not the gateway's ack, gateways keep every record until *central's signed* ack covers it,
   and a queued message lost with the process is simply re-sent.
