@@ -86,7 +86,7 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
     store.close()
     mq_dir = tmp / f"mq-{uuid.uuid4().hex[:6]}"
     mq_dir.mkdir()
-    mosq = Mosquitto(mq_dir, extra="")
+    mosq = Mosquitto(mq_dir, extra="log_type notice")     # notice: messages dropped
     env = dict(os.environ, SITEGATE_HOME=str(home), PYTHONPATH=str(code))
     procs, readies = [], []
     for k in range(workers):
@@ -136,7 +136,7 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             except ValueError:
                 pass
     mq_log = mq_dir / "mosquitto.log"
-    broker_drops = mq_log.read_text(errors="replace").count("dropped") \
+    broker_drops = mq_log.read_text(errors="replace").count("being dropped") \
         if mq_log.exists() else 0
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
@@ -166,7 +166,7 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             "cpu_s": {"workers": round(cpu, 1), "broker": round(broker_cpu, 1),
                       "generator": round(gen_cpu, 1), "wall": round(t_end - t0 + 2, 1)},
             "load_avg_1m": [round(load0, 2), round(load1, 2)],
-            "broker_drop_lines": broker_drops,
+            "broker_drop_episodes": broker_drops,
             "central": {k: counters[k] for k in sorted(counters) if k in (
                 "busy", "busy_dropped", "busy_cached", "queue_max_seen", "parked",
                 "parked_expired", "duplicate", "replay", "gap", "acks_merged", "blocks_ok")}}

@@ -15,12 +15,13 @@ aim is to *bend*: the worker never idles while gateways wait, and a busy answer 
   every gateway told busy before, each ``blocks / rate`` long.  A gateway told busy is asked
   to come back when its turn starts (plus nothing: its own jitter x [1, 1.5] spreads the
   returns), and the horizon moves on by the blocks it is expected to bring (its unreleased
-  blocks as far as its message shows, 1..``turn_blocks_max``) times a learnt ``spread``: a
-  gateway that comes back at its turn and is refused again brought more than its message
-  showed (what came due while it waited) -- the spread grows 5 %; a queue running dry while
-  gateways wait for their turns shrinks it 2 %.  So the returning load matches the worker's
-  rate -- too short a wait would bring a re-send storm and more busies, too long an idle
-  worker -- and a gateway is told busy about once per turn, not once per second.
+  blocks as far as its message shows, 1..``turn_blocks_max``: rather too few than too many,
+  since a promise too far ahead idles the worker, one too close costs only another busy).
+  A gateway **back at its turn** is taken for ``turn_s`` (its window and the next one) up to
+  *twice* the target: the promise is kept, and the newcomers that find the queue full get
+  turns of their own.  So the returning load matches the worker's rate -- too short a wait
+  would bring a re-send storm and more busies, too long an idle worker -- and a gateway is
+  told busy about once per turn, not once per window.
   The value is rounded to a step of ~25 % (``quantize``) so the receiver can reuse one
   signed busy ack per gateway while its head and step stay the same.
 * **drop** (no answer) for a gateway told busy less than its ``retry_after_ms`` ago: the
@@ -45,9 +46,6 @@ RETRY_MAX_MS = 60_000
 RETRY_STEPS = sorted({min(RETRY_MAX_MS, int(round(RETRY_MIN_MS * 1.25 ** k, -2)))
                       for k in range(0, 20)})
 JITTER_MEAN = 1.25           # gateways wait retry_after_ms x U[1, 1.5] (wire.md §5)
-# the learnt spread of turns: up on a gateway refused at its turn, down on a queue running
-# dry while gateways wait for theirs
-SPREAD_MIN, SPREAD_MAX, SPREAD_UP, SPREAD_DOWN = 1.0, 32.0, 1.05, 0.98
 
 
 def quantize(ms: float) -> int:
@@ -72,7 +70,7 @@ class Admission:
     def __init__(self, *, busy_after_ms: int = 2_000, queue_max: int = 5_000,
                  queue_bytes_max: int = 64 << 20, min_depth: int = 64,
                  initial_rate: float = 100.0, rate_batch_min: int = 16,
-                 turn_blocks_max: int = 64,
+                 turn_blocks_max: int = 16, turn_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.busy_after_ms = busy_after_ms
         self.queue_max = queue_max
@@ -81,10 +79,13 @@ class Admission:
         self.rate = initial_rate          # blocks/s while working (exponential average)
         self.rate_batch_min = rate_batch_min
         self.turn_blocks_max = turn_blocks_max
+        # how long a gateway back at its turn is taken past the target: its window, and the
+        # next one after the ack (two queue waits)
+        self.turn_s = 3 * busy_after_ms / 1000 if turn_s is None else turn_s
         self.clock = clock
         self.horizon = 0.0                # clock: when the work promised so far ends
-        self.spread = 1.0                 # turn length x this (learnt, SPREAD_MIN..SPREAD_MAX)
         self._held: dict[str, float] = {}     # gateway -> until (clock) it was told to wait
+        self._serving: dict[str, float] = {}  # gateway at its turn -> until (clock)
 
     def wait_ms(self, depth: int) -> int:
         return int(depth * 1000 / max(self.rate, 1.0))
@@ -95,33 +96,35 @@ class Admission:
         (what it will bring back on its turn)."""
         now = self.clock()
         until = self._held.get(gw)
-        returning = False
         if until is not None:
             if now < until:
                 return Decision("drop")
             del self._held[gw]
-            returning = True
+            self._serving[gw] = now + self.turn_s       # back at its turn
+        serving = self._serving.get(gw)
+        if serving is not None and now >= serving:
+            del self._serving[gw]
+            serving = None
         wait = self.wait_ms(depth)
+        # a gateway at its turn was promised room: it may fill the queue to twice the target
+        # (its promise is kept; the newcomers wait for turns of their own)
+        target = self.busy_after_ms * (2 if serving is not None else 1)
         if depth < self.queue_max and nbytes < self.queue_bytes_max and \
-                (depth < self.min_depth or wait <= self.busy_after_ms):
-            if depth < self.min_depth and self.horizon > now:
-                # the queue runs dry while gateways wait for their turns: turns too far apart
-                self.spread = max(SPREAD_MIN, self.spread * SPREAD_DOWN)
+                (depth < self.min_depth or wait <= target):
             return Decision("take", wait_ms=wait)
-        if returning:
-            # its turn came and found no room: turns too close together (a gateway brings
-            # more than its message showed: what came due while it waited)
-            self.spread = min(SPREAD_MAX, self.spread * SPREAD_UP)
+        self._serving.pop(gw, None)
         # its turn: after the queue, after the gateways told busy before it
         start = max(now + wait / 1000, self.horizon)
         bring = min(self.turn_blocks_max, max(1, blocks))
         # the returns are stretched by the jitter (x 1.25 on average): promise the turns that
         # much tighter, so the returning load matches the rate rather than 80 % of it
-        self.horizon = start + self.spread * bring / max(self.rate, 1.0) / JITTER_MEAN
+        self.horizon = start + bring / max(self.rate, 1.0) / JITTER_MEAN
         retry = quantize((start - now) * 1000)
         self._held[gw] = now + retry / 1000
         if len(self._held) > 200_000:                 # bounded: forget the expired ones
             self._held = {g: u for g, u in self._held.items() if u > now}
+        if len(self._serving) > 200_000:
+            self._serving = {g: u for g, u in self._serving.items() if u > now}
         return Decision("busy", retry_after_ms=retry, wait_ms=wait)
 
     def done(self, blocks: int, seconds: float) -> None:

@@ -84,6 +84,27 @@ def test_admission_busy_gives_each_gateway_a_turn_then_holds_it_back():
     assert all(RETRY_MIN_MS <= s <= RETRY_MAX_MS for s in RETRY_STEPS)
 
 
+def test_a_gateway_back_at_its_turn_is_taken_past_the_target_newcomers_are_not():
+    clock = Clock()
+    a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
+    d = a.offer("gw-1", depth=150, blocks=3)           # 1.5 s of work: busy, turn in 1.5 s
+    assert d.action == "busy" and d.retry_after_ms == quantize(1500)
+    clock.t += d.retry_after_ms / 1000
+    # back at its turn the queue is full again (others came): gw-1 is still taken, up to
+    # twice the target, for its window and the next one (turn_s = 3 s)
+    assert [a.offer("gw-1", depth=d).action for d in (150, 190, 199)] == ["take"] * 3
+    assert a.offer("gw-new", depth=150).action == "busy"
+    clock.t += 2.9
+    assert a.offer("gw-1", depth=150).action == "take"
+    clock.t += 0.2                                      # its turn is over: a newcomer again
+    assert a.offer("gw-1", depth=150).action == "busy"
+    # past twice the target even a gateway at its turn waits for another
+    b = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
+    d = b.offer("gw-2", depth=150)
+    clock.t += d.retry_after_ms / 1000
+    assert b.offer("gw-2", depth=201).action == "busy"
+
+
 def test_admission_learns_the_rate_from_full_batches():
     a = Admission(initial_rate=100.0)
     for _ in range(50):
