@@ -44,8 +44,7 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from brokers import Mosquitto  # noqa: E402
-from central.schema import gateways as gateways_table  # noqa: E402
-from central.store import Store, now_ms  # noqa: E402
+from central.store import now_ms  # noqa: E402
 from province import make_blocks, run_province  # noqa: E402
 from uplink.sm2 import Signer, generate_private_key  # noqa: E402
 from uplink.wire import ZERO_HASH  # noqa: E402
@@ -76,14 +75,19 @@ def pct(values: list[float], p: float) -> float:
 def run_config(n: int, period: float, workers: int, blocks: dict, signers: list, *,
                send_s: float, drain_s: float, code: Path, home: Path, tmp: Path) -> dict:
     url = fresh_db()
-    store = Store(url)
+    # the schema of the code under test (a baseline revision knows fewer migrations)
+    subprocess.run([sys.executable, "-c", "import sys; from central.store import Store; "
+                    "Store(sys.argv[1]).close()", url], cwd=str(code), check=True,
+                   env=dict(os.environ, PYTHONPATH=str(code)))
     names = [f"gw-p-{i:05d}" for i in range(n)]
-    with store.engine.begin() as conn:
-        conn.execute(gateways_table.insert(), [
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO gateways (gw_id, public_key, project, enabled, created_at, head_seq, "
+            "head_hash) VALUES (:gw_id, :public_key, :project, true, :created_at, 0, :head)"), [
             {"gw_id": gw, "public_key": signers[i % KEYS].public_hex, "project": f"P-{i % 50}",
-             "enabled": True, "created_at": now_ms(), "head_seq": 0, "head_hash": ZERO_HASH}
-            for i, gw in enumerate(names)])
-    store.close()
+             "created_at": now_ms(), "head": ZERO_HASH} for i, gw in enumerate(names)])
+    engine.dispose()
     mq_dir = tmp / f"mq-{uuid.uuid4().hex[:6]}"
     mq_dir.mkdir()
     mosq = Mosquitto(mq_dir, extra="log_type notice")     # notice: messages dropped
