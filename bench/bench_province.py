@@ -11,8 +11,11 @@ acknowledged.  Reported:
   was stored exactly once and acknowledged, busy answers, re-sends, ack timeouts;
 * capacity: PERIOD 0 (every block due at once, each gateway's window of 8 kept full) at
   N = 500 -- the goodput of a saturated central -- so every other row has a ratio
-  goodput / capacity measured in the same run;
-* the workers' CPU per stored block.
+  goodput / capacity measured in the same run; it drains like any other row (exactly once,
+  nothing parked left);
+* the workers' CPU per stored block, CPU seconds of workers / broker / load generator, the
+  load average, the workers' own counters (busy, busy_cached, busy_dropped, parked, ...)
+  and how many times Mosquitto logged "Outgoing messages are being dropped".
 
 ``--baseline-rev REV`` runs the same configurations with central's code at REV (git archive
 into a temporary folder; the load generator and database are this checkout's) in the same run.
