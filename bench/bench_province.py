@@ -11,8 +11,11 @@ acknowledged.  Reported:
   was stored exactly once and acknowledged, busy answers, re-sends, ack timeouts;
 * capacity: PERIOD 0 (every block due at once, each gateway's window of 8 kept full) at
   N = 500 -- the goodput of a saturated central -- so every other row has a ratio
-  goodput / capacity measured in the same run;
-* the workers' CPU per stored block.
+  goodput / capacity measured in the same run; it drains like any other row (exactly once,
+  nothing parked left);
+* the workers' CPU per stored block, CPU seconds of workers / broker / load generator, the
+  load average, the workers' own counters (busy, busy_cached, busy_dropped, parked, ...)
+  and how many times Mosquitto logged "Outgoing messages are being dropped".
 
 ``--baseline-rev REV`` runs the same configurations with central's code at REV (git archive
 into a temporary folder; the load generator and database are this checkout's) in the same run.
@@ -44,8 +47,7 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from brokers import Mosquitto  # noqa: E402
-from central.schema import gateways as gateways_table  # noqa: E402
-from central.store import Store, now_ms  # noqa: E402
+from central.store import now_ms  # noqa: E402
 from province import make_blocks, run_province  # noqa: E402
 from uplink.sm2 import Signer, generate_private_key  # noqa: E402
 from uplink.wire import ZERO_HASH  # noqa: E402
@@ -76,17 +78,22 @@ def pct(values: list[float], p: float) -> float:
 def run_config(n: int, period: float, workers: int, blocks: dict, signers: list, *,
                send_s: float, drain_s: float, code: Path, home: Path, tmp: Path) -> dict:
     url = fresh_db()
-    store = Store(url)
+    # the schema of the code under test (a baseline revision knows fewer migrations)
+    subprocess.run([sys.executable, "-c", "import sys; from central.store import Store; "
+                    "Store(sys.argv[1]).close()", url], cwd=str(code), check=True,
+                   env=dict(os.environ, PYTHONPATH=str(code)))
     names = [f"gw-p-{i:05d}" for i in range(n)]
-    with store.engine.begin() as conn:
-        conn.execute(gateways_table.insert(), [
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO gateways (gw_id, public_key, project, enabled, created_at, head_seq, "
+            "head_hash) VALUES (:gw_id, :public_key, :project, true, :created_at, 0, :head)"), [
             {"gw_id": gw, "public_key": signers[i % KEYS].public_hex, "project": f"P-{i % 50}",
-             "enabled": True, "created_at": now_ms(), "head_seq": 0, "head_hash": ZERO_HASH}
-            for i, gw in enumerate(names)])
-    store.close()
+             "created_at": now_ms(), "head": ZERO_HASH} for i, gw in enumerate(names)])
+    engine.dispose()
     mq_dir = tmp / f"mq-{uuid.uuid4().hex[:6]}"
     mq_dir.mkdir()
-    mosq = Mosquitto(mq_dir, extra="")
+    mosq = Mosquitto(mq_dir, extra="log_type notice")     # notice: messages dropped
     env = dict(os.environ, SITEGATE_HOME=str(home), PYTHONPATH=str(code))
     procs, readies = [], []
     for k in range(workers):
@@ -96,7 +103,8 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             [sys.executable, "-m", "central.cli", "run", "--db", url, "--broker", mosq.url,
              "--share", "central", "--client-id", f"central-{k}", "--ready-file", str(ready),
              "--no-roster"], env=env, cwd=str(code),
-            stdout=subprocess.DEVNULL, stderr=open(tmp / f"central-{k}.log", "ab")))
+            stdout=open(tmp / f"central-{k}.out", "wb"),
+            stderr=open(tmp / f"central-{k}.log", "ab")))
     try:
         deadline = time.monotonic() + 60
         while not all(r.exists() for r in readies):
@@ -104,12 +112,18 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
                 raise RuntimeError("central workers did not get ready")
             time.sleep(0.05)
         cpu0 = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
+        broker0 = sum(psutil.Process(mosq.proc.pid).cpu_times()[:2])
+        gen0 = sum(psutil.Process().cpu_times()[:2])
+        load0 = os.getloadavg()[0]
         n_blocks = max(1, int(send_s / period)) if period else None
         gws = [(gw, blocks[gw][:n_blocks] if n_blocks else blocks[gw]) for gw in names]
         stats, t0, t_end = asyncio.run(run_province(
             gws, "127.0.0.1", mosq.port, period_s=period, send_s=send_s,
-            drain_s=drain_s if period else 0.0))
+            drain_s=drain_s))
         cpu = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) - c for p, c in zip(procs, cpu0))
+        broker_cpu = sum(psutil.Process(mosq.proc.pid).cpu_times()[:2]) - broker0
+        gen_cpu = sum(psutil.Process().cpu_times()[:2]) - gen0
+        load1 = os.getloadavg()[0]
     finally:
         for p in procs:
             p.terminate()
@@ -119,6 +133,18 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             except subprocess.TimeoutExpired:
                 p.kill()
         mosq.stop()
+    counters: dict = {}
+    for k in range(workers):                    # the workers' counters, printed on exit
+        for line in (tmp / f"central-{k}.out").read_text().splitlines()[-1:]:
+            try:
+                for key, v in json.loads(line).get("counters", {}).items():
+                    counters[key] = counters.get(key, 0) + v if key != "queue_max_seen" \
+                        else max(counters.get(key, 0), v)
+            except ValueError:
+                pass
+    mq_log = mq_dir / "mosquitto.log"
+    broker_drops = mq_log.read_text(errors="replace").count("being dropped") \
+        if mq_log.exists() else 0
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM records").scalar()
@@ -136,14 +162,21 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             "offered_rec_s": round(n * 5 / period) if period else None,
             "goodput_rec_s": round(steady), "records": total, "stored": stored,
             "stored_blocks": stored_blocks, "released": released,
-            "exactly_once": (stored == total and released == total) if period else None,
+            "exactly_once": stored == total and released == total,
             "last_ack_s": round(done_at, 1),
             "ack_p50_ms": round(pct(stats.latencies, 50) * 1000),
             "ack_p99_ms": round(pct(stats.latencies, 99) * 1000),
             "busy": stats.busy, "resends": stats.resends, "timeouts": stats.timeouts,
             "gaps": stats.gaps, "rejected_acks": stats.rejected, "parked_left": parked,
             "rejection_rows": rej, "connect_failures": stats.connect_failures,
-            "worker_cpu_ms_per_block": round(cpu * 1000 / max(stored_blocks, 1), 2)}
+            "worker_cpu_ms_per_block": round(cpu * 1000 / max(stored_blocks, 1), 2),
+            "cpu_s": {"workers": round(cpu, 1), "broker": round(broker_cpu, 1),
+                      "generator": round(gen_cpu, 1), "wall": round(t_end - t0 + 2, 1)},
+            "load_avg_1m": [round(load0, 2), round(load1, 2)],
+            "broker_drop_episodes": broker_drops,
+            "central": {k: counters[k] for k in sorted(counters) if k in (
+                "busy", "busy_dropped", "busy_cached", "queue_max_seen", "parked",
+                "parked_expired", "duplicate", "replay", "gap", "acks_merged", "blocks_ok")}}
 
 
 def main() -> None:
@@ -153,8 +186,9 @@ def main() -> None:
                     help="N:PERIOD:WORKERS,... (PERIOD 0 = saturating, the capacity)")
     ap.add_argument("--send", type=float, default=40.0)
     ap.add_argument("--drain", type=float, default=60.0)
-    ap.add_argument("--saturate-blocks", type=int, default=60,
-                    help="blocks per gateway in a saturating run")
+    ap.add_argument("--saturate-blocks", type=int, default=50,
+                    help="blocks per gateway in a saturating run (more than the workers commit "
+                         "in SEND seconds; the rest drains like any other run)")
     ap.add_argument("--baseline-rev", default=None)
     ap.add_argument("--baseline-configs", default="500:0:1,1000:5:1")
     ap.add_argument("--json", action="store_true")

@@ -212,7 +212,10 @@ class SimGateway:
                 self._resend()
         elif status == "busy":
             self.stats.busy += 1
-            self.hold_until = now + ack["retry_after_ms"] / 1000 * self.rng.uniform(1.0, 1.5)
+            # like uplink.publisher: a later busy never shortens the wait (two workers may
+            # both answer busy to one window)
+            self.hold_until = max(self.hold_until, now + ack["retry_after_ms"] / 1000 *
+                                  self.rng.uniform(1.0, 1.5))
             self.next = self.released           # then re-send from the first unreleased
             self.sent_since_resend = set()
             self.last_progress = self.hold_until

@@ -78,6 +78,9 @@ class Ingest:
         # checked again against a fresh read.  Unknown/disabled gateways are remembered for
         # ``unknown_cache_s`` (a stranger flooding the topic costs no query per message).
         self._gws: dict[str, _Gw] = {}
+        # heads read in one query at start (``preload_heads``): a busy answer to a gateway
+        # this worker has not met yet costs no query on the network thread
+        self._heads: dict[str, tuple[int, str]] = {}
         self._unknown: dict[str, float] = {}
         self.unknown_cache_s = unknown_cache_s
         self._lock = threading.Lock()
@@ -96,6 +99,7 @@ class Ingest:
         with self._lock:
             if reg is None or not reg["enabled"]:
                 self._gws.pop(gw, None)
+                self._heads.pop(gw, None)
                 self._unknown[gw] = time.monotonic() + self.unknown_cache_s
                 if len(self._unknown) > 100_000:
                     self._unknown.clear()
@@ -111,11 +115,31 @@ class Ingest:
     def forget(self, gw: str) -> None:
         with self._lock:
             self._gws.pop(gw, None)
+            self._heads.pop(gw, None)
             self._unknown.pop(gw, None)
+
+    def preload_heads(self) -> int:
+        """Read every enabled gateway's head in one query (at start): what ``known_head``
+        answers for a gateway not met yet.  Returns how many."""
+        heads = {g["gw_id"]: (g["head_seq"], g["head_hash"])
+                 for g in self.store.list_gateways() if g["enabled"]}
+        with self._lock:
+            self._heads = heads
+        return len(heads)
+
+    def cached_head(self, gw: str) -> tuple[int, str] | None:
+        """The head this process knows for ``gw`` without asking the database, or None."""
+        entry = self._gws.get(gw)
+        return entry.head if entry is not None else self._heads.get(gw)
 
     def known_head(self, gw: str) -> tuple[int, str] | None:
         """The gateway's head as far as this process knows (never above the committed one),
-        None for an unknown or disabled gateway: what a busy ack carries."""
+        None for an unknown or disabled gateway: what a busy ack carries.  A preloaded head
+        answers without a query; else the registry is read."""
+        if gw not in self._gws:
+            head = self._heads.get(gw)
+            if head is not None:
+                return head
         entry = self._registered(gw)
         return None if entry is None else entry.head
 

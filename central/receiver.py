@@ -3,8 +3,10 @@ batches, sign, ack -- on two connections.
 
 * **Reading** (paho's network thread, the subscribing connection): ``on_message`` only decides
   admission (``central.admission``) and appends the message to a bounded in-memory queue, or
-  answers ``busy`` (signed, with the gateway's known head and a ``retry_after_ms``) -- it never
-  waits on the database.  paho PUBACKs a QoS 1 message when ``on_message`` returns, so a block
+  answers ``busy`` (with the gateway's known head -- preloaded at start -- and a
+  ``retry_after_ms``) -- it never waits on the database nor signs: a busy ack is signed by
+  the **busy thread**, and the last one per gateway is sent again while the gateway's head
+  and retry step stay the same (``ref`` null, so one signed busy ack fits any of its blocks).  paho PUBACKs a QoS 1 message when ``on_message`` returns, so a block
   is PUBACKed before it is stored; that costs nothing in correctness: the broker's PUBACK is
   not the gateway's ack, gateways keep every record until *central's signed* ack covers it,
   and a queued message lost with the process is simply re-sent.
@@ -28,8 +30,8 @@ allows central only ``$share/central/...``) is logged as an error, not ignored.
 """
 from __future__ import annotations
 
-import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -93,6 +95,11 @@ class Receiver:
         self._queue_bytes = 0
         self._cv = threading.Condition()
         self.counters = ingest.counters
+        # busy acks: signed by their own thread; the last one per gateway (head seq, retry
+        # step, payload) is sent again while both stay the same
+        self._busy_todo: deque[tuple[str, tuple[int, str], int]] = deque()
+        self._busy_cv = threading.Condition()
+        self._busy_acks: dict[str, tuple[int, int, bytes]] = {}
 
     def _ack_broker(self) -> BrokerConfig:
         user = self.broker.username
@@ -111,6 +118,10 @@ class Receiver:
 
     # ------------------------------------------------------------ run
     def run(self, stop: threading.Event) -> None:
+        try:
+            self.ingest.preload_heads()
+        except Exception:  # noqa: BLE001 - a busy answer then reads the registry
+            log.exception("reading the gateways' heads failed")
         if self.ack_client is not None:
             self._start_acks(stop)
         while not stop.is_set():
@@ -123,6 +134,9 @@ class Receiver:
         worker = threading.Thread(target=self._work, args=(stop,), name="central-worker",
                                   daemon=True)
         worker.start()
+        busy = threading.Thread(target=self._sign_busy, args=(stop,), name="central-busy",
+                                daemon=True)
+        busy.start()
         self.client.loop_start()
         tick = min(self.push_interval_s if self.roster else 10.0, 10.0)
         last_sweep = time.monotonic()
@@ -137,7 +151,10 @@ class Receiver:
                 self._expire_parked()
         with self._cv:
             self._cv.notify_all()
+        with self._busy_cv:
+            self._busy_cv.notify_all()
         worker.join(30)
+        busy.join(5)
         self.client.disconnect()
         self.client.loop_stop()
         if self.ack_client is not None and self._acks_own:
@@ -227,9 +244,10 @@ class Receiver:
         except WireError:
             gw = None                      # refused by the worker (bad_topic), counted there
         if gw is not None:
-            decision = self.admission.offer(gw, len(self._queue), self._queue_bytes)
+            decision = self.admission.offer(gw, len(self._queue), self._queue_bytes,
+                                            self._unreleased_blocks(gw, payload))
             if decision.action != "take":
-                self._busy(gw, payload, decision)
+                self._busy(gw, decision)
                 return
         with self._cv:
             self._queue.append((time.monotonic(), message.topic, payload))
@@ -239,7 +257,11 @@ class Receiver:
         if depth > self.counters["queue_max_seen"]:
             self.counters["queue_max_seen"] = depth
 
-    def _busy(self, gw: str, payload: bytes, decision) -> None:
+    def _busy(self, gw: str, decision) -> None:
+        """Answer busy (docs/wire.md §5) -- without an SM2 signature on this thread: a signed
+        busy ack is reused while the gateway's head and retry step stay the same (``ref``
+        null: it answers whichever of the gateway's blocks arrived), and a new one is signed
+        by the busy thread."""
         if decision.action == "drop":
             self.counters["busy_dropped"] += 1
             return
@@ -251,10 +273,46 @@ class Receiver:
             self.counters["busy_dropped"] += 1
             return
         self.counters["busy"] += 1
-        ack = make_ack(gw, head[0], head[1], "busy", _first(payload),
-                       f"busy: about {decision.wait_ms} ms of blocks queued", kind="busy",
-                       retry_after_ms=decision.retry_after_ms)
-        self._publish_ack(topic(gw, "ack"), sign_ack(ack, self.signer))
+        cached = self._busy_acks.get(gw)
+        if cached is not None and cached[0] == head[0] and cached[1] == decision.retry_after_ms:
+            self.counters["busy_cached"] += 1
+            self._publish_ack(topic(gw, "ack"), cached[2])
+            return
+        with self._busy_cv:
+            self._busy_todo.append((gw, head, decision.retry_after_ms))
+            self._busy_cv.notify()
+
+    def _unreleased_blocks(self, gw: str, payload: bytes) -> int:
+        """How many blocks ``gw`` has unreleased, as far as this message shows (its ``last``
+        above the head we know, in blocks of its size), cheaply: two regular expressions on
+        the canonical bytes' start (``first`` and ``last`` come before ``records``)."""
+        head = self.ingest.cached_head(gw)
+        first, last = _FIRST.match(payload), _LAST.search(payload, 0, 400)
+        if head is None or first is None or last is None:
+            return 1
+        size = int(last[1]) - int(first[1]) + 1
+        return max(1, -(-(int(last[1]) - head[0]) // size)) if size > 0 else 1
+
+    def _sign_busy(self, stop: threading.Event) -> None:
+        """The busy thread: signs and publishes busy acks, keeps the last one per gateway."""
+        while True:
+            with self._busy_cv:
+                while not self._busy_todo:
+                    if stop.is_set():
+                        return
+                    self._busy_cv.wait(0.5)
+                gw, head, retry = self._busy_todo.popleft()
+            try:
+                ack = make_ack(gw, head[0], head[1], "busy", None,
+                               f"busy: at capacity, come back in {retry / 1000:g} s",
+                               kind="busy", retry_after_ms=retry)
+                payload = sign_ack(ack, self.signer)
+                if len(self._busy_acks) > 100_000:
+                    self._busy_acks.clear()
+                self._busy_acks[gw] = (head[0], retry, payload)
+                self._publish_ack(topic(gw, "ack"), payload)
+            except Exception:  # noqa: BLE001 - the busy thread must keep serving
+                log.exception("busy ack for %s failed", gw)
 
     # ------------------------------------------------------------ the worker
     def _take(self, stop: threading.Event) -> list[tuple[float, str, bytes]]:
@@ -329,10 +387,5 @@ class Receiver:
         client.publish(answer_topic, payload, qos=1)
 
 
-def _first(payload: bytes) -> int | None:
-    """The ``first`` of a block or damage report, cheaply (for a busy ack's ``ref``)."""
-    try:
-        value = json.loads(payload[:-64]).get("first")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+_FIRST = re.compile(rb'^\{"first":(\d{1,16}),')
+_LAST = re.compile(rb',"last":(\d{1,16}),')

@@ -8,7 +8,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from central.admission import RETRY_MAX_MS, RETRY_MIN_MS, Admission
+from central.admission import RETRY_MAX_MS, RETRY_MIN_MS, RETRY_STEPS, Admission, quantize
 from central.ingest import Ingest
 from central.receiver import Receiver
 from central.store import Store
@@ -45,32 +45,75 @@ class Clock:
         return self.t
 
 
-def test_admission_takes_then_busy_then_holds_the_gateway_back():
+def test_admission_never_answers_busy_below_the_wait_target():
+    clock = Clock()
+    a = Admission(busy_after_ms=2000, queue_max=5000, min_depth=10, initial_rate=400.0,
+                  clock=clock)
+    # up to 2 s of work queued (800 blocks at 400/s) every gateway is taken, however many
+    assert {a.offer(f"gw-{i}", depth=d).action
+            for i, d in enumerate(range(0, 801, 7))} == {"take"}
+    assert a.offer("gw-x", depth=801).action == "busy"
+    assert a.offer("gw-y", depth=5).action == "take"            # below min_depth
+
+
+def test_admission_busy_gives_each_gateway_a_turn_then_holds_it_back():
     clock = Clock()
     a = Admission(busy_after_ms=2000, queue_max=1000, min_depth=10, initial_rate=100.0,
                   clock=clock)
     assert a.offer("gw-1", depth=5).action == "take"            # below min_depth
     assert a.offer("gw-1", depth=150).action == "take"          # 1.5 s of work: fine
-    d = a.offer("gw-2", depth=300)                              # 3 s of work: busy
-    assert d.action == "busy" and d.wait_ms == 3000 and d.retry_after_ms == 6000
+    d = a.offer("gw-2", depth=300, blocks=8)                    # 3 s of work: busy
+    # its turn starts when the queue has drained: ~3 s (a step of ~25 %: 3.1 s)
+    assert d.action == "busy" and d.wait_ms == 3000 and d.retry_after_ms == 3100
+    # the next gateway told busy comes after gw-2's 8 blocks (8 / 100 per s, / 1.25 for
+    # the gateways' jitter): 3 + 0.064 s; the one after that after its 8 blocks more ...
+    turns = [a.offer(f"gw-t{i}", depth=300, blocks=8).retry_after_ms for i in range(200)]
+    assert turns == sorted(turns) and turns[0] == quantize(3064) and \
+        turns[-1] == quantize(3000 + 200 * 64) == 14600
+    assert abs(a.horizon - clock.t - 3 - 201 * 8 / 100 / 1.25) < 1e-6
     # gw-2 was told to wait: what it had in flight is dropped, one busy per interval
     assert a.offer("gw-2", depth=0).action == "drop"
-    clock.t += 6.0
+    clock.t += 3.1
     assert a.offer("gw-2", depth=0).action == "take"
-    # hard bound whatever the rate; retry_after within 1 s .. 60 s
+    # hard bounds whatever the rate; retry_after within 1 s .. 60 s
     assert a.offer("gw-3", depth=1000).action == "busy"
-    assert a.offer("gw-4", depth=20, nbytes=1 << 30).retry_after_ms == RETRY_MIN_MS
-    a.rate = 1.0
-    assert a.offer("gw-6", depth=900).retry_after_ms == RETRY_MAX_MS
+    b = Admission(initial_rate=100.0, clock=clock)
+    assert b.offer("gw-4", depth=20, nbytes=1 << 30).retry_after_ms == RETRY_MIN_MS
+    b.rate = 1.0
+    assert b.offer("gw-6", depth=900).retry_after_ms == RETRY_MAX_MS
+    assert all(RETRY_MIN_MS <= s <= RETRY_MAX_MS for s in RETRY_STEPS)
 
 
-def test_admission_learns_the_rate_from_the_worker():
+def test_a_gateway_back_at_its_turn_is_taken_past_the_target_newcomers_are_not():
+    clock = Clock()
+    a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
+    d = a.offer("gw-1", depth=150, blocks=3)           # 1.5 s of work: busy, turn in 1.5 s
+    assert d.action == "busy" and d.retry_after_ms == quantize(1500)
+    clock.t += d.retry_after_ms / 1000
+    # back at its turn the queue is full again (others came): gw-1 is still taken, up to
+    # twice the target, for its window and the next one (turn_s = 3 s)
+    assert [a.offer("gw-1", depth=d).action for d in (150, 190, 199)] == ["take"] * 3
+    assert a.offer("gw-new", depth=150).action == "busy"
+    clock.t += 2.9
+    assert a.offer("gw-1", depth=150).action == "take"
+    clock.t += 0.2                                      # its turn is over: a newcomer again
+    assert a.offer("gw-1", depth=150).action == "busy"
+    # past twice the target even a gateway at its turn waits for another
+    b = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
+    d = b.offer("gw-2", depth=150)
+    clock.t += d.retry_after_ms / 1000
+    assert b.offer("gw-2", depth=201).action == "busy"
+
+
+def test_admission_learns_the_rate_from_full_batches():
     a = Admission(initial_rate=100.0)
     for _ in range(50):
         a.done(64, 0.064)            # 1,000 blocks/s
     assert 900 < a.rate <= 1000
     a.done(0, 1.0)
     a.done(5, 0.0)                   # nothing learnt from empty or instant batches
+    for _ in range(50):
+        a.done(1, 0.005)             # nor from batches of one (a lightly loaded worker)
     assert 900 < a.rate <= 1000
 
 
@@ -161,6 +204,14 @@ def test_parked_blocks_expire_with_a_count(central):
 
 
 # ---------------------------------------------------------------- busy over MQTT
+def wait_or_false(predicate, timeout):
+    try:
+        wait_for(predicate, timeout, "")
+    except AssertionError:
+        return False
+    return True
+
+
 def _gateway_client(url_port, gw, got, user=None, password=None, tls_ca=None):
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw)
     if user:
@@ -178,6 +229,8 @@ def _gateway_client(url_port, gw, got, user=None, password=None, tls_ca=None):
 
 
 def test_a_central_at_capacity_answers_busy_signed_once_per_interval(tmp_path, mosquitto):
+    """Busy, then the blocks in flight dropped, then (next interval) the same signed busy
+    ack reused; when central has room the gateway's re-send is stored exactly once."""
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")
     a = Signer(generate_private_key())
     store.add_gateway("gw-busy", a.public_hex)
@@ -185,8 +238,10 @@ def test_a_central_at_capacity_answers_busy_signed_once_per_interval(tmp_path, m
     ingest = Ingest(store)
     assert ingest.handle("sitegate/v1/gw-busy/blocks", ba[0]).status == "ok"
     head = store.gateway("gw-busy")
-    receiver = Receiver(ingest, BrokerConfig(mosquitto.url), signer=CENTRAL,
-                        client_id="central-busy", admission=Admission(queue_max=0))
+    clock = Clock()
+    admission = Admission(queue_max=0, clock=clock)
+    receiver = Receiver(Ingest(store), BrokerConfig(mosquitto.url), signer=CENTRAL,
+                        client_id="central-busy", admission=admission)
     running = Running(receiver.run)
     got: list[bytes] = []
     gw = _gateway_client(mosquitto.port, "gw-busy", got)
@@ -194,21 +249,37 @@ def test_a_central_at_capacity_answers_busy_signed_once_per_interval(tmp_path, m
         assert receiver.connected.wait(10)
         for _ in range(20):        # until the receiver's subscription is in place
             gw.publish("sitegate/v1/gw-busy/blocks", ba[1], qos=1).wait_for_publish(5)
-            if receiver.counters["busy"]:
+            if wait_or_false(lambda: receiver.counters["busy"], 1.0):
                 break
-            threading.Event().wait(0.3)
         wait_for(lambda: got, 10, "a busy ack")
         dropped = receiver.counters["busy_dropped"]
         gw.publish("sitegate/v1/gw-busy/blocks", ba[2], qos=1)    # same interval: no answer
-        wait_for(lambda: receiver.counters["busy_dropped"] == dropped + 1, 10, "dropped")
+        wait_for(lambda: receiver.counters["busy_dropped"] > dropped, 10, "dropped")
         ack = open_ack(got[0], Verifier(CENTRAL.public_hex), "gw-busy")    # signed by central
         assert ack["status"] == "busy" and ack["reason"].startswith("busy: ")
-        assert RETRY_MIN_MS <= ack["retry_after_ms"] <= RETRY_MAX_MS
-        assert ack["ref"] == 4 and (ack["seq"], ack["head"]) == (head["head_seq"],
-                                                                 head["head_hash"])
+        assert ack["retry_after_ms"] == RETRY_MIN_MS          # nothing queued: the shortest
+        # ref null: one signed busy ack answers whichever block of the gateway came
+        assert ack["ref"] is None and (ack["seq"], ack["head"]) == (head["head_seq"],
+                                                                    head["head_hash"])
         assert len(got) == 1 and receiver.counters["busy"] == 1
+        # the next interval: the same head and step, the same signed bytes (no new signature)
+        clock.t += 1.0
+        gw.publish("sitegate/v1/gw-busy/blocks", ba[1], qos=1)
+        wait_for(lambda: len(got) == 2, 10, "the second busy ack")
+        assert got[1] == got[0] and receiver.counters["busy_cached"] == 1
         assert store.seqs("gw-busy") == [1, 2, 3], "a busy block was stored"
         assert receiver._acks_own, "acks did not get their own connection"
+        # room again: the gateway re-sends from its first unreleased record; the dropped
+        # block comes with it and everything is stored once
+        admission.queue_max = 5000
+        clock.t += 1.0
+        for block in ba[1:]:
+            gw.publish("sitegate/v1/gw-busy/blocks", block, qos=1)
+        wait_for(lambda: store.seqs("gw-busy") == list(range(1, 10)), 10, "the re-send stored")
+        wait_for(lambda: any(open_ack(g, Verifier(CENTRAL.public_hex), "gw-busy")["seq"] == 9
+                             for g in got), 10, "the ack of the re-send")
+        assert [open_ack(g, Verifier(CENTRAL.public_hex), "gw-busy")["status"]
+                for g in got[2:]] == ["ok"] * len(got[2:])
     finally:
         gw.loop_stop()
         running.close()
