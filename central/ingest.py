@@ -235,19 +235,16 @@ class Ingest:
     def _commit_batch(self, batch: list[Prepared]) -> list[Verdict]:
         out: list[Verdict | None] = [None] * len(batch)
         blocks_at = [i for i, p in enumerate(batch) if isinstance(p.message, Block)]
+        # parking and draining happen inside the batch's transaction (Store.commit_blocks)
         outcomes = self.store.commit_blocks([(batch[i].message, batch[i].key)  # type: ignore[misc]
-                                             for i in blocks_at]) if blocks_at else []
-        if self.park:
-            parked_gws = self.store.parked_gateways([batch[i].gw for i in blocks_at])
+                                             for i in blocks_at],
+                                            park=self.park) if blocks_at else []
         for i, outcome in zip(blocks_at, outcomes):
             p = batch[i]
             if outcome is None:                     # re-keyed or disabled meanwhile
                 self.forget(p.gw)
                 out[i] = self.handle(p.topic, p.payload)
                 continue
-            if self.park and (outcome.status == "gap" or
-                              (outcome.status == "ok" and p.gw in parked_gws)):
-                outcome = self._parked(p.message, outcome)   # type: ignore[arg-type]
             out[i] = self._answer(p, outcome)
         for i, p in enumerate(batch):
             if out[i] is None:                      # damage reports: one by one
@@ -265,7 +262,7 @@ class Ingest:
             if reg.public_key != p.key:
                 return self.handle(p.topic, p.payload)
             try:
-                outcome = self._commit(p.message)
+                outcome = self._commit(p)
             except Exception as exc:  # noqa: BLE001 - sorted below: for good, or passing
                 if not unstored.is_unstorable(exc):
                     raise
@@ -276,6 +273,8 @@ class Ingest:
                                     f"({exc.__class__.__name__})",
                                     head=(head["head_seq"], head["head_hash"]) if head else None,
                                     ref=p.message.first, hold=p.message)
+            if outcome is None:                 # re-keyed or disabled this very moment
+                return self.handle(p.topic, p.payload)
             return self._answer(p, outcome)
         except Exception as exc:  # noqa: BLE001 - the receiver must keep serving
             log.exception("internal error on %s", p.topic)
@@ -284,7 +283,7 @@ class Ingest:
 
     def _answer(self, p: Prepared, outcome: Outcome | None) -> Verdict:
         gw, message = p.gw, p.message
-        if outcome is None:
+        if outcome is None or outcome.status == "parked":
             self.counters["parked"] += 1
             return Verdict("parked", "", "", gw, None, None)
         self._saw_head(gw, outcome.seq, outcome.head)
@@ -324,24 +323,11 @@ class Ingest:
                      self._replays_unlogged)
             self._replays_logged, self._replays_unlogged = now, 0
 
-    def _commit(self, message: Block | Damage) -> Outcome | None:
-        """The stored chain's answer; None when the block was parked (no ack yet)."""
-        if isinstance(message, Damage):
-            return unstored.commit_damage(self.store, message)
-        outcome: Outcome = self.store.commit_block(message)
-        if self.park and (outcome.status == "gap" or outcome.status == "ok"):
-            return self._parked(message, outcome)
-        return outcome
-
-    def _parked(self, message: Block, outcome: Outcome) -> Outcome | None:
-        if outcome.status == "gap":
-            if not self.store.park_block(message):
-                return outcome
-            drained = self.store.drain(message.gw)
-            if drained is None or drained.seq < message.last:
-                return None
-            return drained
-        return self.store.drain(message.gw) or outcome
+    def _commit(self, p: Prepared) -> Outcome | None:
+        """The stored chain's answer, in a transaction of its own."""
+        if isinstance(p.message, Damage):
+            return unstored.commit_damage(self.store, p.message)
+        return self.store.commit_blocks([(p.message, p.key)], park=self.park)[0]
 
     def _reject(self, gw: str | None, topic_name: str, payload: bytes, kind: str, detail: str,
                 *, answer: bool = True, head: tuple[int, str] | None = None,

@@ -23,7 +23,7 @@ from .schema import blocks, gateways, records, rejections
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str        # ok | duplicate | gap | rejected
+    status: str        # ok | duplicate | gap | rejected | parked (commit_blocks' park)
     seq: int           # the gateway's committed head after this block
     head: str
     reason: str = ""   # "<kind>: <detail>"
@@ -119,7 +119,8 @@ class Store:
                 self._count_replays(conn, {block.gw: 1})
             return outcome
 
-    def commit_blocks(self, batch: list[tuple[Block, str]]) -> list[Outcome | None]:
+    def commit_blocks(self, batch: list[tuple[Block, str]], park: bool = False
+                      ) -> list[Outcome | None]:
         """Commit several verified blocks (of any gateways, each gateway's in the order given)
         in ONE transaction: what makes a busy central cheap (one commit, one fsync, for many
         blocks).  ``batch`` pairs each block with the public key it was verified with; a block
@@ -128,7 +129,16 @@ class Store:
 
         The gateways' rows are locked in gw_id order first, so two workers committing batches
         of overlapping gateways cannot deadlock.  Any exception rolls the whole batch back; the
-        caller then commits its blocks one by one (to find the one the database refuses)."""
+        caller then commits its blocks one by one (to find the one the database refuses).
+
+        ``park`` (shared subscriptions): a block ahead of its predecessor is parked in the same
+        transaction (outcome ``parked``: no ack from this worker; one INSERT for the batch's
+        parked blocks, at most MAX_PARKED per gateway, else ``gap`` as usual), and the blocks
+        parked earlier -- by this worker or another -- for the batch's gateways are read under
+        the same locks and committed as soon as they follow the head: the block that moved the
+        head gets the ok outcome of the *last* block committed (one cumulative ack).  Every
+        park and every drain happens under the gateway's row lock, after reading its head, so
+        a parked block is never left behind a committed predecessor."""
         if not batch:
             return []
         t = now_ms()
@@ -141,36 +151,80 @@ class Store:
                 query = query.with_for_update()
             rows = {r.gw_id: r for r in conn.execute(query)}
             heads = {gw: (r.head_seq, r.head_hash) for gw, r in rows.items()}
+            pool: dict[str, dict[int, Block]] = {}     # parked, by gateway and first seq
+            stored_pool: set[tuple[str, int]] = set()  # those that are rows of pending_blocks
+            if park:
+                pool, stored_pool = self._parked_for(conn, sorted(rows))
             out: list[Outcome | None] = []
             replays: dict[str, int] = {}
             # the batch's writes, made once each: one round trip per table, not per block
             new_records: list[dict] = []
             new_blocks: list[dict] = []
             days: dict[tuple[str, str, object], int] = {}
+            drained: set[tuple[str, int]] = set()      # pool blocks committed (or stale)
+            to_park: dict[tuple[str, int], Block] = {}
+
+            def store_ok(block: Block, row, skip: int) -> None:
+                fresh = block.records[skip:]
+                new_records.extend(
+                    {"gw_id": block.gw, "seq": r["seq"], "hash": h, "ts": r["ts"],
+                     "type": r["type"], "block_first": block.first,
+                     "data": data.decode("utf-8")}
+                    for r, h, data in zip(fresh, block.hashes[skip:], block.encoded[skip:]))
+                # as if committed one by one: a day already taken by an earlier block
+                # keeps that block's first punch
+                for (w, d), ts in attendance.day_rows(row.project, fresh).items():
+                    days.setdefault((row.project, w, d), ts)
+                for derive in self.derivers:
+                    derive(conn, block.gw, row.project, fresh)
+                new_blocks.append(dict(
+                    gw_id=block.gw, first=block.first, last=block.last, head=block.head,
+                    sealed=block.sealed, signed=block.signed, signature=block.signature,
+                    received_at=t))
+                heads[block.gw] = (block.last, block.head)
+
+            def drain(gw: str, row) -> Outcome | None:
+                """Commit the gateway's parked blocks that follow its head; the last ok."""
+                last = None
+                parked = pool.get(gw)
+                while parked:
+                    head_seq = heads[gw][0]
+                    for first in [f for f, b in parked.items() if b.last <= head_seq]:
+                        drained.add((gw, first))          # stale: stored meanwhile
+                        del parked[first]
+                    ready = [b for b in parked.values() if b.first <= head_seq + 1]
+                    if not ready:
+                        break
+                    block = max(ready, key=lambda b: b.last)
+                    del parked[block.first]
+                    drained.add((gw, block.first))
+                    outcome, skip = self._decide(conn, block, heads)
+                    if outcome.status == "ok":        # else dropped: the re-send gets it
+                        store_ok(block, row, skip)
+                        last = outcome
+                return last
+
+            touched: set[str] = set()
             for block, key in batch:
                 row = rows.get(block.gw)
                 if row is None or not row.enabled or row.public_key != key:
                     out.append(None)
                     continue
+                if park and block.gw not in touched:
+                    touched.add(block.gw)
+                    drain(block.gw, row)              # re-check what others parked
                 outcome, skip = self._decide(conn, block, heads)
                 if outcome.status == "ok":
-                    fresh = block.records[skip:]
-                    new_records += [
-                        {"gw_id": block.gw, "seq": r["seq"], "hash": h, "ts": r["ts"],
-                         "type": r["type"], "block_first": block.first,
-                         "data": data.decode("utf-8")}
-                        for r, h, data in zip(fresh, block.hashes[skip:], block.encoded[skip:])]
-                    # as if committed one by one: a day already taken by an earlier block
-                    # keeps that block's first punch
-                    for (w, d), ts in attendance.day_rows(row.project, fresh).items():
-                        days.setdefault((row.project, w, d), ts)
-                    for derive in self.derivers:
-                        derive(conn, block.gw, row.project, fresh)
-                    new_blocks.append(dict(
-                        gw_id=block.gw, first=block.first, last=block.last, head=block.head,
-                        sealed=block.sealed, signed=block.signed, signature=block.signature,
-                        received_at=t))
-                    heads[block.gw] = (block.last, block.head)
+                    store_ok(block, row, skip)
+                    if park:
+                        outcome = drain(block.gw, row) or outcome
+                elif outcome.status == "gap" and park:
+                    parked = pool.setdefault(block.gw, {})
+                    if block.first in parked or len(parked) < self.MAX_PARKED:
+                        if block.first not in parked:
+                            parked[block.first] = block
+                            to_park[(block.gw, block.first)] = block
+                        outcome = Outcome("parked", *heads[block.gw])
                 if outcome.kind == "replay":
                     replays[block.gw] = replays.get(block.gw, 0) + 1
                 out.append(outcome)
@@ -185,9 +239,44 @@ class Store:
                              .values(head_seq=sa.bindparam("s"), head_hash=sa.bindparam("h"),
                                      last_seen=t),
                              [{"g": gw, "s": heads[gw][0], "h": heads[gw][1]} for gw in moved])
+            if park:
+                self._park_writes(conn, stored_pool & drained,
+                                  [b for k, b in to_park.items() if k not in drained], t)
             if replays:
                 self._count_replays(conn, replays)
             return out
+
+    def _parked_for(self, conn, gws: list[str]
+                    ) -> tuple[dict[str, dict[int, Block]], set[tuple[str, int]]]:
+        """The parked blocks of ``gws`` (their rows locked; the caller holds the gateways'
+        rows already, in the same gw order), decoded: one query for the batch."""
+        from uplink.wire import WireError, decode_block
+        from .schema import pending_blocks as pb
+        query = sa.select(pb.c.gw_id, pb.c.first, pb.c.payload).where(
+            pb.c.gw_id.in_(gws)).order_by(pb.c.gw_id, pb.c.first)
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        pool: dict[str, dict[int, Block]] = {}
+        keys: set[tuple[str, int]] = set()
+        for gw, first, payload in conn.execute(query):
+            keys.add((gw, first))
+            try:
+                block = decode_block(payload, limits=False)   # verified when it was parked
+            except WireError:
+                continue            # left to expire (cannot happen: it decoded when parked)
+            pool.setdefault(gw, {})[first] = block
+        return pool, keys
+
+    @staticmethod
+    def _park_writes(conn, done: set[tuple[str, int]], new: list[Block], t: int) -> None:
+        from .schema import pending_blocks as pb
+        if done:
+            conn.execute(pb.delete().where(pb.c.gw_id == sa.bindparam("g"),
+                                           pb.c.first == sa.bindparam("f")),
+                         [{"g": g, "f": f} for g, f in sorted(done)])
+        if new:
+            conn.execute(pb.insert(), [dict(gw_id=b.gw, first=b.first, last=b.last,
+                                            payload=b.payload, received_at=t) for b in new])
 
     def _decide(self, conn, block: Block, heads: dict[str, tuple[int, str]]
                 ) -> tuple[Outcome, int]:
@@ -256,62 +345,6 @@ class Store:
     # ------------------------------------------------------------ parking (shared subscriptions)
     MAX_PARKED = 256
 
-    def park_block(self, block: Block) -> bool:
-        """Keep a verified block that arrived ahead of its predecessor; False when the bound
-        (MAX_PARKED per gateway) is reached -- the caller then answers ``gap`` as usual."""
-        from .schema import pending_blocks as pb
-        with self.engine.begin() as conn:
-            n = conn.execute(sa.select(sa.func.count()).select_from(pb).where(
-                pb.c.gw_id == block.gw)).scalar()
-            if n >= self.MAX_PARKED:
-                return False
-            if conn.execute(sa.select(pb.c.first).where(pb.c.gw_id == block.gw,
-                                                        pb.c.first == block.first)).first():
-                return True
-            conn.execute(pb.insert().values(gw_id=block.gw, first=block.first, last=block.last,
-                                            payload=block.payload, received_at=now_ms()))
-        return True
-
-    def drain(self, gw: str) -> Outcome | None:
-        """Commit parked blocks that now follow the head; the last ok outcome, or None."""
-        from uplink.wire import WireError, decode_block
-        from .schema import pending_blocks as pb
-        last = None
-        while True:
-            with self.engine.connect() as conn:
-                head = conn.execute(sa.select(gateways.c.head_seq).where(
-                    gateways.c.gw_id == gw)).scalar()
-                rows = conn.execute(sa.select(pb.c.first, pb.c.last, pb.c.payload).where(
-                    pb.c.gw_id == gw).order_by(pb.c.first)).all()
-            if not rows:
-                return last
-            stale = [f for f, l, _ in rows if l <= head]
-            ready = next(((f, p) for f, l, p in rows if f <= head + 1 < l + 1 and l > head),
-                         None)
-            outcome = None
-            if ready is not None:
-                try:
-                    outcome = self.commit_block(decode_block(ready[1]))
-                except (WireError, sa.exc.DataError, sa.exc.IntegrityError, ValueError):
-                    outcome = None     # dropped: the gateway's re-send gets the definite answer
-                stale.append(ready[0])
-            if stale:
-                with self.engine.begin() as conn:
-                    conn.execute(pb.delete().where(pb.c.gw_id == gw, pb.c.first.in_(stale)))
-            if outcome is not None and outcome.status == "ok":
-                last = outcome
-            if ready is None:
-                return last
-
-    def parked_gateways(self, gws: list[str]) -> set[str]:
-        """Which of ``gws`` have parked blocks (one query for a whole batch)."""
-        from .schema import pending_blocks as pb
-        if not gws:
-            return set()
-        with self.engine.connect() as conn:
-            return set(conn.execute(sa.select(pb.c.gw_id).where(
-                pb.c.gw_id.in_(sorted(set(gws)))).distinct()).scalars())
-
     def expire_parked(self, max_age_ms: int, now: int | None = None) -> dict[str, int]:
         """Delete parked blocks older than ``max_age_ms`` (their predecessor never came: the
         gateway's re-send from its first unacknowledged record brings them again) and count
@@ -321,8 +354,19 @@ class Store:
         cutoff = now - max_age_ms
         expired: dict[str, int] = {}
         with self.engine.begin() as conn:
+            gws = sorted(set(conn.execute(sa.select(pb.c.gw_id).where(
+                pb.c.received_at < cutoff)).scalars()))
+            if not gws:
+                return expired
+            if not self.is_sqlite:
+                # the gateways' rows first, in gw_id order, as a batch does (it parks and
+                # drains under them): no deadlock with a batch, no block both drained and
+                # counted expired
+                conn.execute(sa.select(gateways.c.gw_id).where(gateways.c.gw_id.in_(gws))
+                             .order_by(gateways.c.gw_id).with_for_update()).all()
             # DELETE ... RETURNING: two workers sweeping at once count each block once
-            for gw in conn.execute(pb.delete().where(pb.c.received_at < cutoff)
+            for gw in conn.execute(pb.delete().where(pb.c.received_at < cutoff,
+                                                     pb.c.gw_id.in_(gws))
                                    .returning(pb.c.gw_id)).scalars():
                 expired[gw] = expired.get(gw, 0) + 1
             for gw, n in sorted(expired.items()):
