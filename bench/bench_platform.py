@@ -59,7 +59,7 @@ def site(url: str, records: int, key: bytes | None = None, offset: int = 0):
     gw = Gateway(store, "gw-bench-1", "HN-1")
     gw.punches([lane(wids[i % WORKERS], "in" if (i // WORKERS) % 2 == 0 else "out")
                 for i in range(records)], today_ms(0) + 1000 + offset * 1000, step_ms=1000,
-               block=1000)
+               block=250)
     return store, c
 
 
