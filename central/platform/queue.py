@@ -80,7 +80,7 @@ class Queue:
         return jid
 
     def seal(self, data: dict) -> str:
-        return self.cipher.seal(json.dumps(data, ensure_ascii=False, sort_keys=True), COLUMN)
+        return self.cipher.seal(json.dumps(data, ensure_ascii=False, separators=(",", ":")), COLUMN)
 
     def open(self, job: dict) -> dict:
         return json.loads(self.cipher.open(job["payloadEnc"], COLUMN))
