@@ -251,10 +251,17 @@ class Planner:
     def _plan_punches(self, conn, ctx, target, p, gw, punches) -> int:
         code = p["projectCode"]
         groups: dict[tuple, list] = defaultdict(list)
+        who: dict = {}                  # gateway worker id -> (worker id, roster row, team)
+        cn_time = build.cn_time
         for seq, ts, body in punches:
-            wid, pw = self._resolve(ctx, p, gw, body)
-            day, when = build.cn_time(ts)
-            team = (pw.get("teamSysNo") or 0) if pw else -1
+            key = body.get("worker")
+            hit = who.get(key) if isinstance(key, str) else None
+            if hit is None:
+                wid, pw = self._resolve(ctx, p, gw, body)
+                hit = who[key if isinstance(key, str) else None] = (
+                    wid, pw, (pw.get("teamSysNo") or 0) if pw else -1)
+            wid, pw, team = hit
+            day, when = cn_time(ts)
             groups[(day, team)].append((seq, when, body, wid, pw))
         eff = ctx.eff(p["areaCode"][:2])
         n = 0

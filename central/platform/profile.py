@@ -118,11 +118,14 @@ def _form_quote(v: str) -> bytes:
     escaped before spaces become ``+``); text with many distinct ones (CJK) goes through
     the byte table in one ``translate``."""
     raw = v.encode("utf-8")
-    unsafe = set(raw.translate(None, _SAFE_BYTES))
+    rest, unsafe = raw.translate(None, _SAFE_BYTES), set()
+    while rest:                           # the distinct unsafe bytes, one pass each
+        if len(unsafe) == _FEW:
+            return raw.decode("latin-1").translate(_FORM).encode("ascii")
+        unsafe.add(rest[0])
+        rest = rest.replace(rest[:1], b"")
     if not unsafe:
         return raw
-    if len(unsafe) > _FEW:
-        return raw.decode("latin-1").translate(_FORM).encode("ascii")
     if 0x25 in unsafe:
         raw = raw.replace(b"%", b"%25")
     for b in unsafe - {0x25, 0x20}:

@@ -106,14 +106,17 @@ class Queue:
             if not rows:
                 return []
             token = f"{self.host}:{secrets.token_hex(4)}"
+            # the lease, and for a queued job the intent, in one statement (each side of a
+            # SET sees the row as it was): committed before a byte leaves, so from here a
+            # crash leaves the job in doubt (resolved through the platform's query), never
+            # forgotten
+            fresh = J.c.state == "queued"
             conn.execute(J.update().where(J.c.id.in_([r["id"] for r in rows])).values(
-                owner=token, leaseUntil=t + lease_ms, updatedAt=t))
-            fresh = [r["id"] for r in rows if r["state"] == "queued"]
-            if fresh:
-                # the intent, committed before a byte leaves: from here a crash leaves the
-                # job in doubt (resolved through the platform's query), never forgotten
-                conn.execute(J.update().where(J.c.id.in_(fresh)).values(
-                    state="sending", attempts=J.c.attempts + 1, sentAt=t, serial=None))
+                owner=token, leaseUntil=t + lease_ms, updatedAt=t,
+                state=sa.case((fresh, "sending"), else_=J.c.state),
+                attempts=sa.case((fresh, J.c.attempts + 1), else_=J.c.attempts),
+                sentAt=sa.case((fresh, t), else_=J.c.sentAt),
+                serial=sa.case((fresh, sa.null()), else_=J.c.serial)))
         for r in rows:
             r["owner"], r["leaseUntil"] = token, t + lease_ms
             if r["state"] == "queued":

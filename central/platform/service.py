@@ -8,6 +8,7 @@ parked).  ``push`` plans and delivers until nothing more is due soon, reporting 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import threading
@@ -26,6 +27,20 @@ from .planner import Planner
 from .queue import OPEN, Queue
 
 log = logging.getLogger("sitegate.central.platform")
+_settled = threading.Lock()
+
+
+def settle_heap() -> None:
+    """Once per process, when the connector starts working: what start-up made (modules,
+    SQLAlchemy's metadata and caches, configuration) is collected once and then moved out of
+    the cyclic collector's reach (:func:`gc.freeze`), so a full collection walks only what was
+    made since.  With SQLAlchemy, the crypto libraries and numpy loaded, one full walk of the
+    start-up heap costs 20-80 ms on a shared 2-vCPU VM and planning triggers one every few
+    thousand records (about 4 us a record in bench_platform).  Frozen objects are never
+    collected, hence once per process, not per call."""
+    if _settled.acquire(blocking=False):
+        gc.collect()
+        gc.freeze()
 CN = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -111,6 +126,7 @@ class Platform:
         """Plan and deliver (delivery starts while planning goes on) until every open job
         is done or waits longer than ``horizon_s`` (a long backoff, a later batch day, a
         parked job it depends on); ``progress(done, total)`` in records."""
+        settle_heap()
         since = self.clock()
         halt = threading.Event()
         threads = self.start(halt)
@@ -142,6 +158,7 @@ class Platform:
 
     def run(self, stop: threading.Event, plan_every_s: float = 10.0,
             watch_every_s: float = 300.0) -> None:
+        settle_heap()
         threads = self.start(stop)
         next_plan = next_watch = 0.0
         while not stop.is_set():
