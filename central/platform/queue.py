@@ -38,6 +38,26 @@ ACTIVE = OPEN + ("parked",)
 COLUMN = "platform_jobs.payload"
 
 
+# Statements run once per job, built once (building one costs more than running it)
+_B = sa.bindparam
+_FINISH_JOB = J.update().where(J.c.id == _B("b_id"), J.c.owner == _B("b_owner")).values(
+    state="done", owner=None, leaseUntil=None, doneAt=_B("b_t"), updatedAt=_B("b_t"),
+    resolvedBy=_B("b_by"), remoteId=_B("b_remote"), lastError=_B("b_note"),
+    serial=_B("b_serial"), method=_B("b_method"))
+_HELD = O.update().where(O.c.target == _B("b_target"), O.c.kind == _B("b_kind"),
+                         O.c.objectKey == _B("b_key"))
+_HELD_VERSION = _HELD.values(deliveredVersion=_B("b_version"))
+_HELD_VERSION_ID = _HELD.values(deliveredVersion=_B("b_version"), remoteId=_B("b_remote"))
+
+_PLANNED = sa.select(J.c.id).where(J.c.idemKey == _B("b_idem"))
+_SUPERSEDE = J.update().where(J.c.target == _B("b_target"), J.c.objectKey == _B("b_key"),
+                              J.c.state.in_(("queued", "parked"))).values(
+    state="superseded", updatedAt=_B("b_t"), lastError="a newer version was planned")
+_NEWEST = sa.select(O.c.version).where(O.c.target == _B("b_target"), O.c.kind == _B("b_kind"),
+                                       O.c.objectKey == _B("b_key"))
+_NEWEST_SET = _HELD.values(version=_B("b_version"), jobId=_B("b_job"))
+
+
 def idem_key(target: str, kind: str, object_key: str, version: str) -> str:
     return f"{target}|{kind}|{object_key}|{version}"
 
@@ -55,12 +75,11 @@ class Queue:
         """Add a job in the caller's transaction; None when this version is already planned.
         Older versions of the object not yet on their way are superseded."""
         key = idem_key(target, kind, object_key, version)
-        if conn.execute(sa.select(J.c.id).where(J.c.idemKey == key)).first():
+        if conn.execute(_PLANNED, {"b_idem": key}).first():
             return None
         t = self.clock()
-        conn.execute(J.update().where(J.c.target == target, J.c.objectKey == object_key,
-                                      J.c.state.in_(("queued", "parked"))).values(
-            state="superseded", updatedAt=t, lastError="a newer version was planned"))
+        obj = {"b_target": target, "b_kind": kind, "b_key": object_key}
+        conn.execute(_SUPERSEDE, dict(obj, b_t=t))
         jid = conn.execute(J.insert().values(
             target=target, kind=kind, projectCode=project, objectKey=object_key,
             version=version, idemKey=key, payloadEnc=self.seal(data),
@@ -68,15 +87,11 @@ class Queue:
             state=state, attempts=0, nextAt=not_before, deadlineAt=deadline,
             deadlineSource=(source or "")[:200] or None, reason=reason, createdAt=t,
             updatedAt=t)).inserted_primary_key[0]
-        row = conn.execute(sa.select(O.c.version).where(
-            O.c.target == target, O.c.kind == kind, O.c.objectKey == object_key)).first()
-        if row is None:
+        if conn.execute(_NEWEST, obj).first() is None:
             conn.execute(O.insert().values(target=target, kind=kind, objectKey=object_key,
                                            version=version, jobId=jid))
         else:
-            conn.execute(O.update().where(O.c.target == target, O.c.kind == kind,
-                                          O.c.objectKey == object_key).values(
-                version=version, jobId=jid))
+            conn.execute(_NEWEST_SET, dict(obj, b_version=version, b_job=jid))
         return jid
 
     def seal(self, data: dict) -> str:
@@ -153,17 +168,15 @@ class Queue:
         if remote:
             remote_id = next((str(remote[k]) for k in ("teamSysNo", "projectCode", "id")
                               if remote.get(k) not in (None, "")), None)
-        n = conn.execute(J.update().where(J.c.id == job["id"], J.c.owner == job["owner"]).values(
-            state="done", owner=None, leaseUntil=None, doneAt=t, updatedAt=t,
-            resolvedBy=resolved_by, remoteId=remote_id, lastError=note,
-            serial=job.get("serial"), method=job.get("method"))).rowcount
+        n = conn.execute(_FINISH_JOB, {
+            "b_id": job["id"], "b_owner": job["owner"], "b_t": t, "b_by": resolved_by,
+            "b_remote": remote_id, "b_note": note, "b_serial": job.get("serial"),
+            "b_method": job.get("method")}).rowcount
         if n != 1:
             return False
-        values = {"deliveredVersion": job["version"]}
-        if remote_id:
-            values["remoteId"] = remote_id
-        conn.execute(O.update().where(O.c.target == job["target"], O.c.kind == job["kind"],
-                                      O.c.objectKey == job["objectKey"]).values(**values))
+        conn.execute(_HELD_VERSION_ID if remote_id else _HELD_VERSION, {
+            "b_target": job["target"], "b_kind": job["kind"], "b_key": job["objectKey"],
+            "b_version": job["version"], "b_remote": remote_id})
         job.update(state="done", resolvedBy=resolved_by, remoteId=remote_id)
         return True
 
