@@ -58,6 +58,31 @@ _NEWEST = sa.select(O.c.version).where(O.c.target == _B("b_target"), O.c.kind ==
 _NEWEST_SET = _HELD.values(version=_B("b_version"), jobId=_B("b_job"))
 
 
+_WAKE = J.update().where(
+    J.c.target == _B("b_target"), J.c.projectCode == _B("b_project"), J.c.state == "queued",
+    J.c.nextAt > _B("b_t"), J.c.lastError.like("waiting for %")).values(nextAt=_B("b_t"))
+
+
+def _claim_statement():
+    """Due jobs of a target, most urgent first, none behind an earlier version of its object
+    still on its way (built once: an idle delivery thread claims 20 times a second)."""
+    earlier = J.alias("earlier")
+    blocked = sa.exists().where(earlier.c.target == J.c.target,
+                                earlier.c.objectKey == J.c.objectKey,
+                                earlier.c.id < J.c.id,
+                                earlier.c.state.in_(("sending", "submitted")))
+    rank = sa.case({k: v for k, v in RANK.items()}, value=J.c.kind, else_=99)
+    t = _B("b_t")
+    return (sa.select(J).where(J.c.target == _B("b_target"), J.c.state.in_(OPEN),
+                               J.c.nextAt <= t,
+                               sa.or_(J.c.leaseUntil.is_(None), J.c.leaseUntil < t), ~blocked)
+            .order_by(rank, J.c.deadlineAt, J.c.id).limit(_B("b_n")))
+
+
+_CLAIM = _claim_statement()
+_CLAIM_PG = _CLAIM.with_for_update(skip_locked=True, of=J)
+
+
 def idem_key(target: str, kind: str, object_key: str, version: str) -> str:
     return f"{target}|{kind}|{object_key}|{version}"
 
@@ -104,20 +129,10 @@ class Queue:
     def claim(self, target: str, n: int, lease_ms: int) -> list[dict]:
         """Up to ``n`` due jobs of ``target``, leased to a fresh owner token."""
         t = self.clock()
-        earlier = J.alias("earlier")
-        blocked = sa.exists().where(earlier.c.target == J.c.target,
-                                    earlier.c.objectKey == J.c.objectKey,
-                                    earlier.c.id < J.c.id,
-                                    earlier.c.state.in_(("sending", "submitted")))
-        rank = sa.case({k: v for k, v in RANK.items()}, value=J.c.kind, else_=99)
-        q = (sa.select(J).where(J.c.target == target, J.c.state.in_(OPEN), J.c.nextAt <= t,
-                                sa.or_(J.c.leaseUntil.is_(None), J.c.leaseUntil < t),
-                                ~blocked)
-             .order_by(rank, J.c.deadlineAt, J.c.id).limit(n))
         with self.store.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True, of=J)
-            rows = [dict(r) for r in conn.execute(q).mappings()]
+            q = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM
+            rows = [dict(r) for r in conn.execute(q, {"b_target": target, "b_t": t,
+                                                      "b_n": n}).mappings()]
             if not rows:
                 return []
             token = f"{self.host}:{secrets.token_hex(4)}"
@@ -182,9 +197,7 @@ class Queue:
 
     def _wake(self, conn, target: str, project: str, t: int) -> None:
         """Jobs that waited for one that is done now may go."""
-        conn.execute(J.update().where(
-            J.c.target == target, J.c.projectCode == project, J.c.state == "queued",
-            J.c.nextAt > t, J.c.lastError.like("waiting for %")).values(nextAt=t))
+        conn.execute(_WAKE, {"b_target": target, "b_project": project, "b_t": t})
 
     def finish_many(self, done: list[tuple]) -> None:
         """Several jobs done, in one transaction: [(job, resolved_by, remote, note)]."""
