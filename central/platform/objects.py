@@ -29,13 +29,17 @@ def _day(n: int) -> tuple[dt.date, str]:
     return d, d.isoformat()
 
 
+_HH_MM = [f" {h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SS = [f"{s:02d}" for s in range(60)]
+
+
 def cn_time(ts_ms: int) -> tuple[dt.date, str]:
-    """(the day, ``yyyy-MM-dd HH:mm:ss``) of a timestamp in China time, by arithmetic (the
-    planner does this for every punch)."""
+    """(the day, ``yyyy-MM-dd HH:mm:ss``) of a timestamp in China time, by arithmetic and
+    tables (the planner does this for every punch)."""
     n, rest = divmod(ts_ms + _CN_MS, 86_400_000)
     day, iso = _day(n)
-    s = rest // 1000
-    return day, f"{iso} {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+    m, s = divmod(rest // 1000, 60)
+    return day, iso + _HH_MM[m] + _SS[s]
 
 
 def _iso(d) -> str | None:
@@ -143,12 +147,11 @@ def payroll(line: dict, pw: dict, w: dict, corp_name: str, account: dict | None,
     return dict(env, detailList=[item])
 
 
-def attendance_item(ts_ms: int, body: dict, w: dict, open_) -> dict:
-    """One punch: who, when, which way, how; where (lane device, or phone coordinates+fence)."""
+def attendance_item(date: str, body: dict, id_type: str, id_number: str | None) -> dict:
+    """One punch: who (the worker's ID), when (``date``, China time: :func:`cn_time`), which
+    way, how; where (lane device, or phone coordinates+fence)."""
     method = body.get("method")
-    item = {"idCardType": w["idCardType"],
-            "idCardNumber": open_(w["idCardNumberEnc"], "idCardNumber"),
-            "date": cn_time(ts_ms)[1],
+    item = {"idCardType": id_type, "idCardNumber": id_number, "date": date,
             "direction": DIRECTION.get(body.get("dir"), "01")}
     if method == "phone":
         # a phone clock-in is admitted by a fence and verified against a selfie (face)

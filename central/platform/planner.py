@@ -43,9 +43,25 @@ def _json(v) -> str:
     return json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
 
 
+_SCAN = json.JSONDecoder().scan_once       # the C scanner, without loads' checks around it
+_BODY = '{"body":'
+
+
+def record_body(text: str):
+    """A stored record's body, or None.  Central stores records in canonical form (verified
+    at ingest: keys sorted, no spaces), so the body is the first member and is parsed alone,
+    not the hashes and numbers after it; anything else is parsed whole."""
+    try:
+        if text.startswith(_BODY):
+            return _SCAN(text, len(_BODY))[0]
+        return json.loads(text)["body"]
+    except (StopIteration, ValueError, KeyError, TypeError):
+        return None
+
+
 class Planner:
     def __init__(self, store: Store, cipher: FieldCipher, targets: list[Target],
-                 calendar: Calendar | None = None, clock=now_ms, read_limit: int = 1_000):
+                 calendar: Calendar | None = None, clock=now_ms, read_limit: int = 5_000):
         self.store, self.cipher, self.targets = store, cipher, targets
         self.calendar = calendar or default_calendar()
         self.clock = clock
@@ -135,7 +151,7 @@ class Planner:
                 plan_one("team", f"team/{code}/{no}", [t, names.get(t["corpCode"])],
                          lambda t=t: build.team(t, names.get(t["corpCode"])), {},
                          [pkey, corp_dep(t["corpCode"])])
-        pws = {pw["workerId"]: pw for pw in ctx.by_project(project_workers, code)}
+        pws = ctx.project_workers(code)
 
         def team_dep(no):
             return f"team/{code}/{no}" if no else None
@@ -212,10 +228,7 @@ class Planner:
             for seq, ts, type_, data in recs:
                 if type_ != "attendance":
                     continue
-                try:             # stored records were verified canonical at ingest
-                    body = json.loads(data)["body"]
-                except (ValueError, KeyError, TypeError):
-                    continue
+                body = record_body(data)
                 if isinstance(body, dict) and body.get("decision") == "allow":
                     punches.append((seq, ts, body))
             n += self._plan_punches(conn, ctx, target, codes[code], gw, punches)
@@ -238,10 +251,18 @@ class Planner:
     def _plan_punches(self, conn, ctx, target, p, gw, punches) -> int:
         code = p["projectCode"]
         groups: dict[tuple, list] = defaultdict(list)
+        who: dict = {}                  # gateway worker id -> (worker id, roster row, team)
+        cn_time = build.cn_time
         for seq, ts, body in punches:
-            wid, pw = self._resolve(ctx, p, gw, body)
-            team = (pw or {}).get("teamSysNo") or 0
-            groups[(build.cn_time(ts)[0], team if pw else -1)].append((seq, ts, body, wid, pw))
+            key = body.get("worker")
+            hit = who.get(key) if isinstance(key, str) else None
+            if hit is None:
+                wid, pw = self._resolve(ctx, p, gw, body)
+                hit = who[key if isinstance(key, str) else None] = (
+                    wid, pw, (pw.get("teamSysNo") or 0) if pw else -1)
+            wid, pw, team = hit
+            day, when = cn_time(ts)
+            groups[(day, team)].append((seq, when, body, wid, pw))
         eff = ctx.eff(p["areaCode"][:2])
         n = 0
         for (day, team), items in sorted(groups.items()):
@@ -270,9 +291,12 @@ class Planner:
         return n
 
     def _attendance_data(self, ctx, code, team, chunk) -> tuple[dict, list]:
+        """A job's data from its punches ``(seq, China time, body, worker id, roster row)``:
+        each worker's identity opened once per pass, each item built once."""
+        who = ctx.identity
         data = {"projectCode": code, "dataList": [
-            build.attendance_item(ts, body, ctx.worker(wid), ctx.opener(self._open))
-            for _, ts, body, wid, _ in chunk]}
+            build.attendance_item(when, body, *who(wid, self._open))
+            for _, when, body, wid, _ in chunk]}
         if team:
             data["teamSysNo"] = team
         deps = [f"project/{code}"] + ([f"team/{code}/{team}"] if team else []) + \
@@ -297,7 +321,7 @@ class Planner:
                 wid, pw = self._resolve(ctx, p, gw, body)
                 if pw is None:
                     return None
-                chunk.append((seq, ts, body, wid, pw))
+                chunk.append((seq, build.cn_time(ts)[1], body, wid, pw))
             teams_ = {(c[4].get("teamSysNo") or 0) for c in chunk}
             if len(teams_) != 1:
                 return None
@@ -322,20 +346,15 @@ class _Context:
         self._regs: dict = {}
         self._planned: dict = {}
         self._rows: dict = {}
+        self._ids: dict = {}
 
-    def opener(self, open_):
-        """``open_`` remembered for this pass (a worker's ID number is opened once, not once
-        per punch)."""
-        if not hasattr(self, "_opened"):
-            self._opened: dict = {}
-
-            def cached(sealed, column):
-                key = (sealed, column)
-                if key not in self._opened:
-                    self._opened[key] = open_(sealed, column)
-                return self._opened[key]
-            self._open_cached = cached
-        return self._open_cached
+    def identity(self, wid, open_) -> tuple[str, str | None]:
+        """(ID type, ID number) of a registry worker, opened once per pass (not per punch)."""
+        got = self._ids.get(wid)
+        if got is None:
+            w = self.worker(wid)
+            got = self._ids[wid] = (w["idCardType"], open_(w["idCardNumberEnc"], "idCardNumber"))
+        return got
 
     def eff(self, region: str) -> dict:
         if region not in self._effs:
@@ -355,8 +374,17 @@ class _Context:
         return self._rows[key].get(code, [])
 
     def project_workers(self, code) -> dict:
+        """The project's roster rows by worker id; their workers' rows are read with them
+        (one statement, not one per worker)."""
         if code not in self._pws:
-            self._pws[code] = {pw["workerId"]: pw for pw in self.by_project(project_workers, code)}
+            pws = self._pws[code] = {pw["workerId"]: pw
+                                     for pw in self.by_project(project_workers, code)}
+            want = [w for w in pws if w not in self._workers]
+            for i in range(0, len(want), 500):
+                part = want[i:i + 500]
+                got = {r["workerId"]: dict(r) for r in self.conn.execute(
+                    sa.select(workers).where(workers.c.workerId.in_(part))).mappings()}
+                self._workers.update((w, got.get(w)) for w in part)
         return self._pws[code]
 
     def worker(self, wid) -> dict:

@@ -38,6 +38,51 @@ ACTIVE = OPEN + ("parked",)
 COLUMN = "platform_jobs.payload"
 
 
+# Statements run once per job, built once (building one costs more than running it)
+_B = sa.bindparam
+_FINISH_JOB = J.update().where(J.c.id == _B("b_id"), J.c.owner == _B("b_owner")).values(
+    state="done", owner=None, leaseUntil=None, doneAt=_B("b_t"), updatedAt=_B("b_t"),
+    resolvedBy=_B("b_by"), remoteId=_B("b_remote"), lastError=_B("b_note"),
+    serial=_B("b_serial"), method=_B("b_method"))
+_HELD = O.update().where(O.c.target == _B("b_target"), O.c.kind == _B("b_kind"),
+                         O.c.objectKey == _B("b_key"))
+_HELD_VERSION = _HELD.values(deliveredVersion=_B("b_version"))
+_HELD_VERSION_ID = _HELD.values(deliveredVersion=_B("b_version"), remoteId=_B("b_remote"))
+
+_PLANNED = sa.select(J.c.id).where(J.c.idemKey == _B("b_idem"))
+_SUPERSEDE = J.update().where(J.c.target == _B("b_target"), J.c.objectKey == _B("b_key"),
+                              J.c.state.in_(("queued", "parked"))).values(
+    state="superseded", updatedAt=_B("b_t"), lastError="a newer version was planned")
+_NEWEST = sa.select(O.c.version).where(O.c.target == _B("b_target"), O.c.kind == _B("b_kind"),
+                                       O.c.objectKey == _B("b_key"))
+_NEWEST_SET = _HELD.values(version=_B("b_version"), jobId=_B("b_job"))
+
+
+_WAKE = J.update().where(
+    J.c.target == _B("b_target"), J.c.projectCode == _B("b_project"), J.c.state == "queued",
+    J.c.nextAt > _B("b_t"), J.c.lastError.like("waiting for %")).values(nextAt=_B("b_t"))
+
+
+def _claim_statement():
+    """Due jobs of a target, most urgent first, none behind an earlier version of its object
+    still on its way (built once: an idle delivery thread claims 20 times a second)."""
+    earlier = J.alias("earlier")
+    blocked = sa.exists().where(earlier.c.target == J.c.target,
+                                earlier.c.objectKey == J.c.objectKey,
+                                earlier.c.id < J.c.id,
+                                earlier.c.state.in_(("sending", "submitted")))
+    rank = sa.case({k: v for k, v in RANK.items()}, value=J.c.kind, else_=99)
+    t = _B("b_t")
+    return (sa.select(J).where(J.c.target == _B("b_target"), J.c.state.in_(OPEN),
+                               J.c.nextAt <= t,
+                               sa.or_(J.c.leaseUntil.is_(None), J.c.leaseUntil < t), ~blocked)
+            .order_by(rank, J.c.deadlineAt, J.c.id).limit(_B("b_n")))
+
+
+_CLAIM = _claim_statement()
+_CLAIM_PG = _CLAIM.with_for_update(skip_locked=True, of=J)
+
+
 def idem_key(target: str, kind: str, object_key: str, version: str) -> str:
     return f"{target}|{kind}|{object_key}|{version}"
 
@@ -55,12 +100,11 @@ class Queue:
         """Add a job in the caller's transaction; None when this version is already planned.
         Older versions of the object not yet on their way are superseded."""
         key = idem_key(target, kind, object_key, version)
-        if conn.execute(sa.select(J.c.id).where(J.c.idemKey == key)).first():
+        if conn.execute(_PLANNED, {"b_idem": key}).first():
             return None
         t = self.clock()
-        conn.execute(J.update().where(J.c.target == target, J.c.objectKey == object_key,
-                                      J.c.state.in_(("queued", "parked"))).values(
-            state="superseded", updatedAt=t, lastError="a newer version was planned"))
+        obj = {"b_target": target, "b_kind": kind, "b_key": object_key}
+        conn.execute(_SUPERSEDE, dict(obj, b_t=t))
         jid = conn.execute(J.insert().values(
             target=target, kind=kind, projectCode=project, objectKey=object_key,
             version=version, idemKey=key, payloadEnc=self.seal(data),
@@ -68,19 +112,15 @@ class Queue:
             state=state, attempts=0, nextAt=not_before, deadlineAt=deadline,
             deadlineSource=(source or "")[:200] or None, reason=reason, createdAt=t,
             updatedAt=t)).inserted_primary_key[0]
-        row = conn.execute(sa.select(O.c.version).where(
-            O.c.target == target, O.c.kind == kind, O.c.objectKey == object_key)).first()
-        if row is None:
+        if conn.execute(_NEWEST, obj).first() is None:
             conn.execute(O.insert().values(target=target, kind=kind, objectKey=object_key,
                                            version=version, jobId=jid))
         else:
-            conn.execute(O.update().where(O.c.target == target, O.c.kind == kind,
-                                          O.c.objectKey == object_key).values(
-                version=version, jobId=jid))
+            conn.execute(_NEWEST_SET, dict(obj, b_version=version, b_job=jid))
         return jid
 
     def seal(self, data: dict) -> str:
-        return self.cipher.seal(json.dumps(data, ensure_ascii=False, sort_keys=True), COLUMN)
+        return self.cipher.seal(json.dumps(data, ensure_ascii=False, separators=(",", ":")), COLUMN)
 
     def open(self, job: dict) -> dict:
         return json.loads(self.cipher.open(job["payloadEnc"], COLUMN))
@@ -89,31 +129,24 @@ class Queue:
     def claim(self, target: str, n: int, lease_ms: int) -> list[dict]:
         """Up to ``n`` due jobs of ``target``, leased to a fresh owner token."""
         t = self.clock()
-        earlier = J.alias("earlier")
-        blocked = sa.exists().where(earlier.c.target == J.c.target,
-                                    earlier.c.objectKey == J.c.objectKey,
-                                    earlier.c.id < J.c.id,
-                                    earlier.c.state.in_(("sending", "submitted")))
-        rank = sa.case({k: v for k, v in RANK.items()}, value=J.c.kind, else_=99)
-        q = (sa.select(J).where(J.c.target == target, J.c.state.in_(OPEN), J.c.nextAt <= t,
-                                sa.or_(J.c.leaseUntil.is_(None), J.c.leaseUntil < t),
-                                ~blocked)
-             .order_by(rank, J.c.deadlineAt, J.c.id).limit(n))
         with self.store.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True, of=J)
-            rows = [dict(r) for r in conn.execute(q).mappings()]
+            q = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM
+            rows = [dict(r) for r in conn.execute(q, {"b_target": target, "b_t": t,
+                                                      "b_n": n}).mappings()]
             if not rows:
                 return []
             token = f"{self.host}:{secrets.token_hex(4)}"
+            # the lease, and for a queued job the intent, in one statement (each side of a
+            # SET sees the row as it was): committed before a byte leaves, so from here a
+            # crash leaves the job in doubt (resolved through the platform's query), never
+            # forgotten
+            fresh = J.c.state == "queued"
             conn.execute(J.update().where(J.c.id.in_([r["id"] for r in rows])).values(
-                owner=token, leaseUntil=t + lease_ms, updatedAt=t))
-            fresh = [r["id"] for r in rows if r["state"] == "queued"]
-            if fresh:
-                # the intent, committed before a byte leaves: from here a crash leaves the
-                # job in doubt (resolved through the platform's query), never forgotten
-                conn.execute(J.update().where(J.c.id.in_(fresh)).values(
-                    state="sending", attempts=J.c.attempts + 1, sentAt=t, serial=None))
+                owner=token, leaseUntil=t + lease_ms, updatedAt=t,
+                state=sa.case((fresh, "sending"), else_=J.c.state),
+                attempts=sa.case((fresh, J.c.attempts + 1), else_=J.c.attempts),
+                sentAt=sa.case((fresh, t), else_=J.c.sentAt),
+                serial=sa.case((fresh, sa.null()), else_=J.c.serial)))
         for r in rows:
             r["owner"], r["leaseUntil"] = token, t + lease_ms
             if r["state"] == "queued":
@@ -150,25 +183,21 @@ class Queue:
         if remote:
             remote_id = next((str(remote[k]) for k in ("teamSysNo", "projectCode", "id")
                               if remote.get(k) not in (None, "")), None)
-        n = conn.execute(J.update().where(J.c.id == job["id"], J.c.owner == job["owner"]).values(
-            state="done", owner=None, leaseUntil=None, doneAt=t, updatedAt=t,
-            resolvedBy=resolved_by, remoteId=remote_id, lastError=note,
-            serial=job.get("serial"), method=job.get("method"))).rowcount
+        n = conn.execute(_FINISH_JOB, {
+            "b_id": job["id"], "b_owner": job["owner"], "b_t": t, "b_by": resolved_by,
+            "b_remote": remote_id, "b_note": note, "b_serial": job.get("serial"),
+            "b_method": job.get("method")}).rowcount
         if n != 1:
             return False
-        values = {"deliveredVersion": job["version"]}
-        if remote_id:
-            values["remoteId"] = remote_id
-        conn.execute(O.update().where(O.c.target == job["target"], O.c.kind == job["kind"],
-                                      O.c.objectKey == job["objectKey"]).values(**values))
+        conn.execute(_HELD_VERSION_ID if remote_id else _HELD_VERSION, {
+            "b_target": job["target"], "b_kind": job["kind"], "b_key": job["objectKey"],
+            "b_version": job["version"], "b_remote": remote_id})
         job.update(state="done", resolvedBy=resolved_by, remoteId=remote_id)
         return True
 
     def _wake(self, conn, target: str, project: str, t: int) -> None:
         """Jobs that waited for one that is done now may go."""
-        conn.execute(J.update().where(
-            J.c.target == target, J.c.projectCode == project, J.c.state == "queued",
-            J.c.nextAt > t, J.c.lastError.like("waiting for %")).values(nextAt=t))
+        conn.execute(_WAKE, {"b_target": target, "b_project": project, "b_t": t})
 
     def finish_many(self, done: list[tuple]) -> None:
         """Several jobs done, in one transaction: [(job, resolved_by, remote, note)]."""

@@ -8,6 +8,7 @@ parked).  ``push`` plans and delivers until nothing more is due soon, reporting 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import threading
@@ -26,7 +27,28 @@ from .planner import Planner
 from .queue import OPEN, Queue
 
 log = logging.getLogger("sitegate.central.platform")
+_settled = threading.Lock()
+
+
+def settle_heap() -> None:
+    """Once per process, when the connector starts working: what start-up made (modules,
+    SQLAlchemy's metadata and caches, configuration) is collected once and then moved out of
+    the cyclic collector's reach (:func:`gc.freeze`), so a full collection walks only what was
+    made since.  With SQLAlchemy, the crypto libraries and numpy loaded, one full walk of the
+    start-up heap costs 20-80 ms on a shared 2-vCPU VM and planning triggers one every few
+    thousand records (about 4 us a record in bench_platform).  Frozen objects are never
+    collected, hence once per process, not per call."""
+    if _settled.acquire(blocking=False):
+        gc.collect()
+        gc.freeze()
 CN = dt.timezone(dt.timedelta(hours=8))
+_OPEN = J.c.state.in_(OPEN)
+_SCOPE = sa.select(           # open jobs, their records, records done since, next due
+    sa.func.sum(sa.case((_OPEN, 1), else_=0)),
+    sa.func.sum(sa.case((_OPEN, J.c.records), else_=0)),
+    sa.func.sum(sa.case(((J.c.state == "done") & (J.c.doneAt >= sa.bindparam("b_since")),
+                         J.c.records), else_=0)),
+    sa.func.min(sa.case((_OPEN, J.c.nextAt), else_=None)))
 
 
 class Platform:
@@ -41,6 +63,7 @@ class Platform:
             self.pools[t.name] = [Deliverer(store, cipher, t, clock, shared=shared)
                                   for _ in range(t.concurrency)]
         self.deliverers = {name: pool[0] for name, pool in self.pools.items()}
+        self._rounds = threading.Event()       # a delivery round here processed jobs
         self.calendar = calendar
         self.claim = claim
 
@@ -85,24 +108,20 @@ class Platform:
                 log.exception("platform %s: delivery round failed", d.target.name)
                 n = 0
                 stop.wait(1.0)
-            if n == 0:
+            if n:
+                self._rounds.set()
+            else:
                 stop.wait(0.05)
         d.http.close()
 
     def _scope(self, projects, target, since: int):
-        c = J.c
-        q = sa.select(
-            sa.func.sum(sa.case((c.state.in_(OPEN), 1), else_=0)),
-            sa.func.sum(sa.case((c.state.in_(OPEN), c.records), else_=0)),
-            sa.func.sum(sa.case(((c.state == "done") & (c.doneAt >= since), c.records),
-                                else_=0)),
-            sa.func.min(sa.case((c.state.in_(OPEN), c.nextAt), else_=None)))
+        q = _SCOPE
         if projects:
-            q = q.where(c.projectCode.in_(projects))
+            q = q.where(J.c.projectCode.in_(projects))
         if target:
-            q = q.where(c.target == target)
+            q = q.where(J.c.target == target)
         with self.store.engine.connect() as conn:
-            n, recs, done, nxt = conn.execute(q).one()
+            n, recs, done, nxt = conn.execute(q, {"b_since": since}).one()
         return int(n or 0), int(recs or 0), int(done or 0), nxt
 
     def push(self, projects: list[str] | None = None, target: str | None = None,
@@ -111,6 +130,7 @@ class Platform:
         """Plan and deliver (delivery starts while planning goes on) until every open job
         is done or waits longer than ``horizon_s`` (a long backoff, a later batch day, a
         parked job it depends on); ``progress(done, total)`` in records."""
+        settle_heap()
         since = self.clock()
         halt = threading.Event()
         threads = self.start(halt)
@@ -120,6 +140,7 @@ class Platform:
                 self.release(projects, target)
             seen, moved = None, time.monotonic()
             while stop is None or not stop.is_set():
+                self._rounds.clear()
                 left, recs, done, nxt = self._scope(projects, target, since)
                 if progress:
                     progress(done, done + recs)
@@ -131,7 +152,9 @@ class Platform:
                     break
                 if nxt is not None and nxt - self.clock() > horizon_s * 1000:
                     break
-                time.sleep(0.05)
+                # counted again when a delivery round here has processed jobs (another
+                # process's rounds: within half a second)
+                self._rounds.wait(0.5)
         finally:
             halt.set()
             for th in threads:
@@ -142,6 +165,7 @@ class Platform:
 
     def run(self, stop: threading.Event, plan_every_s: float = 10.0,
             watch_every_s: float = 300.0) -> None:
+        settle_heap()
         threads = self.start(stop)
         next_plan = next_watch = 0.0
         while not stop.is_set():
