@@ -209,10 +209,11 @@ def old_warnings_module(rev: str, tmp: Path):
     pkg = tmp / "oldcentral"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    for mod in ("schema", "store", "codes"):
-        (pkg / f"{mod}.py").write_text(f"from central.{mod} import *  # noqa\n"
-                                       f"from central.{mod} import now_ms  # noqa\n"
-                                       if mod == "store" else f"from central.{mod} import *  # noqa\n")
+    # the old code imports the tables as .tables or .schema (their name for a while)
+    for mod, real in (("tables", "tables"), ("schema", "tables"), ("store", "store"), ("codes", "codes")):
+        (pkg / f"{mod}.py").write_text(f"from central.{real} import *  # noqa\n"
+                                       f"from central.{real} import now_ms  # noqa\n"
+                                       if mod == "store" else f"from central.{real} import *  # noqa\n")
     for mod in ("warnings", "checks", "rules"):
         src = subprocess.run(["git", "show", f"{rev}:central/{mod}.py"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout

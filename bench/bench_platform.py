@@ -40,7 +40,7 @@ import sqlalchemy as sa  # noqa: E402
 from central.platform.national import NationalProfile  # noqa: E402
 from central.platform.profile import Credentials  # noqa: E402
 from central.platform.service import Platform  # noqa: E402
-from central.schema import platform_jobs  # noqa: E402
+from central.tables import platform_jobs  # noqa: E402
 from central.store import Store  # noqa: E402
 from platform_kit import (APPID, SECRET, FakeProc, Gateway, aes_seal, hunan_site,  # noqa: E402
                           lane, national_call, targets, today_ms, write_config)

@@ -28,7 +28,7 @@ from .export import Exporter
 from .reconcile import reconcile
 from .registry import Registry
 from .store import Store, now_ms
-from .schema import api_tokens, projects
+from .tables import api_tokens, projects
 from .warnings import Warnings
 
 Role = Literal["read", "party", "official", "admin"]

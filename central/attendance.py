@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from .schema import attendance_days
+from .tables import attendance_days
 
 CN = dt.timezone(dt.timedelta(hours=8))
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from uplink.sm2 import Verifier, public_key_pem, sig_to_der
 from uplink.wire import ZERO_HASH, Block, WireError, decode_upload
 
-from .schema import records
+from .tables import records
 from .store import Store
 from .unstored import links
 

@@ -78,7 +78,7 @@ def register(main: click.Group) -> None:
         """Override one parameter for REGION ('*' or a province prefix); the override names
         its source."""
         from .rules import BY_CODE, LIFECYCLE, effective
-        from .schema import rule_params
+        from .tables import rule_params
         if region != "*":
             _region(region)
         if rule != "*" and rule not in BY_CODE:
@@ -111,7 +111,7 @@ def register(main: click.Group) -> None:
     @db_option
     def projects_list(region, as_json, db):
         import sqlalchemy as sa
-        from .schema import projects as pt
+        from .tables import projects as pt
         store = _ctx(db)[0]
         q = sa.select(pt.c.projectCode, pt.c.name, pt.c.areaCode, pt.c.prjStatus, pt.c.sector,
                       pt.c.pushSchedule, pt.c.startDate).order_by(pt.c.projectCode)

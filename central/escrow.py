@@ -18,7 +18,7 @@ from .codes import InputError
 from .crypto import FieldCipher, mask_card
 from .sheets import read_sheet
 from .store import Store, now_ms
-from .schema import (account_flows, complaints, deposit_events, deposits, payment_guarantees,
+from .tables import (account_flows, complaints, deposit_events, deposits, payment_guarantees,
                      payroll_lines, progress_payments, project_workers, projects,
                      special_accounts)
 

@@ -19,8 +19,8 @@ from .attendance import CN, month_bounds
 from .codes import ATTEND_TYPE, DIRECTION, yuan
 from .crypto import FieldCipher, mask_card
 from .store import Store
-from .schema import gateways, records
-from .schema import payroll_lines, project_workers, workers
+from .tables import gateways, records
+from .tables import payroll_lines, project_workers, workers
 
 
 class PlatformCipher:

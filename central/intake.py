@@ -41,7 +41,7 @@ from uplink.sm2_cipher import decrypt
 from . import codes as C
 from .codes import InputError
 from .crypto import FieldCipher, mask_id
-from .schema import contracts, project_workers, registrations, workers
+from .tables import contracts, project_workers, registrations, workers
 
 log = logging.getLogger("sitegate.central")
 RECORD_TYPE = "registration"

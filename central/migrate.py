@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:  # pragma: no cover - developer tool
     from alembic import command
     if len(argv) != 2 or argv[0] != "revision":
         raise SystemExit('usage: python -m central.migrate revision "message"')
-    from central.schema import metadata
+    from central.tables import metadata
     with tempfile.TemporaryDirectory() as tmp:
         engine = sa.create_engine(f"sqlite:///{tmp}/scratch.db")
         with engine.begin() as conn:

@@ -15,7 +15,7 @@ from .codes import InputError
 from .crypto import FieldCipher
 from .rules import BY_CODE, PARTIES
 from .store import Store, now_ms
-from .schema import notifications, notify_targets, warnings_t
+from .tables import notifications, notify_targets, warnings_t
 
 MAX_ATTEMPTS = 10
 EVENTS = {"open": "新预警", "overdue": "逾期未处置", "escalated": "已升级"}

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from . import checks
 from .rules import BATCH_PUSH_SECTORS, effective, lookup
-from .schema import (account_flows, attendance_days, contracts, deposits, payment_guarantees,
+from .tables import (account_flows, attendance_days, contracts, deposits, payment_guarantees,
                      payroll_lines, project_workers, projects, special_accounts, workers)
 from .store import Store
 from .warnings import _day_of, overrides

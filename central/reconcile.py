@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from .attendance import days_by_worker
 from .codes import yuan
 from .store import Store
-from .schema import payroll_lines, project_workers
+from .tables import payroll_lines, project_workers
 
 
 def reconcile(store: Store, project: str, month: str) -> list[dict]:

@@ -18,7 +18,7 @@ from .codes import InputError
 from .crypto import FieldCipher, mask_card, mask_id, mask_name
 from .rules import SECTORS
 from .store import Store, now_ms
-from .schema import (blacklist, certificates, companies, contracts, entry_exits, project_companies,
+from .tables import (blacklist, certificates, companies, contracts, entry_exits, project_companies,
                      project_workers, projects, roster_changes, teams, workers)
 
 

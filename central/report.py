@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from . import quality
 from .rules import BY_CODE, PARTIES
-from .schema import projects, warnings_t
+from .tables import projects, warnings_t
 from .store import Store
 
 SUMMARY_HEAD = ["地区", "项目编码", "项目名称", "本月新增预警", "本月消除预警", "月末逾期预警",

@@ -29,8 +29,8 @@ from uplink.wire import WireError, topic
 
 from .store import Store, now_ms
 
-from .schema import gateways, workers
-from .schema import gateway_roster, roster_changes
+from .tables import gateways, workers
+from .tables import gateway_roster, roster_changes
 
 log = logging.getLogger("sitegate.central")
 LIMIT = 500

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from uplink.wire import ZERO_HASH, Block
 
 from . import attendance
-from .schema import blocks, gateways, records, rejections
+from .tables import blocks, gateways, records, rejections
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ class Store:
         """The parked blocks of ``gws`` (their rows locked; the caller holds the gateways'
         rows already, in the same gw order), decoded: one query for the batch."""
         from uplink.wire import WireError, decode_block
-        from .schema import pending_blocks as pb
+        from .tables import pending_blocks as pb
         query = sa.select(pb.c.gw_id, pb.c.first, pb.c.payload).where(
             pb.c.gw_id.in_(gws)).order_by(pb.c.gw_id, pb.c.first)
         if not self.is_sqlite:
@@ -269,7 +269,7 @@ class Store:
 
     @staticmethod
     def _park_writes(conn, done: set[tuple[str, int]], new: list[Block], t: int) -> None:
-        from .schema import pending_blocks as pb
+        from .tables import pending_blocks as pb
         if done:
             conn.execute(pb.delete().where(pb.c.gw_id == sa.bindparam("g"),
                                            pb.c.first == sa.bindparam("f")),
@@ -349,7 +349,7 @@ class Store:
         """Delete parked blocks older than ``max_age_ms`` (their predecessor never came: the
         gateway's re-send from its first unacknowledged record brings them again) and count
         them on the gateway's row (``parked_expired``).  Returns {gateway: blocks expired}."""
-        from .schema import pending_blocks as pb
+        from .tables import pending_blocks as pb
         now = now_ms() if now is None else now
         cutoff = now - max_age_ms
         expired: dict[str, int] = {}
@@ -418,7 +418,7 @@ class Store:
                 records.c.gw_id == gw)).scalar()
             n_blocks = conn.execute(sa.select(sa.func.count()).select_from(blocks).where(
                 blocks.c.gw_id == gw)).scalar()
-            from .schema import pending_blocks as pb
+            from .tables import pending_blocks as pb
             parked = conn.execute(sa.select(sa.func.count()).select_from(pb).where(
                 pb.c.gw_id == gw)).scalar()
         return {"records": n_records, "blocks": n_blocks,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from uplink.sm2 import Verifier
 from uplink.wire import Block, Damage, WireError, decode_upload
 
-from .schema import gateways, held_blocks, unstored
+from .tables import gateways, held_blocks, unstored
 from .store import Outcome, Store, now_ms
 
 MAX_HELD = 64          # held blocks per gateway (each at most the receiver's max payload)

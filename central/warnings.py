@@ -32,8 +32,8 @@ from . import checks
 from .codes import InputError
 from .rules import BY_CODE, LEVELS, effective, lookup, rule_source
 from .store import Store, now_ms
-from .schema import gateways, rejections
-from .schema import (account_flows, attendance_days, bank_events, complaints, deposit_events,
+from .tables import gateways, rejections
+from .tables import (account_flows, attendance_days, bank_events, complaints, deposit_events,
                      deposits, notifications, notify_targets, payment_guarantees,
                      payroll_lines, platform_jobs, progress_payments, project_workers,
                      projects, rule_params, special_accounts, warning_events, warnings_t)

@@ -76,7 +76,7 @@ def test_every_gateway_room_and_central_module_is_named_in_a_contract():
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_module_imports_alone(package):
     """Each module in a fresh interpreter (an import circle shows up only when a module is the
-    first one imported, e.g. `python -c 'import central.schema'`)."""
+    first one imported, e.g. `python -c 'import central.tables'`)."""
     pkg = importlib.import_module(package)
     names = [m.name for m in pkgutil.walk_packages(pkg.__path__, package + ".")
              if not m.name.startswith("central.migrations.") and not m.name.endswith("__main__")]

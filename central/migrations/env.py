@@ -2,7 +2,7 @@
 ``central.migrate`` (no alembic.ini, no URL here)."""
 from alembic import context
 
-from central.schema import metadata
+from central.tables import metadata
 
 config = context.config
 connection = config.attributes["connection"]

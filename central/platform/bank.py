@@ -30,7 +30,7 @@ from ..codes import InputError
 from ..crypto import FieldCipher
 from ..escrow import Escrow
 from ..store import Store, now_ms
-from ..schema import account_flows, bank_credentials, bank_events, special_accounts
+from ..tables import account_flows, bank_credentials, bank_events, special_accounts
 
 MAX_BODY = 64 * 1024
 TOLERANCE_S = 360

@@ -25,7 +25,7 @@ from uplink.wire import parse_canonical
 from ..crypto import FieldCipher
 from ..rules import effective
 from ..store import Store, now_ms
-from ..schema import (companies, contracts, entry_exits, gateways, platform_cursors,
+from ..tables import (companies, contracts, entry_exits, gateways, platform_cursors,
                       platform_jobs, platform_objects, project_companies, project_workers,
                       projects, records, registrations, special_accounts, teams, workers,
                       payroll_lines)

@@ -29,8 +29,8 @@ import sqlalchemy as sa
 
 from ..crypto import FieldCipher
 from ..store import Store, now_ms
-from ..schema import platform_jobs as J
-from ..schema import platform_objects as O
+from ..tables import platform_jobs as J
+from ..tables import platform_objects as O
 from .profile import RANK
 
 OPEN = ("queued", "sending", "submitted")

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from ..crypto import FieldCipher
 from ..store import Store, now_ms
-from ..schema import platform_jobs as J
-from ..schema import warnings_t
+from ..tables import platform_jobs as J
+from ..tables import warnings_t
 from ..workdays import Calendar
 from .config import Target
 from .deliver import Deliverer, Shared

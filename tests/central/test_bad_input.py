@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from central.codes import InputError
 from central.store import Store
-from central.schema import metadata
+from central.tables import metadata
 from month import Central, pay, register_project
 from sample import CONTRACTOR, SUBCONTRACTOR, bad_check_digit, make_id
 
@@ -177,6 +177,6 @@ def test_registry_sheet_import_is_all_or_nothing(c, tmp_path):
     exits.write_text(f"projectCode,idCardNumber,date\n{CODE},{good},2026-03-20\n")
     c.reg.import_rows("exits", read_sheet(exits))
     with c.store.engine.connect() as conn:
-        from central.schema import project_workers
+        from central.tables import project_workers
         assert conn.execute(sa.select(project_workers.c.exitDate).where(
             project_workers.c.workerId == wid)).scalar().isoformat() == "2026-03-20"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from central.crypto import FieldCipher
 from central.intake import Intake, load_intake_key
 from central.registry import Registry
-from central.schema import workers
+from central.tables import workers
 from central.store import Store
 from drivers.sim.samples import HMT, RESIDENT
 from gateway.roster.report import RECORD_TYPE, RegistrationReporter, registration_body

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 
 from central import migrate
 from central.store import Store
-from central.schema import blocks, gateways, metadata, records, rejections
+from central.tables import blocks, gateways, metadata, records, rejections
 
 
 def _diff(store: Store) -> list:

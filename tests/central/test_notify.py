@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from central.cli import main
 from central.notify import Notifier, add_target, list_targets, outbox
-from central.schema import notify_targets
+from central.tables import notify_targets
 from central.store import Store
 from month import Central, register_project
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from central.api import add_token, create_app
 from central.platform.bank import BankIntake
-from central.schema import account_flows, bank_events, special_accounts
+from central.tables import account_flows, bank_events, special_accounts
 from central.store import Store
 from month import Central, register_project
 

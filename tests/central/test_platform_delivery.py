@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from central.platform.deliver import Deliverer
 from central.platform.http import Http, InDoubt
 from central.platform.service import Platform
-from central.schema import platform_jobs, registrations
+from central.tables import platform_jobs, registrations
 from central.store import Store
 from platform_kit import (SECRET, FakeProc, Gateway, aes_open, hunan_site, lane, national_call,
                           phone, targets, today_ms, write_config)

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from central.schema import platform_jobs
+from central.tables import platform_jobs
 from central.store import Store
 from platform_kit import SECRET, FakeProc, Gateway, hunan_site, lane, today_ms, write_config
 from procs import central_cmd

@@ -12,7 +12,7 @@ from brokers import free_port
 from central.platform.schedule import cutoff, end_ms, start_ms, window
 from central.platform.service import Platform
 from central.rules import effective
-from central.schema import platform_jobs, rule_params
+from central.tables import platform_jobs, rule_params
 from central.store import Store
 from central.workdays import default_calendar
 from platform_kit import FakeProc, Gateway, hunan_site, lane, targets, today_ms, write_config

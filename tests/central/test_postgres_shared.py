@@ -8,7 +8,7 @@ import time
 import sqlalchemy as sa
 
 from central.audit import verify_gateway
-from central.schema import attendance_days
+from central.tables import attendance_days
 from central.ingest import Ingest
 from central.store import Store
 from procs import central_cmd
@@ -89,7 +89,7 @@ def test_shared_subscription_survives_a_dying_receiver(postgres_url, tmp_path, m
 def test_parked_blocks_wait_for_their_predecessor(postgres_url, tmp_path):
     """A block that overtakes its predecessor (another worker still verifying it) is parked,
     not answered with ``gap``; the predecessor's commit drains it and acks the whole run."""
-    from central.schema import pending_blocks
+    from central.tables import pending_blocks
     from uplink.wire import decode_ack
     store = Store(postgres_url)
     _, signer = make_gateway(tmp_path / "o.db", "gw-pg-park")

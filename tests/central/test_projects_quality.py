@@ -17,7 +17,7 @@ from central.cli import main
 from central.crypto import FieldCipher
 from central.quality import check
 from central.report import SUMMARY_HEAD, monthly, write_xlsx
-from central.schema import account_flows, projects, workers
+from central.tables import account_flows, projects, workers
 from central.store import Store
 from month import Central, pay, register_project
 from sample import BUILDER, CONTRACTOR, SUBCONTRACTOR, make_id

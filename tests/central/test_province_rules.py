@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from central.cli import main
 from central.rules import PROFILES, RULES, effective, table
-from central.schema import attendance_days
+from central.tables import attendance_days
 from central.store import Store
 from central.workdays import Calendar
 from month import Central, pay, register_project
@@ -165,7 +165,7 @@ def test_seed001_II4_hunan_semimonthly_batches_are_late_only_after_the_cutoff(c)
 def test_seed001_II4_hunan_labour_manager_within_30_days_of_start(c):
     register_project(c, "HN-LM", area="430102", n_workers=1)
     with c.store.engine.begin() as conn:
-        from central.schema import projects
+        from central.tables import projects
         conn.execute(projects.update().values(laborManagerIdIndex=None))
     assert ("W03", "-") not in active(c, "HN-LM", D(2026, 4, 1))      # start 03-02 + 30
     assert "seed 001 II(4)" in active(c, "HN-LM", D(2026, 4, 2))[("W03", "-")]["source"]
@@ -257,7 +257,7 @@ def test_seed003_II_xinjiang_everything_before_start(c):
                      projectLeadName=None, projectLeadIdCardNumber=None,
                      projectLeadPhone=None)
     with c.store.engine.begin() as conn:
-        from central.schema import special_accounts
+        from central.tables import special_accounts
         conn.execute(special_accounts.update().values(agreementRef=None))
     before = active(c, "XJ-1", D(2026, 3, 9))
     assert not {k[0] for k in before} & {"W01", "W02", "W04", "W14"}

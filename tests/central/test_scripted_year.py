@@ -85,7 +85,7 @@ def test_scripted_year(postgres_url):
                           contractSignDate="2026-05-01", noticeBoardDate=None,
                           projectLeadName=None, projectLeadIdCardNumber=None,
                           projectLeadPhone=None)
-    from central.schema import projects
+    from central.tables import projects
     with c.store.engine.begin() as conn:          # HN-Y: labour manager not yet recorded
         conn.execute(projects.update().where(projects.c.projectCode == "HN-Y").values(
             laborManagerIdIndex=None, laborManagerNameEnc=None, laborManagerIdEnc=None,

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from central.codes import InputError
 from central.store import Store, now_ms
-from central.schema import gateways, rejections
-from central.schema import attendance_days, rule_params
+from central.tables import gateways, rejections
+from central.tables import attendance_days, rule_params
 from month import Central, pay, register_project
 from sample import SUBCONTRACTOR
 

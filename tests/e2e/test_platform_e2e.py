@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "central"))
 
-from central.schema import registrations  # noqa: E402
+from central.tables import registrations  # noqa: E402
 from central.store import Store  # noqa: E402
 from platform_kit import (SECRET, FakeProc, aes_open, hunan_site, national_call,  # noqa: E402
                           write_config)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "central"))
 
-from central.schema import platform_jobs  # noqa: E402
+from central.tables import platform_jobs  # noqa: E402
 from central.store import Store  # noqa: E402
 from platform_kit import (SECRET, FakeProc, Gateway, hunan_site, lane, today_ms,  # noqa: E402
                           write_config)
