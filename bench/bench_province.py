@@ -43,29 +43,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench_central import drop_db, fresh_db  # noqa: E402  (a fresh PostgreSQL database per row)
 from brokers import Mosquitto  # noqa: E402
 from central.store import now_ms  # noqa: E402
 from province import make_blocks, run_province  # noqa: E402
 from uplink.sm2 import Signer, generate_private_key  # noqa: E402
 from uplink.wire import ZERO_HASH  # noqa: E402
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 KEYS = 16                    # gateways share a few keys (central caches a Verifier per gateway)
-
-
-def fresh_db() -> str:
-    name = f"sitegate_prov_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_db(url: str) -> None:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def pct(values: list[float], p: float) -> float:
