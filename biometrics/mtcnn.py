@@ -9,6 +9,7 @@ centres, nose tip, mouth corners). The box arithmetic follows that reference imp
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,42 @@ class Detection:
     points: np.ndarray                          # 5×2 (x, y): left eye, right eye, nose, mouth l, mouth r
 
 
-def interpreter(path: Path, threads: int = 1) -> Any:
-    """A LiteRT interpreter for one model (LiteRT ships no type information)."""
+def interpreter(path: Path | bytes, threads: int = 1) -> Any:
+    """A LiteRT interpreter for one model, from its file or its bytes (LiteRT ships no type
+    information)."""
     from ai_edge_litert.interpreter import Interpreter
+    if isinstance(path, bytes):
+        return Interpreter(model_content=path, num_threads=threads)
     return Interpreter(model_path=str(path), num_threads=threads)
+
+
+def _pnet_shapes(h: int, w: int) -> list[tuple[int, int, int, int]]:
+    """Every tensor shape of P-Net for an input ``1 × h × w × 3``: 3×3 valid convolutions
+    (10, 16, 32 channels) around one 2×2 max pool (ceil), heads of 2 and 4 channels."""
+    c1 = (h - 2, w - 2)
+    pool = (-(-c1[0] // 2), -(-c1[1] // 2))
+    c2 = (pool[0] - 2, pool[1] - 2)
+    c3 = (c2[0] - 2, c2[1] - 2)
+    return [(1, h, w, 3), (1, *c1, 10), (1, *pool, 10), (1, *c2, 16), (1, *c3, 32),
+            (1, *c3, 2), (1, *c3, 4)]
+
+
+def pnet_for_shape(raw: bytes, h: int, w: int) -> bytes | None:
+    """P-Net's model bytes with every stored tensor shape set for an input ``h × w``, or
+    None when the file is not the expected graph.
+
+    The shipped P-Net stores its tensors at a 1280 × 960 input. The XNNPACK delegate plans
+    its workspace for the stored shapes when the interpreter is built, and resizing the input
+    afterwards does not give that back: every P-Net interpreter held ~140 MB however small
+    its level. Built for the level's own shape it holds ~2 MB and runs at the same speed,
+    with identical outputs (tests/faces/test_landmarks.py)."""
+    import struct
+    base = _pnet_shapes(1280, 960)
+    if any(struct.pack("<4i", *d) not in raw for d in base):
+        return None
+    for old, new in zip(base, _pnet_shapes(h, w)):
+        raw = raw.replace(struct.pack("<4i", *old), struct.pack("<4i", *new))
+    return raw
 
 
 def _nms(boxes: np.ndarray, threshold: float, method: str) -> np.ndarray:
@@ -90,8 +123,12 @@ class MTCNN:
 
     def __init__(self, folder: Path, threads: int = 1, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709) -> None:
         self._pnet_path, self._threads = folder / "pnet.tflite", threads
-        self._pnets: dict[tuple, Any] = {}           # one P-Net per pyramid level shape (no re-allocation)
-        self._scratch = interpreter(self._pnet_path, threads)
+        self._pnet_raw = self._pnet_path.read_bytes()
+        # one P-Net per pyramid level shape that repeats (a lane's frames), LRU, bounded by
+        # the pixels of their inputs; everything else shares the scratch interpreter
+        self._pnets: OrderedDict[tuple, Any] = OrderedDict()
+        self._seen: OrderedDict[tuple, None] = OrderedDict()
+        self._scratch = self._pnet((1, 48, 48, 3))
         self.rnet = interpreter(folder / "rnet.tflite", threads)
         self.onet = interpreter(folder / "onet.tflite", threads)
         self.rnet.allocate_tensors()
@@ -104,23 +141,44 @@ class MTCNN:
     def _outputs(it) -> dict[str, np.ndarray]:
         return {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}
 
+    # Pixels of P-Net inputs kept allocated at once (our default): a 640 px frame's whole
+    # pyramid at the smallest face (12 px: 640 x 480 + 454 x 340 + ... ~ 620 k) fits; a lane's
+    # 320 px frames need a quarter of it. An interpreter holds ~250 bytes per input pixel.
+    PNET_CACHE_PIXELS = 700_000
+
+    def _pnet(self, shape: tuple) -> Any:
+        content = pnet_for_shape(self._pnet_raw, shape[1], shape[2])
+        it = interpreter(content if content is not None else self._pnet_path, self._threads)
+        if content is None:
+            it.resize_tensor_input(it.get_input_details()[0]["index"], list(shape))
+        it.allocate_tensors()
+        return it
+
     def _run_pnet(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """P-Net at the shape of one pyramid level. A lane's frames always have the same size,
-        so its levels get an interpreter each (created once: creating one costs ~80 ms of
-        mostly kernel time, resizing one ~4 ms); photos of other sizes share one interpreter
-        that is resized per level."""
-        it = self._pnets.get(x.shape)
-        if it is None:
-            if len(self._pnets) < 24:
-                it = interpreter(self._pnet_path, self._threads)
-                self._pnets[x.shape] = it
-            else:
-                it = self._scratch
+        so a level shape seen before gets an interpreter built for it (once; least recently
+        used first out past ``PNET_CACHE_PIXELS``); a shape seen once (a photo of another
+        size) uses one scratch interpreter resized to it (~4 ms)."""
+        shape = x.shape
+        it = self._pnets.get(shape)
+        if it is not None:
+            self._pnets.move_to_end(shape)
+        elif shape in self._seen and shape[1] * shape[2] <= self.PNET_CACHE_PIXELS:
+            held = sum(k[1] * k[2] for k in self._pnets)
+            while self._pnets and held + shape[1] * shape[2] > self.PNET_CACHE_PIXELS:
+                old, _ = self._pnets.popitem(last=False)
+                held -= old[1] * old[2]
+            it = self._pnets[shape] = self._pnet(shape)
+        else:
+            self._seen[shape] = None
+            self._seen.move_to_end(shape)
+            while len(self._seen) > 256:
+                self._seen.popitem(last=False)
+            it = self._scratch
             idx = it.get_input_details()[0]["index"]
-            it.resize_tensor_input(idx, list(x.shape))
+            it.resize_tensor_input(idx, list(shape))
             it.allocate_tensors()
-        idx = it.get_input_details()[0]["index"]
-        it.set_tensor(idx, x)
+        it.set_tensor(it.get_input_details()[0]["index"], x)
         it.invoke()
         return self._outputs(it)
 
