@@ -17,7 +17,9 @@ Usage: PYTHONPATH=. python bench/bench_faces.py [--json] [--frames 40] [--quick]
   and by dlib's 5-point model (eye corners + base of the nose) mapped onto the template.
 * Variants (``--variants``), each with the same cross-validation, v2 embeddings: without the
   mirror image in the embedding; per-photo gallery (nearest photo, mean over photos) instead of
-  the fused template; the identify/margin pair chosen for its worst inner fold (``robust``).
+  the fused template; the identify/margin pair chosen for its worst inner fold (``robust``);
+  two networks fused at score level (v2 and dlib's ResNet on MTCNN's face, weight and
+  mapping chosen on each training fold), on the headline shuffles and on 4 others.
 * Fusion: each East Asian probe photo becomes a 6-frame lane attempt (640×480 letterboxed,
   each frame with its own sensor noise, a random ±8 % scale and ±12 px shift, ±15 % brightness,
   and every third frame motion-blurred); the lane pipeline fuses the best 3 frames, against the
@@ -331,10 +333,54 @@ def memory(n: int = 10_000) -> dict:
             "store_disk_bytes_per_worker_2_templates": disk, "n": n}
 
 
+def _dlib_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box dlib's HOG detector would give, from MTCNN's (top, right, bottom, left): a square
+    1.07 × MTCNN's width, centred 0.08 × that width lower (medians over the 229 shared photos
+    where both found the face); dlib's 5-point landmarks start from it."""
+    top, right, bottom, left = box
+    w = right - left
+    cx, cy, half = (left + right) / 2, (top + bottom) / 2 + 0.08 * w, 0.535 * w
+    return round(cy - half), round(cx + half), round(cy + half), round(cx - half)
+
+
+def two_nets(photos) -> dict:
+    """photo path → v2's template followed by dlib's 128-d descriptor of the same face (dlib's
+    5-point landmarks and ResNet inside MTCNN's box, :func:`_dlib_box`), cached."""
+    from biometrics.dlibface import Dlib
+    from biometrics.engines import get_engine
+    from biometrics.faces import decode, find
+    from faceset import _key
+    f = CACHE / "variant-dlib-on-mtcnn.json"
+    cache = json.loads(f.read_text()) if f.exists() else {}
+    engine, dl = get_engine(DEFAULT_MODEL), None
+    for p in photos:
+        k = _key(p.path, DEFAULT_MODEL + "-dlib-on-mtcnn")
+        if k not in cache:
+            dl = dl or Dlib()
+            rgb = decode(p.path)
+            found = find(rgb, 640, 1, engine) or find(rgb, 640, 2, engine)
+            cache[k] = dl.encode(rgb, _dlib_box(found[0].box)).tolist()
+    f.write_text(json.dumps(cache))
+    _, encs = _encs(DEFAULT_MODEL)
+    return {p.path: np.concatenate([encs[p.path], np.asarray(cache[_key(p.path, DEFAULT_MODEL + "-dlib-on-mtcnn")],
+                                                                np.float32)]) for p in photos}
+
+
+def _pool(folds: list[dict]) -> dict:
+    tot = {k: sum(f[k] for f in folds) for k in ("false_reject", "genuine", "fa_enrolled", "fa_unenrolled",
+                                                "imp_enrolled", "imp_unenrolled", "closed_correct",
+                                                "closed_probes", "closed_wrong", "open_wrong", "open_probes")}
+    return {"frr": tot["false_reject"] / tot["genuine"], "genuine": tot["genuine"], "false_reject": tot["false_reject"],
+            "far": (tot["fa_enrolled"] + tot["fa_unenrolled"]) / (tot["imp_enrolled"] + tot["imp_unenrolled"]),
+            "closed_correct_rate": tot["closed_correct"] / tot["closed_probes"], "closed_wrong": tot["closed_wrong"],
+            "open_wrong_rate": tot["open_wrong"] / tot["open_probes"], "open_wrong": tot["open_wrong"],
+            "open_probes": tot["open_probes"]}
+
+
 def variants() -> dict:
     """What else was tried for 1:N, each with the same cross-validation as the shipped model
     (v2 embeddings): no mirror image in the embedding; per-photo galleries; the robust
-    identify/margin choice. Kept only what helped (see BENCHMARKS.md)."""
+    identify/margin choice; two networks fused. Kept only what helped (see BENCHMARKS.md)."""
     from biometrics.engines import get_engine
     from biometrics.faces import decode, find
     from faceset import _key, by_person, cross_validate, manifest
@@ -371,15 +417,14 @@ def variants() -> dict:
     for model in (DEFAULT_MODEL, "mobilefacenet"):
         _, encs = _encs(model)
         folds = cross_validate(by_person(photos, encs), model, target_far=0.001, min_margin=0.04, repeats=6)["folds"][10:]
-        tot = {k: sum(f[k] for f in folds) for k in ("false_reject", "genuine", "fa_enrolled", "fa_unenrolled",
-                                                    "imp_enrolled", "imp_unenrolled", "closed_correct",
-                                                    "closed_probes", "closed_wrong", "open_wrong", "open_probes")}
-        out[f"{model}, other shuffles"] = {
-            "frr": tot["false_reject"] / tot["genuine"], "genuine": tot["genuine"], "false_reject": tot["false_reject"],
-            "far": (tot["fa_enrolled"] + tot["fa_unenrolled"]) / (tot["imp_enrolled"] + tot["imp_unenrolled"]),
-            "closed_correct_rate": tot["closed_correct"] / tot["closed_probes"], "closed_wrong": tot["closed_wrong"],
-            "open_wrong_rate": tot["open_wrong"] / tot["open_probes"], "open_wrong": tot["open_wrong"],
-            "open_probes": tot["open_probes"]}
+        out[f"{model}, other shuffles"] = _pool(folds)
+    # two networks at score level: v2 + dlib, the weight w and dlib's mapping chosen on each
+    # training fold (faceset.choose_fusion), headline shuffles and the 4 others
+    cv = cross_validate(by_person(photos, two_nets(photos)), DEFAULT_MODEL, target_far=0.001, min_margin=0.04,
+                        repeats=6, two_nets=True)
+    w = [f["fusion"]["w"] for f in cv["folds"]]
+    out["two networks: v2 + dlib fused"] = _pool(cv["folds"][:10]) | {"w_chosen": (min(w[:10]), max(w[:10]))}
+    out["two networks: v2 + dlib fused, other shuffles"] = _pool(cv["folds"][10:]) | {"w_chosen": (min(w[10:]), max(w[10:]))}
     return out
 
 

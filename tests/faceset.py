@@ -127,8 +127,10 @@ class _PerPhoto:
         return np.array([p.min() if self.how == "nearest" else p.mean() for p in per])
 
 
-def _gallery(templates: dict, model: str, how: str = "fused"):
+def _gallery(templates: dict, model: str, how: str = "fused", fusion=None):
     from biometrics.matching import Gallery
+    if fusion is not None:
+        return _TwoNets(templates, fusion)
     return Gallery(templates, model=model) if how == "fused" else _PerPhoto(templates, how)
 
 
@@ -142,7 +144,7 @@ def by_person(photos: list[Photo], encs: dict) -> dict[str, list[np.ndarray]]:
 
 
 def trials(by: dict[str, list[np.ndarray]], model: str, rounds: int = 10, k: int = 2, seed: int = 0,
-           gallery: str = "fused") -> dict:
+           gallery: str = "fused", fusion=None) -> dict:
     """The raw distances of the protocol, so any thresholds can be scored cheaply:
 
     Each round enrols ``k`` photos per identity (seeded random split; identities with fewer
@@ -163,13 +165,13 @@ def trials(by: dict[str, list[np.ndarray]], model: str, rounds: int = 10, k: int
             if n >= 1:
                 enrol[q] = [by[q][i] for i in items[:n]]
                 probes[q] = [by[q][i] for i in items[n:]]
-        full = _gallery(enrol, model, gallery)
+        full = _gallery(enrol, model, gallery, fusion)
         for q, ps in probes.items():
             for pr in ps:
                 closed.append((full.distances(pr), full.index[q]))
         for q in people:
             rest = {w: v for w, v in enrol.items() if w != q}
-            g = _gallery(rest, model, gallery)
+            g = _gallery(rest, model, gallery, fusion)
             for pr in by[q]:
                 open_.append(g.distances(pr))
     return {"closed": closed, "open": open_, "identities": len(people),
@@ -256,7 +258,7 @@ def evaluate(photos: list[Photo], encs: dict, thresholds=None, rounds: int = 10,
 # ---------------------------------------------------------------------- thresholds across people
 def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.001,
            target_open: float = 0.005, rounds: int = 4, seed: int = 1, min_margin: float = 0.0,
-           gallery: str = "fused", robust: bool = False):
+           gallery: str = "fused", robust: bool = False, fusion=None):
     """Thresholds chosen on the identities in ``by`` only (the training fold):
 
     * ``verify``: the largest distance at which the training impostor attempts (colleagues and
@@ -275,7 +277,7 @@ def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.00
 
     from biometrics.matching import Thresholds
     base = Thresholds.for_model(model)
-    tr = trials(by, model, rounds=rounds, seed=seed, gallery=gallery)
+    tr = trials(by, model, rounds=rounds, seed=seed, gallery=gallery, fusion=fusion)
     imp = [np.delete(d, own) for d, own in tr["closed"]] + list(tr["open"])
     imp = np.sort(np.concatenate(imp))
     n_ok = int(np.floor(target_far * len(imp)))
@@ -285,7 +287,8 @@ def choose(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.00
     if robust:
         people = sorted(by)
         random.Random(seed).shuffle(people)
-        inner = [_mixed_trials(by, set(people[f::4]), model, rounds, seed=f, gallery=gallery) for f in range(4)]
+        inner = [_mixed_trials(by, set(people[f::4]), model, rounds, seed=f, gallery=gallery, fusion=fusion)
+                 for f in range(4)]
     for identify in np.linspace(lo - 0.1, hi, 25):
         for margin in [m for m in (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12) if m >= min_margin]:
             t = replace(base, verify=verify, identify=float(identify), margin=margin)
@@ -325,13 +328,16 @@ def _worst_fold(inner: list[dict], t, target_open: float) -> float:
 
 
 def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, repeats: int = 2,
-                   target_far: float = 0.001, rounds: int = 5, gallery: str = "fused", **choice) -> dict:
+                   target_far: float = 0.001, rounds: int = 5, gallery: str = "fused", two_nets: bool = False,
+                   **choice) -> dict:
     """Thresholds chosen on some identities, scored on the others: identities split into
     ``folds`` groups (``repeats`` different shuffles); each group in turn is the test fold,
     thresholds chosen (:func:`choose`) on the rest; the test fold's identities are scored as a
     site of their own plus the training identities as enrolled colleagues (a bigger cohort
     with people the thresholds have seen is what a real site is like; impostors and genuine
-    probes always come from the test fold). Returns every fold's result and the pooled one."""
+    probes always come from the test fold). Returns every fold's result and the pooled one.
+    ``two_nets``: ``by`` holds two networks' templates end to end (:class:`_TwoNets`), and the
+    fusion weights are chosen on each training fold too (:func:`choose_fusion`)."""
     people = sorted(by)
     per_fold = []
     for r in range(repeats):
@@ -340,9 +346,11 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
         for f in range(folds):
             test = set(order[f::folds])
             train = {p: by[p] for p in people if p not in test}
-            t = choose(train, model, target_far, gallery=gallery, **choice)
-            res = score(_mixed_trials(by, test, model, rounds, seed=10 * r + f, gallery=gallery), t)
-            per_fold.append(res | {"thresholds": t.as_dict(), "test_ids": sorted(test)})
+            fusion = choose_fusion(train, model, target_far, **choice) if two_nets else None
+            t = choose(train, model, target_far, gallery=gallery, fusion=fusion, **choice)
+            res = score(_mixed_trials(by, test, model, rounds, seed=10 * r + f, gallery=gallery, fusion=fusion), t)
+            per_fold.append(res | {"thresholds": t.as_dict(), "test_ids": sorted(test),
+                                   "fusion": None if fusion is None else fusion.__dict__})
     keys = ("genuine", "false_reject", "imp_enrolled", "fa_enrolled", "imp_unenrolled", "fa_unenrolled",
             "open_probes", "open_wrong", "closed_probes", "closed_correct", "closed_wrong")
     pooled = {k: sum(f[k] for f in per_fold) for k in keys}
@@ -363,7 +371,7 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
 
 
 def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, k: int = 2,
-                  gallery: str = "fused") -> dict:
+                  gallery: str = "fused", fusion=None) -> dict:
     """Like :func:`trials`, but only the ``test`` identities probe (genuine, colleague,
     not-enrolled); everyone is enrolled."""
     people = sorted(by)
@@ -378,7 +386,7 @@ def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, 
             if n >= 1:
                 enrol[q] = [by[q][i] for i in items[:n]]
                 probes[q] = [by[q][i] for i in items[n:]]
-        full = _gallery(enrol, model, gallery)
+        full = _gallery(enrol, model, gallery, fusion)
         for q in test:
             for pr in probes.get(q, []):
                 d = full.distances(pr)
@@ -387,8 +395,84 @@ def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, 
                 # impostor pairs are all unseen people on both sides
                 closed.append((d, own, [full.index[w] for w in test if w != q and w in full.index]))
         for q in test:
-            g = _gallery({w: v for w, v in enrol.items() if w != q}, model, gallery)
+            g = _gallery({w: v for w, v in enrol.items() if w != q}, model, gallery, fusion)
             for pr in by[q]:
                 open_.append((g.distances(pr), [g.index[w] for w in test if w != q and w in g.index]))
     return {"closed": closed, "open": open_, "identities": len(test),
             "photos": sum(len(by[q]) for q in test), "rounds": rounds, "mixed": True}
+
+
+# ---------------------------------------------------------------------- two networks fused
+@dataclass(frozen=True)
+class Fusion:
+    """Score-level fusion of two networks, measured (bench/bench_faces.py ``--variants``), not
+    shipped: a template is the first network's unit vector (``split`` numbers, cosine)
+    followed by the second's descriptor (Euclidean); the distance is
+    ``w · (1 − cos) + (1 − w) · (scale · euclidean + offset)``."""
+    w: float
+    scale: float
+    offset: float
+    split: int = 192
+
+
+class _TwoNets:
+    """A gallery over two networks' templates end to end (v2 ‖ dlib): each worker's photos
+    fused per network as the product does (normalised sum; mean), distances fused by
+    :class:`Fusion`."""
+
+    def __init__(self, templates: dict, fusion: Fusion) -> None:
+        self.f, k = fusion, fusion.split
+        self.ids = [w for w, v in templates.items() if len(v)]
+        self.index = {w: i for i, w in enumerate(self.ids)}
+        cos, euc = [], []
+        for w in self.ids:
+            x = np.stack(templates[w]).astype(np.float32)
+            s = x[:, :k].sum(0)
+            cos.append(s / np.linalg.norm(s))
+            euc.append(x[:, k:].mean(0))
+        self.cos = np.stack(cos) if cos else np.zeros((0, k), np.float32)
+        self.euc = np.stack(euc) if euc else np.zeros((0, 128), np.float32)
+
+    def parts(self, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = self.f.split
+        q = probe[:k] / np.linalg.norm(probe[:k])
+        return 1.0 - self.cos @ q, np.linalg.norm(self.euc - probe[k:], axis=1)
+
+    def distances(self, probe: np.ndarray) -> np.ndarray:
+        dm, de = self.parts(probe)
+        return self.f.w * dm + (1.0 - self.f.w) * (self.f.scale * de + self.f.offset)
+
+
+def fusion_mapping(by: dict[str, list[np.ndarray]], split: int = 192) -> tuple[float, float]:
+    """(scale, offset) that put the second network's Euclidean distances on the first's cosine
+    scale: over every pair of photos in ``by``, the mapped genuine and impostor means equal
+    the first network's."""
+    lab = np.array([p for p in sorted(by) for _ in by[p]])
+    x = np.stack([e for p in sorted(by) for e in by[p]]).astype(np.float64)
+    a = x[:, :split] / np.linalg.norm(x[:, :split], axis=1, keepdims=True)
+    b = x[:, split:]
+    sq = np.einsum("ij,ij->i", b, b)
+    iu = np.triu_indices(len(x), 1)
+    dm = (1 - a @ a.T)[iu]
+    dd = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * b @ b.T, 0))[iu]
+    same = lab[iu[0]] == lab[iu[1]]
+    scale = (dm[~same].mean() - dm[same].mean()) / (dd[~same].mean() - dd[same].mean())
+    return float(scale), float(dm[same].mean() - scale * dd[same].mean())
+
+
+def choose_fusion(by: dict[str, list[np.ndarray]], model: str, target_far: float = 0.001,
+                  weights=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4), **choice) -> Fusion:
+    """The fusion weights chosen on the identities in ``by`` only: the mapping by
+    :func:`fusion_mapping`, then the weight ``w`` (1.0 = the first network alone) whose
+    thresholds (:func:`choose`, same people) identify the most enrolled probes in-sample,
+    ties to the lower 1:1 FRR, then to the larger ``w``."""
+    scale, offset = fusion_mapping(by)
+    best, best_f = None, None
+    for w in weights:
+        f = Fusion(w=w, scale=scale, offset=offset)
+        t = choose(by, model, target_far, fusion=f, **choice)
+        r = score(trials(by, model, rounds=4, seed=1, fusion=f), t)
+        key = (r["closed_correct_rate"], -r["frr"])
+        if best is None or key > best:
+            best, best_f = key, f
+    return best_f
