@@ -110,6 +110,7 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
     notifier.notify("READY=1", f"STATUS=gateway {cfg.gateway_id}: {len(lanes)} lane(s)")
     last_pet = last_health = 0.0
     last_devices: list = []
+    last_codes: tuple = ()
     code = 0
     while not stop.is_set():
         stop.wait(0.5)
@@ -123,9 +124,13 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
             break
         now = time.monotonic()
         devices = site_lanes.device_info() if site_lanes else []
-        moved = [(d["name"], d["state"]) for d in devices] != last_devices   # write at once
+        # written at once when a device moves or the state topic's alarms change (what
+        # `sitegate status` shows must not lag what central sees), else every 2 s
+        moved = ([(d["name"], d["state"]) for d in devices] != last_devices
+                 or uplink.alarm_codes != last_codes)
         if moved or now - last_health >= 2.0 or (dog and now - last_pet >= dog):
             last_health, last_devices = now, [(d["name"], d["state"]) for d in devices]
+            last_codes = uplink.alarm_codes
             if registrations is not None:
                 registrations.report()
             try:

@@ -448,6 +448,11 @@ class Uplink:
     def _set_alarm(self, code: str, level: str, message: str) -> None:
         self.uplink_alarms[code] = {"code": code, "level": level, "message": message}
 
+    @property
+    def alarm_codes(self) -> tuple:
+        """The alarm codes last put on the state topic (sorted)."""
+        return self._last_alarm_codes
+
     def add_alarm_source(self, source: Callable[[], list[dict]]) -> None:
         """``source()`` -> current alarms ``{"code", "level", "message"}`` of another part of the
         site; a change of codes is published at once (checked every second)."""
