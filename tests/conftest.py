@@ -76,3 +76,17 @@ def postgres_db():
     """A fresh PostgreSQL database for this one test, dropped afterwards: for tests that count
     rows or assume an empty registry."""
     yield from _fresh_postgres()
+
+
+def pytest_collection_modifyitems(items):
+    """schemathesis gives every API operation's item the same node id (the test's); pytest-xdist
+    schedules by node id, so all but one operation would silently not run. Each item gets its
+    operation in its id, as its name already has."""
+    for item in items:
+        if type(item).__name__ == "SchemathesisFunction" and "[" not in item.nodeid:
+            unique = f"{item.nodeid}[{item.name.partition('[')[2]}"
+            try:                                   # pytest >= 9 keeps a structured id
+                from _pytest.nodeid import NodeId
+                item._id = NodeId.parse(unique)
+            except ImportError:
+                item._nodeid = unique
