@@ -71,7 +71,7 @@ class Receiver:
         self.batch_max = max(1, batch_max)
         self.admission = admission or Admission()
         self.park_expire_s = park_expire_s
-        self.connected = threading.Event()
+        self.connected = threading.Event()      # set once every subscription is acknowledged
         self.client_id = client_id or broker.username or "sitegate-central"
         self.client = new_client(broker, self.client_id)
         self.client.on_connect = self._on_connect
@@ -220,15 +220,19 @@ class Receiver:
                                            if self.roster is not None else []):
             _, mid = client.subscribe(filt, qos=1)
             self._pending_subs[mid] = filt
-        self.connected.set()
-        log.info("receiver subscribed to %s on %s", self.subscription, self.broker.display())
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        filt = getattr(self, "_pending_subs", {}).pop(mid, "?")
+        pending = getattr(self, "_pending_subs", {})
+        filt = pending.pop(mid, "?")
         if any(rc.is_failure for rc in reason_codes):
             self.refused.append(filt)
             log.error("the broker refused the subscription %s: is this user in the broker's "
                       "central group, and is --share the group the broker allows (central)?", filt)
+        if not pending:
+            # connected means receiving: only once the broker has acknowledged every
+            # subscription (a block published before that would never reach us)
+            self.connected.set()
+            log.info("receiver subscribed to %s on %s", self.subscription, self.broker.display())
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
