@@ -102,11 +102,6 @@ class Receiver:
         # step, payload) is sent again while both stay the same
         self._busy_todo: deque[tuple[str, tuple[int, str], int]] = deque()
         self._busy_cv = threading.Condition()
-        # acks of committed blocks, signed and sent by the same thread before any busy ack:
-        # SM2 signing runs in libcrypto without the GIL, so on another core the worker goes on
-        # with the next batch (the blocks are committed already: a lost ack only re-sends)
-        self._acks_todo: deque[tuple[str, bytes]] = deque()
-        self._signing = False          # the signing thread runs (run() starts it)
         self._busy_acks: dict[str, tuple[int, int, bytes]] = {}
 
     def _ack_broker(self) -> BrokerConfig:
@@ -142,12 +137,9 @@ class Receiver:
         worker = threading.Thread(target=self._work, args=(stop,), name="central-worker",
                                   daemon=True)
         worker.start()
-        # the signing thread stops after the worker: the acks of its last batch go out
-        signing_stop = threading.Event()
-        busy = threading.Thread(target=self._sign_busy, args=(signing_stop,),
-                                name="central-busy", daemon=True)
+        busy = threading.Thread(target=self._sign_busy, args=(stop,), name="central-busy",
+                                daemon=True)
         busy.start()
-        self._signing = True
         self.client.loop_start()
         tick = min(self.push_interval_s if self.roster else 10.0, 10.0)
         last_sweep = time.monotonic()
@@ -162,10 +154,9 @@ class Receiver:
                 self._expire_parked()
         with self._cv:
             self._cv.notify_all()
-        worker.join(30)
-        signing_stop.set()
         with self._busy_cv:
             self._busy_cv.notify_all()
+        worker.join(30)
         busy.join(5)
         self.client.disconnect()
         self.client.loop_stop()
@@ -310,27 +301,14 @@ class Receiver:
         return max(1, -(-(int(last[1]) - head[0]) // size)) if size > 0 else 1
 
     def _sign_busy(self, stop: threading.Event) -> None:
-        """The signing thread: signs and publishes the acks of committed blocks first, then
-        busy acks (keeping the last one per gateway). At stop it sends what is queued of the
-        former before it returns."""
+        """The busy thread: signs and publishes busy acks, keeps the last one per gateway."""
         while True:
             with self._busy_cv:
-                while not self._acks_todo and not self._busy_todo:
+                while not self._busy_todo:
                     if stop.is_set():
                         return
                     self._busy_cv.wait(0.5)
-                done = self._acks_todo.popleft() if self._acks_todo else None
-                if done is None:
-                    if stop.is_set():
-                        self._busy_todo.clear()     # no busy answers while stopping
-                        continue
-                    gw, head, retry = self._busy_todo.popleft()
-            if done is not None:
-                try:
-                    self._publish_ack(done[0], sign_ack(done[1], self.signer))
-                except Exception:  # noqa: BLE001 - the signing thread must keep serving
-                    log.exception("ack on %s failed", done[0])
-                continue
+                gw, head, retry = self._busy_todo.popleft()
             try:
                 ack = make_ack(gw, head[0], head[1], "busy", None,
                                f"busy: at capacity, come back in {retry / 1000:g} s",
@@ -393,21 +371,13 @@ class Receiver:
             if v is not None and v.ack is not None and v.gw is not None:
                 all_ok[v.gw] = all_ok.get(v.gw, True) and v.status == "ok"
                 last[v.gw] = i
-        out: list[tuple[str, bytes]] = []
         for i, v in enumerate(verdicts):
             if v is None or v.ack is None or v.ack_topic is None:
                 continue
             if all_ok.get(v.gw or "") and last[v.gw or ""] != i:
                 self.counters["acks_merged"] += 1
                 continue
-            out.append((v.ack_topic, v.ack))
-        if self._signing and len(self._acks_todo) < ACKS_QUEUED_MAX:
-            with self._busy_cv:
-                self._acks_todo.extend(out)
-                self._busy_cv.notify()
-        else:          # no signing thread, or it is behind: sign here (back-pressure)
-            for ack_topic, ack in out:
-                self._publish_ack(ack_topic, sign_ack(ack, self.signer))
+            self._publish_ack(v.ack_topic, sign_ack(v.ack, self.signer))
 
     def _roster_request(self, client, message) -> None:
         if self.roster is None:
@@ -423,10 +393,6 @@ class Receiver:
             return
         client.publish(answer_topic, payload, qos=1)
 
-
-# acks of committed blocks waiting for the signing thread before the worker signs its own
-# (our default: two full batches' worth of gateways x 16; ~0.7 ms each, ~2 s of signing)
-ACKS_QUEUED_MAX = 2_048
 
 _FIRST = re.compile(rb'^\{"first":(\d{1,16}),')
 _LAST = re.compile(rb',"last":(\d{1,16}),')
