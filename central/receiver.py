@@ -12,11 +12,8 @@ batches, sign, ack -- on two connections.
   and a queued message lost with the process is simply re-sent.
 * **Working** (one thread): takes up to ``batch_max`` queued messages, verifies them
   (``Ingest.prepare``), commits every block of the batch in ONE transaction (``Ingest.commit``
-  -> ``Store.commit_blocks``: each gateway's blocks in arrival order), then hands the
-  batch's acks (committed already) to the signing thread and takes the next batch.
-* **Signing** on a thread of its own: the acks of committed blocks first, then busy acks.
-  SM2 runs in libcrypto without the GIL, so the worker's next batch and the signatures of the
-  last one share two cores; with 2,048 acks waiting the worker signs its own (back-pressure).
+  -> ``Store.commit_blocks``: each gateway's blocks in arrival order), then publishes the
+  batch's acks before it takes the next batch.
 * **Acking** on a connection of its own (client id and user ``<name>.acks``, which
   ``sitegate-central broker add-central`` creates beside ``<name>``) with its own in-flight
   budget: acks never wait behind blocks being delivered to us, nor blocks behind acks.  A
