@@ -140,3 +140,12 @@ def test_masked_worker_gives_no_clue_to_the_hidden_digits(tmp_path):
     assert _candidates(idn[:4] + "*" * 10 + idn[-4:], "1990-03-07") < 12    # the old leak
     props = client.get("/openapi.json").json()["components"]["schemas"]["WorkerOut"]["properties"]
     assert "birthDate" not in props
+
+
+def test_every_api_operation_runs_under_its_own_id(request):
+    """pytest-xdist (`make test`) schedules tests by node id: items sharing one would run once
+    for all (tests/conftest.py gives each operation's item its own)."""
+    ids = [i.nodeid for i in request.session.items if type(i).__name__ == "SchemathesisFunction"]
+    assert len(set(ids)) == len(ids), sorted(ids)[:3]
+    if ids:                             # the whole file was collected: one per operation
+        assert len(ids) == sum(1 for _ in schema.get_all_operations())
