@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_startup import extract  # (git archive REV, unpacked)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
@@ -57,10 +59,8 @@ def main() -> None:
     rows = []
     if args.baseline_rev:
         with tempfile.TemporaryDirectory() as tmp:
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_rev],
-                                     capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-            rows.append(("baseline " + args.baseline_rev, run(Path(tmp), args.faces, args.photos)))
+            tree = extract(args.baseline_rev, Path(tmp) / "tree")
+            rows.append(("baseline " + args.baseline_rev, run(tree, args.faces, args.photos)))
     rows.append(("this tree", run(ROOT, args.faces, args.photos)))
     print("| code | photos | faces | peak RSS MB | wall s | CPU s |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -366,24 +366,13 @@ def two_nets(photos) -> dict:
                                                                 np.float32)]) for p in photos}
 
 
-def _pool(folds: list[dict]) -> dict:
-    tot = {k: sum(f[k] for f in folds) for k in ("false_reject", "genuine", "fa_enrolled", "fa_unenrolled",
-                                                "imp_enrolled", "imp_unenrolled", "closed_correct",
-                                                "closed_probes", "closed_wrong", "open_wrong", "open_probes")}
-    return {"frr": tot["false_reject"] / tot["genuine"], "genuine": tot["genuine"], "false_reject": tot["false_reject"],
-            "far": (tot["fa_enrolled"] + tot["fa_unenrolled"]) / (tot["imp_enrolled"] + tot["imp_unenrolled"]),
-            "closed_correct_rate": tot["closed_correct"] / tot["closed_probes"], "closed_wrong": tot["closed_wrong"],
-            "open_wrong_rate": tot["open_wrong"] / tot["open_probes"], "open_wrong": tot["open_wrong"],
-            "open_probes": tot["open_probes"]}
-
-
 def variants() -> dict:
     """What else was tried for 1:N, each with the same cross-validation as the shipped model
     (v2 embeddings): no mirror image in the embedding; per-photo galleries; the robust
     identify/margin choice; two networks fused. Kept only what helped (see BENCHMARKS.md)."""
     from biometrics.engines import get_engine
     from biometrics.faces import decode, find
-    from faceset import _key, by_person, cross_validate, manifest
+    from faceset import _key, by_person, cross_validate, manifest, pool
     photos = [p for p in manifest(more=True) if p.east_asian]
     f = CACHE / f"variant-nomirror-{DEFAULT_MODEL}.json"
     cache = json.loads(f.read_text()) if f.exists() else {}
@@ -417,14 +406,14 @@ def variants() -> dict:
     for model in (DEFAULT_MODEL, "mobilefacenet"):
         _, encs = _encs(model)
         folds = cross_validate(by_person(photos, encs), model, target_far=0.001, min_margin=0.04, repeats=6)["folds"][10:]
-        out[f"{model}, other shuffles"] = _pool(folds)
+        out[f"{model}, other shuffles"] = pool(folds)
     # two networks at score level: v2 + dlib, the weight w and dlib's mapping chosen on each
     # training fold (faceset.choose_fusion), headline shuffles and the 4 others
     cv = cross_validate(by_person(photos, two_nets(photos)), DEFAULT_MODEL, target_far=0.001, min_margin=0.04,
                         repeats=6, two_nets=True)
     w = [f["fusion"]["w"] for f in cv["folds"]]
-    out["two networks: v2 + dlib fused"] = _pool(cv["folds"][:10]) | {"w_chosen": (min(w[:10]), max(w[:10]))}
-    out["two networks: v2 + dlib fused, other shuffles"] = _pool(cv["folds"][10:]) | {"w_chosen": (min(w[10:]), max(w[10:]))}
+    out["two networks: v2 + dlib fused"] = pool(cv["folds"][:10]) | {"w_chosen": (min(w[:10]), max(w[:10]))}
+    out["two networks: v2 + dlib fused, other shuffles"] = pool(cv["folds"][10:]) | {"w_chosen": (min(w[10:]), max(w[10:]))}
     return out
 
 

@@ -126,9 +126,9 @@ def run(cfg: SiteConfig, stop: threading.Event | None = None) -> int:
         devices = site_lanes.device_info() if site_lanes else []
         # written at once when a device moves or the state topic's alarms change (what
         # `sitegate status` shows must not lag what central sees), else every 2 s
-        moved = ([(d["name"], d["state"]) for d in devices] != last_devices
-                 or uplink.alarm_codes != last_codes)
-        if moved or now - last_health >= 2.0 or (dog and now - last_pet >= dog):
+        changed = ([(d["name"], d["state"]) for d in devices] != last_devices
+                   or uplink.alarm_codes != last_codes)
+        if changed or now - last_health >= 2.0 or (dog and now - last_pet >= dog):
             last_health, last_devices = now, [(d["name"], d["state"]) for d in devices]
             last_codes = uplink.alarm_codes
             if registrations is not None:

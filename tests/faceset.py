@@ -351,11 +351,21 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
             res = score(_mixed_trials(by, test, model, rounds, seed=10 * r + f, gallery=gallery, fusion=fusion), t)
             per_fold.append(res | {"thresholds": t.as_dict(), "test_ids": sorted(test),
                                    "fusion": None if fusion is None else fusion.__dict__})
+    pooled = pool(per_fold)
+    spread = {k: (min(f[k] for f in per_fold), max(f[k] for f in per_fold))
+              for k in ("frr", "far", "open_wrong_rate", "closed_correct_rate", "closed_wrong_rate")}
+    verify = [f["thresholds"]["verify"] for f in per_fold]
+    return {"folds": per_fold, "pooled": pooled, "spread": spread, "identities": len(people),
+            "verify_range": (min(verify), max(verify))}
+
+
+def pool(folds: list[dict]) -> dict:
+    """The folds' counts summed, and the rates of the sums (not the mean of the folds' rates)."""
     keys = ("genuine", "false_reject", "imp_enrolled", "fa_enrolled", "imp_unenrolled", "fa_unenrolled",
             "open_probes", "open_wrong", "closed_probes", "closed_correct", "closed_wrong")
-    pooled = {k: sum(f[k] for f in per_fold) for k in keys}
+    pooled = {k: sum(f[k] for f in folds) for k in keys}
     rate = lambda a, b: a / b if b else 0.0  # noqa: E731
-    pooled |= {"frr": rate(pooled["false_reject"], pooled["genuine"]),
+    return pooled | {"frr": rate(pooled["false_reject"], pooled["genuine"]),
                "far": rate(pooled["fa_enrolled"] + pooled["fa_unenrolled"],
                            pooled["imp_enrolled"] + pooled["imp_unenrolled"]),
                "far_enrolled": rate(pooled["fa_enrolled"], pooled["imp_enrolled"]),
@@ -363,11 +373,6 @@ def cross_validate(by: dict[str, list[np.ndarray]], model: str, folds: int = 5, 
                "open_wrong_rate": rate(pooled["open_wrong"], pooled["open_probes"]),
                "closed_correct_rate": rate(pooled["closed_correct"], pooled["closed_probes"]),
                "closed_wrong_rate": rate(pooled["closed_wrong"], pooled["closed_probes"])}
-    spread = {k: (min(f[k] for f in per_fold), max(f[k] for f in per_fold))
-              for k in ("frr", "far", "open_wrong_rate", "closed_correct_rate", "closed_wrong_rate")}
-    verify = [f["thresholds"]["verify"] for f in per_fold]
-    return {"folds": per_fold, "pooled": pooled, "spread": spread, "identities": len(people),
-            "verify_range": (min(verify), max(verify))}
 
 
 def _mixed_trials(by: dict, test: set[str], model: str, rounds: int, seed: int, k: int = 2,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import configparser
 import json
 import subprocess
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -100,13 +99,16 @@ def test_status_shows_the_alarms_the_state_topic_shows(home, mosquitto, tmp_path
         wait_for(lambda: any(a["code"] == "central_rejected" for s in states
                              for a in s.get("alarms", [])), 60, "central_rejected on the topic")
         # the daemon writes its health file when the topic's alarms change (checked every 0.5 s)
-        deadline = time.monotonic() + 5
-        while True:
-            out = subprocess.run(sitegate_cmd("status", "-c", str(site), "--json"), env=env,
-                                 capture_output=True, text=True)
-            report = json.loads(out.stdout)
-            if out.returncode == 1 or time.monotonic() > deadline:
-                break
+        last = {}
+
+        def status_alarms() -> bool:
+            last["out"] = subprocess.run(sitegate_cmd("status", "-c", str(site), "--json"),
+                                         env=env, capture_output=True, text=True)
+            return last["out"].returncode == 1
+
+        wait_for(status_alarms, 5, "the alarm in `sitegate status`")
+        out = last["out"]
+        report = json.loads(out.stdout)
         assert out.returncode == 1 and report["state"] == "alarm"
         alarm = next(a for a in report["alarms"] if a["code"] == "central_rejected")
         assert alarm["level"] == "critical" and "bad_signature" in alarm["message"]
