@@ -182,6 +182,34 @@ def test_the_cache_follows_a_key_rotation_and_a_disabled_gateway(central):
     assert central.seqs("gw-r") == list(range(1, 7))
 
 
+def test_the_registry_read_at_start_answers_first_blocks_without_a_query_and_stays_exact(
+        central):
+    """A central restarted under load reads every gateway's key and head once, not once per
+    gateway on its first block; what changed after that read is still refused by the row."""
+    a, old, new = (Signer(generate_private_key()) for _ in range(3))
+    central.add_gateway("gw-a", a.public_hex)
+    central.add_gateway("gw-k", old.public_hex)
+    central.add_gateway("gw-d", a.public_hex)
+    ingest = Ingest(central)
+    assert ingest.preload_heads() == 3
+    central.add_gateway("gw-k", new.public_hex, replace=True)     # re-keyed after the read
+    with central.engine.begin() as conn:                           # disabled after the read
+        conn.exec_driver_sql("UPDATE gateways SET enabled = false WHERE gw_id = 'gw-d'")
+    reads: list[str] = []
+    read = central.gateway
+    central.gateway = lambda gw: reads.append(gw) or read(gw)     # type: ignore[method-assign]
+    assert ingest.handle("sitegate/v1/gw-a/blocks", blocks_of(a, "gw-a", 1)[0]).status == "ok"
+    assert reads == [], "the first block of a preloaded gateway read the registry"
+    v = ingest.handle("sitegate/v1/gw-k/blocks", blocks_of(old, "gw-k", 1)[0])
+    assert v.status == "rejected" and v.kind == "bad_signature"   # the locked row says no
+    assert ingest.handle("sitegate/v1/gw-k/blocks",
+                         blocks_of(new, "gw-k", 1)[0]).status == "ok"
+    v = ingest.handle("sitegate/v1/gw-d/blocks", blocks_of(a, "gw-d", 1)[0])
+    assert v.kind == "unknown_gateway" and v.ack is None
+    assert central.seqs("gw-a") == [1, 2, 3] and central.seqs("gw-k") == [1, 2, 3]
+    assert central.seqs("gw-d") == []
+
+
 def test_parked_blocks_expire_with_a_count(central):
     a = Signer(generate_private_key())
     central.add_gateway("gw-p", a.public_hex)
