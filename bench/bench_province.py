@@ -163,7 +163,8 @@ def run_config(n: int, period: float, workers: int, blocks: dict, signers: list,
             "broker_drop_episodes": broker_drops,
             "central": {k: counters[k] for k in sorted(counters) if k in (
                 "busy", "busy_dropped", "busy_cached", "queue_max_seen", "parked",
-                "parked_expired", "duplicate", "replay", "gap", "acks_merged", "blocks_ok")}}
+                "parked_expired", "duplicate", "replay", "gap", "acks_merged", "blocks_ok",
+                "busy_at_ack", "busy_first", "busy_again")}}
 
 
 def main() -> None:

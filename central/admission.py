@@ -24,6 +24,10 @@ aim is to *bend*: the worker never idles while gateways wait, and a busy answer 
   told busy about once per turn, not once per window.
   The value is rounded to a step of ~25 % (``quantize``) so the receiver can reuse one
   signed busy ack per gateway while its head and step stay the same.
+* **busy at the ack** (``after_commit``): when the worker acks a gateway's committed blocks
+  and the same rule would tell its next block busy, the ack itself is the busy ack (same
+  head: it releases the same records) -- one SM2 signature instead of two, and the gateway
+  does not send a block only to have it refused.  Not while more of its messages are queued.
 * **drop** (no answer) for a gateway told busy less than its ``retry_after_ms`` ago: the
   gateway sends nothing during that time (§5), so what arrives was in flight already and
   comes again from its first unacknowledged record.  One busy ack per gateway per interval.
@@ -36,7 +40,9 @@ its own commit, and would look several times slower than it is).
 from __future__ import annotations
 
 import bisect
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -86,6 +92,10 @@ class Admission:
         self.horizon = 0.0                # clock: when the work promised so far ends
         self._held: dict[str, float] = {}     # gateway -> until (clock) it was told to wait
         self._serving: dict[str, float] = {}  # gateway at its turn -> until (clock)
+        self._lock = threading.Lock()     # offer: the network thread; after_commit: the worker
+        # busy_first: a gateway not at its turn; busy_again: one back at its turn that found
+        # the queue past twice the target (its turn was promised too early)
+        self.counters: Counter[str] = Counter()
 
     def wait_ms(self, depth: int) -> int:
         return int(depth * 1000 / max(self.rate, 1.0))
@@ -94,13 +104,31 @@ class Admission:
         """One message of ``gw`` arrives with ``depth`` messages (``nbytes``) queued;
         ``blocks``: how many blocks the gateway has unreleased, as far as its message shows
         (what it will bring back on its turn)."""
-        now = self.clock()
-        until = self._held.get(gw)
-        if until is not None:
-            if now < until:
-                return Decision("drop")
-            del self._held[gw]
-            self._serving[gw] = now + self.turn_s       # back at its turn
+        with self._lock:
+            now = self.clock()
+            until = self._held.get(gw)
+            if until is not None:
+                if now < until:
+                    return Decision("drop")
+                del self._held[gw]
+                self._serving[gw] = now + self.turn_s       # back at its turn
+            return self._admit(gw, now, depth, nbytes, blocks)
+
+    def after_commit(self, gw: str, depth: int, nbytes: int = 0, blocks: int = 1,
+                     queued: bool = False) -> Decision:
+        """The worker committed ``blocks`` of ``gw`` with ``depth`` messages (``nbytes``)
+        queued behind: answer ``take`` (its ack says ``ok``) or ``busy`` (its ack says busy
+        with the new head) -- the gateway's next block would be told busy when it came, so
+        its ack says so already: one signature for both, and no block sent only to be
+        refused.  Same rule as ``offer`` (a gateway at its turn is taken up to twice the
+        target).  ``queued``: more of its messages wait in the queue (``take``: they come
+        next, and a busy now would make it re-send them)."""
+        with self._lock:
+            if queued:
+                return Decision("take")
+            return self._admit(gw, self.clock(), depth, nbytes, blocks)
+
+    def _admit(self, gw: str, now: float, depth: int, nbytes: int, blocks: int) -> Decision:
         serving = self._serving.get(gw)
         if serving is not None and now >= serving:
             del self._serving[gw]
@@ -112,7 +140,10 @@ class Admission:
         if depth < self.queue_max and nbytes < self.queue_bytes_max and \
                 (depth < self.min_depth or wait <= target):
             return Decision("take", wait_ms=wait)
-        self._serving.pop(gw, None)
+        return self._turn(gw, now, wait, blocks)
+
+    def _turn(self, gw: str, now: float, wait: int, blocks: int) -> Decision:
+        self.counters["busy_again" if self._serving.pop(gw, None) else "busy_first"] += 1
         # its turn: after the queue, after the gateways told busy before it
         start = max(now + wait / 1000, self.horizon)
         bring = min(self.turn_blocks_max, max(1, blocks))

@@ -13,7 +13,8 @@ batches, sign, ack -- on two connections.
 * **Working** (one thread): takes up to ``batch_max`` queued messages, verifies them
   (``Ingest.prepare``), commits every block of the batch in ONE transaction (``Ingest.commit``
   -> ``Store.commit_blocks``: each gateway's blocks in arrival order), then publishes the
-  batch's acks before it takes the next batch.
+  batch's acks before it takes the next batch.  Past capacity, a gateway's ack is its busy
+  ack (``Admission.after_commit``: same head, one signature, no block sent to be refused).
 * **Acking** on a connection of its own (client id and user ``<name>.acks``, which
   ``sitegate-central broker add-central`` creates beside ``<name>``) with its own in-flight
   budget: acks never wait behind blocks being delivered to us, nor blocks behind acks.  A
@@ -30,6 +31,7 @@ allows central only ``$share/central/...``) is logged as an error, not ignored.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -90,11 +92,13 @@ class Receiver:
         self._ack_result: dict = {}
         self._ack_ready = threading.Event()
         self._acks_own = False            # acks go on their own connection (else on client)
-        # the queue between the network thread and the worker: (arrived, topic, payload)
-        self._queue: deque[tuple[float, str, bytes]] = deque()
+        # the queue between the network thread and the worker: (arrived, topic, payload, gw)
+        self._queue: deque[tuple[float, str, bytes, str | None]] = deque()
         self._queue_bytes = 0
+        self._queued: dict[str, int] = {}     # messages queued per gateway
         self._cv = threading.Condition()
         self.counters = ingest.counters
+        self.admission.counters = self.counters     # its busy_first / busy_again, reported
         # busy acks: signed by their own thread; the last one per gateway (head seq, retry
         # step, payload) is sent again while both stay the same
         self._busy_todo: deque[tuple[str, tuple[int, str], int]] = deque()
@@ -254,8 +258,10 @@ class Receiver:
                 self._busy(gw, decision)
                 return
         with self._cv:
-            self._queue.append((time.monotonic(), message.topic, payload))
+            self._queue.append((time.monotonic(), message.topic, payload, gw))
             self._queue_bytes += len(payload)
+            if gw is not None:
+                self._queued[gw] = self._queued.get(gw, 0) + 1
             self._cv.notify()
         depth = len(self._queue)
         if depth > self.counters["queue_max_seen"]:
@@ -319,7 +325,7 @@ class Receiver:
                 log.exception("busy ack for %s failed", gw)
 
     # ------------------------------------------------------------ the worker
-    def _take(self, stop: threading.Event) -> list[tuple[float, str, bytes]]:
+    def _take(self, stop: threading.Event) -> list[tuple[float, str, bytes, str | None]]:
         with self._cv:
             while not self._queue:
                 if stop.is_set():
@@ -329,6 +335,11 @@ class Receiver:
             while self._queue and len(batch) < self.batch_max:
                 item = self._queue.popleft()
                 self._queue_bytes -= len(item[2])
+                gw = item[3]
+                if gw is not None:
+                    left = self._queued.pop(gw, 1) - 1
+                    if left > 0:
+                        self._queued[gw] = left
                 batch.append(item)
             return batch
 
@@ -346,10 +357,10 @@ class Receiver:
                 log.exception("batch of %d failed", len(batch))
             self.admission.done(len(batch), time.perf_counter() - t0)
 
-    def _process(self, batch: list[tuple[float, str, bytes]]) -> None:
+    def _process(self, batch: list[tuple[float, str, bytes, str | None]]) -> None:
         verdicts: list[Verdict | None] = []
         prepared: list[Prepared] = []
-        for _, topic_name, payload in batch:
+        for _, topic_name, payload, _gw in batch:
             if self.delay_s:
                 time.sleep(self.delay_s)
             p = self.ingest.prepare(topic_name, payload)
@@ -364,17 +375,43 @@ class Receiver:
         # last ack is signed and sent
         all_ok: dict[str, bool] = {}
         last: dict[str, int] = {}
+        blocks: dict[str, int] = {}
         for i, v in enumerate(verdicts):
             if v is not None and v.ack is not None and v.gw is not None:
                 all_ok[v.gw] = all_ok.get(v.gw, True) and v.status == "ok"
                 last[v.gw] = i
+                blocks[v.gw] = blocks.get(v.gw, 0) + 1
         for i, v in enumerate(verdicts):
             if v is None or v.ack is None or v.ack_topic is None:
                 continue
             if all_ok.get(v.gw or "") and last[v.gw or ""] != i:
                 self.counters["acks_merged"] += 1
                 continue
+            if v.status == "ok" and v.gw is not None and all_ok[v.gw]:
+                self._publish_ack(v.ack_topic, self._ok_or_busy(v.gw, v.ack, blocks[v.gw]))
+                continue
             self._publish_ack(v.ack_topic, sign_ack(v.ack, self.signer))
+
+    def _ok_or_busy(self, gw: str, ack: bytes, blocks: int) -> bytes:
+        """The signed ack of ``gw``'s committed blocks: ``ok``, or -- when admission would
+        tell its next block busy and none of its messages is still queued -- ``busy`` with the
+        same head (it releases the same records; docs/wire.md §4.2 step 0): one signature
+        instead of an ok now and a busy for the next block, which is not sent for nothing."""
+        with self._cv:
+            queued = self._queued.get(gw, 0) > 0
+        decision = self.admission.after_commit(gw, len(self._queue), self._queue_bytes, blocks,
+                                               queued=queued)
+        if decision.action != "busy":
+            return sign_ack(ack, self.signer)
+        ok = json.loads(ack)
+        retry = decision.retry_after_ms
+        payload = sign_ack(make_ack(gw, ok["seq"], ok["head"], "busy", None,
+                                    f"busy: stored up to {ok['seq']}; at capacity, come back "
+                                    f"in {retry / 1000:g} s", kind="busy",
+                                    retry_after_ms=retry), self.signer)
+        self.counters["busy_at_ack"] += 1
+        self._busy_acks[gw] = (ok["seq"], retry, payload)
+        return payload
 
     def _roster_request(self, client, message) -> None:
         if self.roster is None:

@@ -105,6 +105,24 @@ def test_a_gateway_back_at_its_turn_is_taken_past_the_target_newcomers_are_not()
     assert b.offer("gw-2", depth=201).action == "busy"
 
 
+def test_an_ack_says_busy_when_the_gateways_next_block_would_be_told_busy():
+    """after_commit: the same rule as offer, decided when the worker acks (wire.md §4.2
+    step 0): below the target ok; above it busy with a turn, the blocks the gateway had in
+    flight dropped until then; a gateway at its turn gets ok up to twice the target."""
+    clock = Clock()
+    a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
+    assert a.after_commit("gw-1", depth=90, blocks=3).action == "take"     # 0.9 s: ok
+    d = a.after_commit("gw-1", depth=150, blocks=3)                        # 1.5 s: busy
+    assert d.action == "busy" and d.retry_after_ms == quantize(1500)
+    assert a.offer("gw-1", depth=0).action == "drop"        # in flight before it heard
+    # the next gateway's turn comes after the 3 blocks gw-1 is expected to bring again
+    assert a.after_commit("gw-2", depth=150).retry_after_ms == quantize(1500 + 3 * 10 / 1.25)
+    clock.t += d.retry_after_ms / 1000
+    assert a.offer("gw-1", depth=150).action == "take"      # back at its turn
+    assert a.after_commit("gw-1", depth=190, blocks=3).action == "take"   # promise kept
+    assert a.after_commit("gw-1", depth=201, blocks=3).action == "busy"   # past twice
+
+
 def test_admission_learns_the_rate_from_full_batches():
     a = Admission(initial_rate=100.0)
     for _ in range(50):
@@ -249,23 +267,54 @@ def test_two_workers_interleaved_blocks_are_stored_once_in_order_acked_cumulativ
     for k, w in enumerate(workers):
         w._publish_ack = lambda t, payload, k=k: sent[k].append(payload)
     topic_name = "sitegate/v1/gw-i/blocks"
-    workers[1]._process([(0.0, topic_name, p) for p in ba[1:8:2]])     # B: 2, 4, 6, 8
+    workers[1]._process([(0.0, topic_name, p, "gw-i") for p in ba[1:8:2]])     # B: 2, 4, 6, 8
     assert sent[1] == [] and central.seqs("gw-i") == [] and central.counts("gw-i")["parked"] == 4
-    workers[0]._process([(0.0, topic_name, p) for p in ba[0:8:2]])     # A: 1, 3, 5, 7
+    workers[0]._process([(0.0, topic_name, p, "gw-i") for p in ba[0:8:2]])     # A: 1, 3, 5, 7
     assert central.seqs("gw-i") == list(range(1, 25))
     assert central.counts("gw-i")["parked"] == 0 and len(commits) == 2
     acks = [open_ack(x, Verifier(CENTRAL.public_hex), "gw-i") for x in sent[0]]
     assert [(x["status"], x["seq"]) for x in acks] == [("ok", 24)] and sent[1] == []
     assert [b["first"] for b in central.iter_blocks("gw-i")] == list(range(1, 25, 3))
     # the other order (B's batch after A's), and re-sends: still once, in order, idempotent
-    workers[0]._process([(0.0, topic_name, p) for p in (ba[9], ba[3])])  # 10 parked, 4 dup
-    workers[1]._process([(0.0, topic_name, p) for p in (ba[8], ba[9], ba[7])])
+    workers[0]._process([(0.0, topic_name, p, "gw-i") for p in (ba[9], ba[3])])  # 10 parked, 4 dup
+    workers[1]._process([(0.0, topic_name, p, "gw-i") for p in (ba[8], ba[9], ba[7])])
     assert central.seqs("gw-i") == list(range(1, 31)) and central.counts("gw-i")["parked"] == 0
     assert [open_ack(x, Verifier(CENTRAL.public_hex), "gw-i")["seq"] for x in sent[1]][-2:] \
         == [30, 30]     # 9 drained 10 (its ack: 30); 10 and 8 again: duplicates at 30
     assert central.gateway("gw-i")["replays"] == 3       # 4, then 10 and 8
     from central.audit import verify_gateway
     assert verify_gateway(central, "gw-i").ok
+
+
+def test_a_worker_past_capacity_acks_committed_blocks_with_one_busy_ack(central):
+    """The blocks are stored and released by ONE signed ack that also says busy (its head is
+    the committed one, ref null); a gateway with a message still queued gets its ok (its
+    queued block comes next); with room again, ok."""
+    a, b = Signer(generate_private_key()), Signer(generate_private_key())
+    central.add_gateway("gw-x", a.public_hex)
+    central.add_gateway("gw-y", b.public_hex)
+    bx, by = blocks_of(a, "gw-x", 4), blocks_of(b, "gw-y", 2)
+    admission = Admission(queue_max=0)                  # every decision: past capacity
+    w = Receiver(Ingest(central), BrokerConfig("mqtt://127.0.0.1:1"), signer=CENTRAL,
+                 admission=admission, ack_connection=False)
+    sent: list[bytes] = []
+    w._publish_ack = lambda t, payload: sent.append(payload)
+    w._queued["gw-y"] = 1                               # gw-y's next block is still queued
+    w._process([(0.0, "sitegate/v1/gw-x/blocks", bx[0], "gw-x"),
+                (0.0, "sitegate/v1/gw-y/blocks", by[0], "gw-y"),
+                (0.0, "sitegate/v1/gw-x/blocks", bx[1], "gw-x")])
+    acks = [open_ack(x, Verifier(CENTRAL.public_hex), "gw-x" if b'"gw":"gw-x"' in x else "gw-y")
+            for x in sent]
+    assert [(k["gw"], k["status"], k["seq"], k["ref"]) for k in acks] == [
+        ("gw-y", "ok", 3, 1), ("gw-x", "busy", 6, None)]
+    assert acks[1]["head"] == central.gateway("gw-x")["head_hash"]
+    assert RETRY_MIN_MS <= acks[1]["retry_after_ms"] <= RETRY_MAX_MS
+    assert central.seqs("gw-x") == list(range(1, 7)) and central.seqs("gw-y") == [1, 2, 3]
+    assert w.counters["busy_at_ack"] == 1 and w._busy_acks["gw-x"][2] == sent[1]
+    admission.queue_max = 5000                           # room again
+    w._queued.clear()
+    w._process([(0.0, "sitegate/v1/gw-x/blocks", bx[2], "gw-x")])
+    assert open_ack(sent[-1], Verifier(CENTRAL.public_hex), "gw-x")["status"] == "ok"
 
 
 # ---------------------------------------------------------------- busy over MQTT
