@@ -365,6 +365,10 @@ class Uplink:
         try:
             if self.outbox.ack(ack["seq"], ack["head"]):
                 self._last_progress = time.monotonic()
+                # records released: not held back without progress, even when the ack also
+                # says busy (central acks committed blocks that way past its capacity)
+                self._busy_since = None
+                self.uplink_alarms.pop("central_busy", None)
                 self._acked_samples.append((self._last_progress, self.outbox.acked_seq))
                 if self._timeouts:
                     self._timeouts = 0

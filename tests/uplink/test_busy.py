@@ -101,6 +101,16 @@ def test_held_back_longer_than_ten_ack_timeouts_is_a_warning_and_an_ok_ack_clear
     ok = sign_ack(make_ack(outbox.gw, 10, outbox.hash_of(10) or "", "ok", 1), CENTRAL)
     uplink._on_ack(ok)
     assert "central_busy" not in uplink.uplink_alarms and outbox.acked_seq == 10
+    # past capacity central acks committed blocks with busy acks: each one that releases
+    # records is progress, so the warning does not come while records keep going
+    for seq in (20, 30):                     # 4 s apart each (held 8 s in all, 4 s each)
+        uplink._on_ack(_busy(outbox, seq, None, 100))
+        uplink._busy_since -= 4.0
+        uplink._check_busy(time.monotonic())
+        assert "central_busy" not in uplink.uplink_alarms and outbox.acked_seq == seq
+    uplink._on_ack(_busy(outbox, 30, None, 100))                   # nothing released
+    uplink._check_busy(time.monotonic() + 2.0)                     # 4 + 2 s without progress
+    assert uplink.uplink_alarms["central_busy"]["level"] == "warning"
 
 
 def test_resend_wait_backs_off_with_jitter_per_gateway_and_is_bounded(tmp_path):
