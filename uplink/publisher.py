@@ -15,7 +15,8 @@ this thread and needs no lock).  Rules:
   gateways of a province do not re-send in lockstep into a central that is struggling;
 * a ``busy`` ack: nothing on the blocks topic for ``retry_after_ms`` x a random factor in
   [1, 1.5] (this gateway's own draw), then a re-send from the first unreleased record; the
-  warning ``central_busy`` only when held back longer than ``ack_timeout`` x 10;
+  warning ``central_busy`` only when held back longer than ``ack_timeout`` x 10 with no
+  ack releasing records (a busy ack with a higher head is progress);
 * a backlog larger than the window (a drain after days offline) is sent with
   ``drain_window`` blocks in flight; its progress (backlog, rate over the last
   ``RATE_WINDOW_S`` seconds, ETA) is in the state message (``drain_state``);

@@ -63,14 +63,15 @@ def test_admission_busy_gives_each_gateway_a_turn_then_holds_it_back():
     assert a.offer("gw-1", depth=5).action == "take"            # below min_depth
     assert a.offer("gw-1", depth=150).action == "take"          # 1.5 s of work: fine
     d = a.offer("gw-2", depth=300, blocks=8)                    # 3 s of work: busy
-    # its turn starts when the queue has drained: ~3 s (a step of ~25 %: 3.1 s)
-    assert d.action == "busy" and d.wait_ms == 3000 and d.retry_after_ms == 3100
-    # the next gateway told busy comes after gw-2's 8 blocks (8 / 100 per s, / 1.25 for
-    # the gateways' jitter): 3 + 0.064 s; the one after that after its 8 blocks more ...
+    # its turn starts when the queue has drained: in 3 s; it waits retry_after x U[1, 1.5]
+    # (1.25 on average), so it is asked for 3 / 1.25 = 2.4 s (a step of ~25 %)
+    assert d.action == "busy" and d.wait_ms == 3000 and d.retry_after_ms == 2400
+    # the next gateway told busy comes after gw-2's 8 blocks (8 / 100 per s): 3 + 0.08 s;
+    # the one after that after its 8 blocks more ...
     turns = [a.offer(f"gw-t{i}", depth=300, blocks=8).retry_after_ms for i in range(200)]
-    assert turns == sorted(turns) and turns[0] == quantize(3064) and \
-        turns[-1] == quantize(3000 + 200 * 64) == 14600
-    assert abs(a.horizon - clock.t - 3 - 201 * 8 / 100 / 1.25) < 1e-6
+    assert turns == sorted(turns) and turns[0] == quantize(3080 / 1.25) and \
+        turns[-1] == quantize((3000 + 200 * 80) / 1.25) == 14600
+    assert abs(a.horizon - clock.t - 3 - 201 * 8 / 100) < 1e-6
     # gw-2 was told to wait: what it had in flight is dropped, one busy per interval
     assert a.offer("gw-2", depth=0).action == "drop"
     clock.t += 3.1
@@ -88,7 +89,7 @@ def test_a_gateway_back_at_its_turn_is_taken_past_the_target_newcomers_are_not()
     clock = Clock()
     a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
     d = a.offer("gw-1", depth=150, blocks=3)           # 1.5 s of work: busy, turn in 1.5 s
-    assert d.action == "busy" and d.retry_after_ms == quantize(1500)
+    assert d.action == "busy" and d.retry_after_ms == quantize(1500 / 1.25)
     clock.t += d.retry_after_ms / 1000
     # back at its turn the queue is full again (others came): gw-1 is still taken, up to
     # twice the target, for its window and the next one (turn_s = 3 s)
@@ -113,14 +114,32 @@ def test_an_ack_says_busy_when_the_gateways_next_block_would_be_told_busy():
     a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
     assert a.after_commit("gw-1", depth=90, blocks=3).action == "take"     # 0.9 s: ok
     d = a.after_commit("gw-1", depth=150, blocks=3)                        # 1.5 s: busy
-    assert d.action == "busy" and d.retry_after_ms == quantize(1500)
+    assert d.action == "busy" and d.retry_after_ms == quantize(1500 / 1.25)
     assert a.offer("gw-1", depth=0).action == "drop"        # in flight before it heard
     # the next gateway's turn comes after the 3 blocks gw-1 is expected to bring again
-    assert a.after_commit("gw-2", depth=150).retry_after_ms == quantize(1500 + 3 * 10 / 1.25)
+    assert a.after_commit("gw-2", depth=150).retry_after_ms == quantize((1500 + 30) / 1.25)
     clock.t += d.retry_after_ms / 1000
     assert a.offer("gw-1", depth=150).action == "take"      # back at its turn
     assert a.after_commit("gw-1", depth=190, blocks=3).action == "take"   # promise kept
     assert a.after_commit("gw-1", depth=201, blocks=3).action == "busy"   # past twice
+
+
+def test_what_is_dropped_shows_a_longer_turn_and_moves_the_horizon_on():
+    """A gateway's first message after a wait shows one block; the rest of its window,
+    dropped while it is held, shows how many it holds: later turns start after them."""
+    clock = Clock()
+    a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
+    a.offer("gw-1", depth=150, blocks=1)               # promised 1 block (10 ms)
+    h = a.horizon
+    assert abs(h - clock.t - 1.5 - 0.01) < 1e-9
+    for k in (2, 3, 6, 4):                             # its window, in flight
+        assert a.offer("gw-1", depth=150, blocks=k).action == "drop"
+    assert abs(a.horizon - h - 5 * 0.01) < 1e-9        # 6 blocks: 5 more than promised
+    # capped like any promise (turn_blocks_max)
+    a.offer("gw-2", depth=150, blocks=1)
+    h = a.horizon
+    a.offer("gw-2", depth=150, blocks=500)
+    assert abs(a.horizon - h - (a.turn_blocks_max - 1) * 0.01) < 1e-9
 
 
 def test_admission_learns_the_rate_from_full_batches():
