@@ -157,7 +157,8 @@ class Admission:
         return self._turn(gw, now, wait, blocks)
 
     def _turn(self, gw: str, now: float, wait: int, blocks: int) -> Decision:
-        self.counters["busy_again" if self._serving.pop(gw, None) else "busy_first"] += 1
+        again = self._serving.pop(gw, None) is not None
+        self.counters["busy_again" if again else "busy_first"] += 1
         # its turn: after the queue, after the gateways told busy before it
         start = max(now + wait / 1000, self.horizon)
         bring = min(self.turn_blocks_max, max(1, blocks))
