@@ -17,7 +17,7 @@ aim is to *bend*: the worker never idles while gateways wait, and a busy answer 
   time to its turn / 1.25: it comes back at its turn on average (asked for the time itself,
   returns came 25 % late and the worker idled at the end of a peak).  The horizon moves on
   by the blocks it is expected to bring (its unreleased blocks as far as its message shows,
-  1..``turn_blocks_max``, corrected by what it had in flight: see **drop**).
+  1..``turn_blocks_max``).
   A gateway **back at its turn** is taken for ``turn_s`` (its window and the next one) up to
   *twice* the target: the promise is kept, and the newcomers that find the queue full get
   turns of their own.  So the returning load matches the worker's rate -- too short a wait
@@ -32,10 +32,8 @@ aim is to *bend*: the worker never idles while gateways wait, and a busy answer 
 * **drop** (no answer) for a gateway told busy less than its ``retry_after_ms`` ago: the
   gateway sends nothing during that time (§5), so what arrives was in flight already and
   comes again from its first unacknowledged record.  One busy ack per gateway per interval.
-  What is dropped tells how many blocks the gateway holds (the rest of its window): when
-  that is more than its turn was promised, the horizon moves on by the difference, so the
-  turns promised after it are not too early (a gateway's first message after a wait shows
-  only the block after its head).
+  (Moving the horizon on by the backlog the dropped blocks show was tried: turns then
+  reached past the real work when a peak ended -- BENCHMARKS.md runs L and M.)
 
 The rate is measured, not configured: blocks committed per second the worker was busy (an
 exponential average), learnt from batches of at least ``rate_batch_min`` blocks -- the rate
@@ -95,8 +93,7 @@ class Admission:
         self.turn_s = 3 * busy_after_ms / 1000 if turn_s is None else turn_s
         self.clock = clock
         self.horizon = 0.0                # clock: when the work promised so far ends
-        # gateway -> (until (clock) it was told to wait, blocks its turn was promised)
-        self._held: dict[str, tuple[float, int]] = {}
+        self._held: dict[str, float] = {}     # gateway -> until (clock) it was told to wait
         self._serving: dict[str, float] = {}  # gateway at its turn -> until (clock)
         self._lock = threading.Lock()     # offer: the network thread; after_commit: the worker
         # busy_first: a gateway not at its turn; busy_again: one back at its turn that found
@@ -112,17 +109,9 @@ class Admission:
         (what it will bring back on its turn)."""
         with self._lock:
             now = self.clock()
-            held = self._held.get(gw)
-            if held is not None:
-                until, promised = held
+            until = self._held.get(gw)
+            if until is not None:
                 if now < until:
-                    # the rest of its window, in flight before it heard: each shows how many
-                    # blocks it holds, so its turn is longer than promised -- move the
-                    # horizon on by the difference (later turns are not promised too early)
-                    more = min(self.turn_blocks_max, blocks) - promised
-                    if more > 0:
-                        self.horizon += more / max(self.rate, 1.0)
-                        self._held[gw] = (until, promised + more)
                     return Decision("drop")
                 del self._held[gw]
                 self._serving[gw] = now + self.turn_s       # back at its turn
@@ -165,9 +154,9 @@ class Admission:
         self.horizon = start + bring / max(self.rate, 1.0)
         # it waits retry x U[1, 1.5]: on average it comes back at its turn
         retry = quantize((start - now) * 1000 / JITTER_MEAN)
-        self._held[gw] = (now + retry / 1000, bring)
+        self._held[gw] = now + retry / 1000
         if len(self._held) > 200_000:                 # bounded: forget the expired ones
-            self._held = {g: h for g, h in self._held.items() if h[0] > now}
+            self._held = {g: u for g, u in self._held.items() if u > now}
         if len(self._serving) > 200_000:
             self._serving = {g: u for g, u in self._serving.items() if u > now}
         return Decision("busy", retry_after_ms=retry, wait_ms=wait)

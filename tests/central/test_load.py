@@ -124,24 +124,6 @@ def test_an_ack_says_busy_when_the_gateways_next_block_would_be_told_busy():
     assert a.after_commit("gw-1", depth=201, blocks=3).action == "busy"   # past twice
 
 
-def test_what_is_dropped_shows_a_longer_turn_and_moves_the_horizon_on():
-    """A gateway's first message after a wait shows one block; the rest of its window,
-    dropped while it is held, shows how many it holds: later turns start after them."""
-    clock = Clock()
-    a = Admission(busy_after_ms=1000, min_depth=10, initial_rate=100.0, clock=clock)
-    a.offer("gw-1", depth=150, blocks=1)               # promised 1 block (10 ms)
-    h = a.horizon
-    assert abs(h - clock.t - 1.5 - 0.01) < 1e-9
-    for k in (2, 3, 6, 4):                             # its window, in flight
-        assert a.offer("gw-1", depth=150, blocks=k).action == "drop"
-    assert abs(a.horizon - h - 5 * 0.01) < 1e-9        # 6 blocks: 5 more than promised
-    # capped like any promise (turn_blocks_max)
-    a.offer("gw-2", depth=150, blocks=1)
-    h = a.horizon
-    a.offer("gw-2", depth=150, blocks=500)
-    assert abs(a.horizon - h - (a.turn_blocks_max - 1) * 0.01) < 1e-9
-
-
 def test_admission_learns_the_rate_from_full_batches():
     a = Admission(initial_rate=100.0)
     for _ in range(50):
