@@ -313,14 +313,9 @@ class Receiver:
                     self._busy_cv.wait(0.5)
                 gw, head, retry = self._busy_todo.popleft()
             try:
-                ack = make_ack(gw, head[0], head[1], "busy", None,
-                               f"busy: at capacity, come back in {retry / 1000:g} s",
-                               kind="busy", retry_after_ms=retry)
-                payload = sign_ack(ack, self.signer)
                 if len(self._busy_acks) > 100_000:
                     self._busy_acks.clear()
-                self._busy_acks[gw] = (head[0], retry, payload)
-                self._publish_ack(topic(gw, "ack"), payload)
+                self._publish_ack(topic(gw, "ack"), self._signed_busy(gw, head, retry))
             except Exception:  # noqa: BLE001 - the busy thread must keep serving
                 log.exception("busy ack for %s failed", gw)
 
@@ -404,13 +399,17 @@ class Receiver:
         if decision.action != "busy":
             return sign_ack(ack, self.signer)
         ok = json.loads(ack)
-        retry = decision.retry_after_ms
-        payload = sign_ack(make_ack(gw, ok["seq"], ok["head"], "busy", None,
-                                    f"busy: stored up to {ok['seq']}; at capacity, come back "
-                                    f"in {retry / 1000:g} s", kind="busy",
-                                    retry_after_ms=retry), self.signer)
         self.counters["busy_at_ack"] += 1
-        self._busy_acks[gw] = (ok["seq"], retry, payload)
+        return self._signed_busy(gw, (ok["seq"], ok["head"]), decision.retry_after_ms,
+                                 f"stored up to {ok['seq']}; ")
+
+    def _signed_busy(self, gw: str, head: tuple[int, str], retry: int, said: str = "") -> bytes:
+        """A signed busy ack naming ``head`` (``ref`` null), kept as the gateway's last one
+        (sent again while its head and retry step stay the same)."""
+        payload = sign_ack(make_ack(gw, head[0], head[1], "busy", None,
+                                    f"busy: {said}at capacity, come back in {retry / 1000:g} s",
+                                    kind="busy", retry_after_ms=retry), self.signer)
+        self._busy_acks[gw] = (head[0], retry, payload)
         return payload
 
     def _roster_request(self, client, message) -> None:
